@@ -1,0 +1,69 @@
+# storhaug — see README.md. Every target installs what it needs (scripts/deps.sh).
+SHELL   := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO      ?= go
+PREFIX  ?= /usr
+DESTDIR ?=
+OCF_ROOT ?= $(PREFIX)/lib/ocf
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+LDFLAGS := -s -w -X github.com/storhaug/storhaug/internal/version.Version=$(VERSION)
+BIN     := bin/storhaug
+N       ?= 3
+NODE    ?= n1
+FUZZTIME ?= 10s
+
+.PHONY: all deps build test unit fuzz vet e2e bench demo install uninstall docs lab-up lab-down lab-shell clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+# The README's test command: unit tests, brief fuzzing, then the end-to-end
+# tests on real Pacemaker/Corosync/CTDB/Samba/Ganesha in namespaces (root).
+test: deps build vet
+	$(GO) test -count=1 -timeout 45m ./...
+	$(MAKE) --no-print-directory fuzz
+
+vet:
+	$(GO) vet ./...
+
+# Each fuzz target for FUZZTIME (they must be run one at a time).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench: deps build
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/bench/... | tee bench.txt
+
+demo: deps build
+	$(GO) run ./test/lab/cmd/lab demo
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/storhaug
+	$(DESTDIR)$(PREFIX)/sbin/storhaug install --ocf-root $(DESTDIR)$(OCF_ROOT) --binary $(PREFIX)/sbin/storhaug
+
+uninstall:
+	-$(DESTDIR)$(PREFIX)/sbin/storhaug uninstall --ocf-root $(DESTDIR)$(OCF_ROOT) --binary $(PREFIX)/sbin/storhaug
+	rm -f $(DESTDIR)$(PREFIX)/sbin/storhaug
+
+docs: build
+	$(BIN) docs --dir docs/agents
+
+lab-up: deps build
+	$(GO) run ./test/lab/cmd/lab up -n $(N)
+
+lab-down:
+	$(GO) run ./test/lab/cmd/lab down
+
+lab-shell:
+	$(GO) run ./test/lab/cmd/lab shell $(NODE)
+
+clean:
+	rm -rf bin bench.txt

@@ -1,0 +1,71 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/storhaug/storhaug/agents"
+	"github.com/storhaug/storhaug/internal/version"
+	"github.com/storhaug/storhaug/ocf"
+)
+
+func lookupAgent(name string) (*ocf.Agent, error) {
+	a := agents.Lookup(name)
+	if a == nil {
+		return nil, exitWith(2, "no agent called %q (storhaug agents lists them)", name)
+	}
+	return a, nil
+}
+
+func init() {
+	register(&cli.Command{
+		Name:  "agents",
+		Usage: "list the OCF resource agents, one name per line",
+		Action: func(c *cli.Context) error {
+			for _, n := range agents.Names() {
+				fmt.Fprintln(c.App.Writer, n)
+			}
+			return nil
+		},
+	})
+	register(&cli.Command{
+		Name:      "agent",
+		Usage:     "run an agent's action as Pacemaker would",
+		ArgsUsage: "NAME ACTION",
+		Action: func(c *cli.Context) error {
+			a, err := lookupAgent(c.Args().First())
+			if err != nil {
+				return err
+			}
+			code := a.Run(context.Background(), c.Args().Tail(), os.LookupEnv, c.App.Writer, c.App.ErrWriter)
+			if code != ocf.Success {
+				return &exitError{code: int(code), err: fmt.Errorf("%s %s: %s", a.Name, c.Args().Get(1), code)}
+			}
+			return nil
+		},
+	})
+	register(&cli.Command{
+		Name:      "meta-data",
+		Usage:     "print an agent's meta-data (OCF 1.0; --ocf-1.1 for 1.1)",
+		ArgsUsage: "NAME",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "ocf-1.1", Usage: "OCF 1.1 meta-data"}},
+		Action: func(c *cli.Context) error {
+			a, err := lookupAgent(c.Args().First())
+			if err != nil {
+				return err
+			}
+			return a.WriteMetaData(c.App.Writer, c.Bool("ocf-1.1"))
+		},
+	})
+	register(&cli.Command{
+		Name:  "version",
+		Usage: "print storhaug's version",
+		Action: func(c *cli.Context) error {
+			fmt.Fprintln(c.App.Writer, version.Version)
+			return nil
+		},
+	})
+}

@@ -1,0 +1,185 @@
+package ocf
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Type is a parameter's content type.
+type Type int
+
+// Parameter content types. Select is rendered as a string in OCF 1.0
+// meta-data, with its options named in the long description.
+const (
+	String Type = iota
+	Integer
+	Boolean
+	Select
+)
+
+func (t Type) String() string {
+	switch t {
+	case Integer:
+		return "integer"
+	case Boolean:
+		return "boolean"
+	case Select:
+		return "select"
+	}
+	return "string"
+}
+
+// Param declares one resource parameter.
+type Param struct {
+	Name       string
+	Type       Type
+	Default    string // the value when the parameter is unset; "" for none
+	Required   bool
+	Unique     bool
+	Reloadable bool     // may change without a restart (OCF 1.1 reload-agent)
+	Options    []string // the allowed values of a Select parameter
+	// Aliases are older names still accepted for this parameter; using one
+	// logs a deprecation warning.
+	Aliases []string
+	// Deprecated, when not empty, says why the parameter should no longer be
+	// used (and what replaces it); setting it logs that as a warning.
+	Deprecated string
+	ShortDesc  string
+	LongDesc   string
+}
+
+// Action declares one action as meta-data advertises it. An action may be
+// declared more than once (a monitor for each role); only the first
+// declaration of a name needs a Handler.
+type Action struct {
+	Name     string
+	Timeout  time.Duration
+	Interval time.Duration
+	Depth    int
+	Role     string // "", "Promoted" or "Unpromoted"
+	Handler  func(*Request) error
+}
+
+// Agent is the declaration of a resource agent.
+type Agent struct {
+	Name      string
+	Version   string // the agent's own version, as meta-data reports it
+	ShortDesc string
+	LongDesc  string
+	Params    []Param
+	Actions   []Action
+}
+
+// Param returns the declaration of the named parameter, or nil.
+func (a *Agent) Param(name string) *Param {
+	for i := range a.Params {
+		if a.Params[i].Name == name {
+			return &a.Params[i]
+		}
+	}
+	return nil
+}
+
+func (a *Agent) handler(action string) (*Action, bool) {
+	for i := range a.Actions {
+		if a.Actions[i].Name == action && a.Actions[i].Handler != nil {
+			return &a.Actions[i], true
+		}
+	}
+	return nil, false
+}
+
+// ActionNames returns the names of the actions the agent implements,
+// meta-data and usage included, sorted.
+func (a *Agent) ActionNames() []string {
+	seen := map[string]bool{"meta-data": true, "usage": true}
+	for _, act := range a.Actions {
+		if act.Handler != nil {
+			seen[act.Name] = true
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Env looks up an environment variable, as os.LookupEnv does.
+type Env func(name string) (string, bool)
+
+// Main runs the agent with the process's arguments (args[0] is the action)
+// and environment, and exits with the OCF exit code.
+func Main(a *Agent, args []string) {
+	os.Exit(int(a.Run(context.Background(), args, os.LookupEnv, os.Stdout, os.Stderr)))
+}
+
+// Run dispatches one invocation: args[0] is the action. It returns the exit
+// code; meta-data and usage go to stdout, logs and the exit reason to stderr.
+func (a *Agent) Run(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) Code {
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	getenv := func(k string) string { v, _ := env(k); return v }
+	if len(args) == 0 || args[0] == "" {
+		a.usage(stderr)
+		return ErrArgs
+	}
+	action := args[0]
+	switch action {
+	case "meta-data":
+		minor := 0
+		if getenv("OCF_RA_VERSION_MAJOR") == "1" || getenv("OCF_RA_VERSION_MAJOR") == "" {
+			fmt.Sscan(getenv("OCF_RA_VERSION_MINOR"), &minor)
+		}
+		if err := a.WriteMetaData(stdout, minor >= 1); err != nil {
+			return ErrGeneric
+		}
+		return Success
+	case "usage", "help":
+		a.usage(stdout)
+		return Success
+	}
+
+	r := newRequest(a, action, getenv, stderr)
+	defer r.Log.Close()
+	act, ok := a.handler(action)
+	if !ok {
+		r.exitReason(fmt.Sprintf("action %q is not implemented by %s", action, a.Name))
+		return ErrUnimplemented
+	}
+	r.timeout = r.opTimeout(act)
+	if err := r.loadParams(); err != nil {
+		return r.finish(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout-safetyMargin(r.timeout))
+	defer cancel()
+	r.ctx = ctx
+	return r.finish(act.Handler(r))
+}
+
+func (a *Agent) usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: %s {%s}\n", a.Name, strings.Join(a.ActionNames(), "|"))
+}
+
+// safetyMargin is the part of an operation's timeout kept back so that the
+// agent can report its own failure before Pacemaker kills it: a tenth of the
+// timeout, at least 500 ms and at most 5 s, and never more than half.
+func safetyMargin(timeout time.Duration) time.Duration {
+	m := timeout / 10
+	m = max(m, 500*time.Millisecond)
+	m = min(m, 5*time.Second)
+	return min(m, timeout/2)
+}
+
+// MapEnv returns an Env that looks names up in m, for tests and for callers
+// that build an agent's environment themselves.
+func MapEnv(m map[string]string) Env {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}

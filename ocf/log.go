@@ -1,0 +1,155 @@
+package ocf
+
+import (
+	"fmt"
+	"io"
+	"log/syslog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Logger writes messages in the shape resource-agents uses,
+// "TYPE(instance)[pid]: LEVEL: message", to stderr (which Pacemaker keeps in
+// its own log), to syslog with facility HA_LOGFACILITY (default daemon;
+// "none" turns it off) and to HA_LOGFILE when set. Debug messages appear only
+// with HA_debug=1 or OCF_TRACE_RA set, and also go to HA_DEBUGLOG.
+// Nothing is opened until the first message: a quiet monitor costs nothing.
+type Logger struct {
+	mu       sync.Mutex
+	tag      string // TYPE(instance)
+	pid      int
+	stderr   io.Writer
+	facility string
+	logfile  string
+	debuglog string
+	debug    bool
+	sys      *syslog.Writer
+	sysTried bool
+}
+
+func newLogger(agent, instance string, getenv func(string) string, stderr io.Writer) *Logger {
+	tag := agent
+	if instance != "" {
+		tag += "(" + instance + ")"
+	}
+	facility := getenv("HA_LOGFACILITY")
+	if facility == "" {
+		facility = "daemon"
+	}
+	debug := false
+	for _, k := range []string{"HA_debug", "OCF_TRACE_RA"} {
+		if b, err := ParseBool(getenv(k)); err == nil && b {
+			debug = true
+		}
+	}
+	return &Logger{
+		tag: tag, pid: os.Getpid(), stderr: stderr, facility: facility,
+		logfile: getenv("HA_LOGFILE"), debuglog: getenv("HA_DEBUGLOG"), debug: debug,
+	}
+}
+
+// NewLogger returns a logger for code running outside an action (such as a
+// helper process an agent left running), configured from the environment.
+func NewLogger(agent, instance string, stderr io.Writer) *Logger {
+	return newLogger(agent, instance, os.Getenv, stderr)
+}
+
+// Debugf logs at debug level.
+func (l *Logger) Debugf(format string, args ...any) { l.log(syslog.LOG_DEBUG, "DEBUG", format, args) }
+
+// Infof logs at info level.
+func (l *Logger) Infof(format string, args ...any) { l.log(syslog.LOG_INFO, "INFO", format, args) }
+
+// Warnf logs at warning level.
+func (l *Logger) Warnf(format string, args ...any) {
+	l.log(syslog.LOG_WARNING, "WARNING", format, args)
+}
+
+// Errorf logs at error level.
+func (l *Logger) Errorf(format string, args ...any) { l.log(syslog.LOG_ERR, "ERROR", format, args) }
+
+func (l *Logger) log(prio syslog.Priority, level, format string, args []any) {
+	if l == nil {
+		return
+	}
+	if prio == syslog.LOG_DEBUG && !l.debug {
+		return
+	}
+	msg := strings.TrimRight(fmt.Sprintf(format, args...), "\n")
+	line := fmt.Sprintf("%s[%d]: %s: %s\n", l.tag, l.pid, level, msg)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stderr != nil {
+		io.WriteString(l.stderr, line)
+	}
+	if w := l.syslog(); w != nil {
+		body := level + ": " + msg
+		switch prio {
+		case syslog.LOG_DEBUG:
+			w.Debug(body)
+		case syslog.LOG_INFO:
+			w.Info(body)
+		case syslog.LOG_WARNING:
+			w.Warning(body)
+		default:
+			w.Err(body)
+		}
+	}
+	stamped := time.Now().Format("2006/01/02_15:04:05") + " " + line
+	if l.logfile != "" {
+		appendFile(l.logfile, stamped)
+	}
+	if prio == syslog.LOG_DEBUG && l.debuglog != "" && l.debuglog != l.logfile {
+		appendFile(l.debuglog, stamped)
+	}
+}
+
+func (l *Logger) syslog() *syslog.Writer {
+	if l.sysTried || l.facility == "none" {
+		return l.sys
+	}
+	l.sysTried = true
+	fac, ok := facilities[l.facility]
+	if !ok {
+		return nil
+	}
+	w, err := syslog.Dial("", "", fac|syslog.LOG_INFO, l.tag)
+	if err == nil {
+		l.sys = w
+	}
+	return l.sys
+}
+
+// Close releases the syslog connection, if one was opened.
+func (l *Logger) Close() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sys != nil {
+		l.sys.Close()
+		l.sys = nil
+	}
+}
+
+func appendFile(path, line string) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return
+	}
+	f.WriteString(line)
+	f.Close()
+}
+
+var facilities = map[string]syslog.Priority{
+	"kern": syslog.LOG_KERN, "user": syslog.LOG_USER, "mail": syslog.LOG_MAIL,
+	"daemon": syslog.LOG_DAEMON, "auth": syslog.LOG_AUTH, "syslog": syslog.LOG_SYSLOG,
+	"lpr": syslog.LOG_LPR, "news": syslog.LOG_NEWS, "uucp": syslog.LOG_UUCP,
+	"cron": syslog.LOG_CRON, "authpriv": syslog.LOG_AUTHPRIV, "ftp": syslog.LOG_FTP,
+	"local0": syslog.LOG_LOCAL0, "local1": syslog.LOG_LOCAL1, "local2": syslog.LOG_LOCAL2,
+	"local3": syslog.LOG_LOCAL3, "local4": syslog.LOG_LOCAL4, "local5": syslog.LOG_LOCAL5,
+	"local6": syslog.LOG_LOCAL6, "local7": syslog.LOG_LOCAL7,
+}
