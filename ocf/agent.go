@@ -63,6 +63,9 @@ type Action struct {
 	Depth    int
 	Role     string // "", "Promoted" or "Unpromoted"
 	Handler  func(*Request) error
+	// Hidden actions are for the agent's own use (such as a helper process
+	// it re-executes itself as): dispatched, but not in meta-data or usage.
+	Hidden bool
 }
 
 // Agent is the declaration of a resource agent.
@@ -99,7 +102,7 @@ func (a *Agent) handler(action string) (*Action, bool) {
 func (a *Agent) ActionNames() []string {
 	seen := map[string]bool{"meta-data": true, "usage": true}
 	for _, act := range a.Actions {
-		if act.Handler != nil {
+		if act.Handler != nil && !act.Hidden {
 			seen[act.Name] = true
 		}
 	}

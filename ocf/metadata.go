@@ -90,7 +90,7 @@ func (a *Agent) metaActions(v11 bool) []Action {
 	acts := make([]Action, 0, len(a.Actions)+1)
 	hasMeta := false
 	for _, act := range a.Actions {
-		if !v11 && act.Name == "reload-agent" {
+		if act.Hidden || !v11 && act.Name == "reload-agent" {
 			continue
 		}
 		hasMeta = hasMeta || act.Name == "meta-data"
