@@ -1,8 +1,7 @@
 package agents
 
-// The tickle side of IPaddr3: the hooks ipaddr3.go calls, implemented over
-// package tickle. CONTRACT (being filled in by the tickle work; until then
-// these are no-ops and tickleParams is empty):
+// The tickle side of IPaddr3: the hooks ipaddr3.go calls, over package
+// tickle.
 //   - tickleParams are appended to IPaddr3's parameters.
 //   - tickleTakeover runs in start after the address is up and the first
 //     announcement round is out; it sends the first tickle round before
@@ -12,12 +11,18 @@ package agents
 //     recorded connection list fresh and sends the later tickle rounds.
 //   - tickleRelease runs in stop before the address is removed: it records
 //     the final list and resets the local sockets on the address.
+//   - tickleValidate checks the tickle parameters (for validate-all and
+//     start).
 
 import (
 	"context"
 	"net/netip"
+	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/storhaug/storhaug/ocf"
+	"github.com/storhaug/storhaug/tickle"
 )
 
 // vipTarget is the address IPaddr3 manages, as the tickle hooks see it.
@@ -27,13 +32,135 @@ type vipTarget struct {
 	Namespace string // network_namespace ("" for the agent's own); see internal/netnsdo
 }
 
-var tickleParams = []ocf.Param{}
+var tickleParams = []ocf.Param{
+	{Name: "tickle", Type: ocf.Boolean, Default: "true", ShortDesc: "Reset the TCP clients of the address when it moves",
+		LongDesc: `When true, TCP clients of the address reconnect within milliseconds after the address moves, instead
+of hanging until keepalive or retransmission give up (minutes to hours). While the address is up, the helper process
+records its established TCP connections (refreshed every tickle_refresh ms) into a file in tickle_dir; the node that
+takes the address over reads that file and sends each client a "tickle" (an ACK with sequence numbers 0) from the
+address, so that the client answers, gets an RST from the new owner and reconnects. Tickles go out in tickle_rounds
+rounds spaced by tickle_interval, the first before start returns, after the first announcement. On stop, the final
+list is recorded and the local sockets on the address are destroyed, so local services drop them and their clients
+are reset at once.
+The default is true, but recording and tickling need tickle_dir: without it (as in a CIB written for IPaddr2)
+IPaddr3 only destroys the local sockets on stop, and start says once that no clients are tickled. So a resource
+switched from IPaddr2 starts cleanly, and setting tickle_dir turns the feature on. false turns everything off.`},
+	{Name: "tickle_dir", ShortDesc: "Directory of connection lists (shared storage)",
+		LongDesc: `The directory where each node records the TCP connections of its addresses, one file per address
+(<address>.tickle, colons of IPv6 addresses written as _; a versioned text format, mode 0600, written atomically;
+the directory is made mode 0700 if missing). It must be on storage every node that can run the address shares
+(such as the CTDB recovery lock's cluster file system), else the new owner finds no list to tickle from.
+Unset: nothing is recorded or tickled.`},
+	{Name: "tickle_source", Type: ocf.Select, Default: "auto", Options: tickle.Sources,
+		ShortDesc: "Where connections are recorded from",
+		LongDesc: `sockdiag: the local sockets on the address (netlink sock_diag, as ss; always available).
+conntrack: connection tracking, which also sees connections forwarded or NATed through this node (netlink; a
+network namespace tracks only once some netfilter rule uses connection tracking; when it tracks nothing the agent
+says so once and relies on sock_diag). auto: both, without duplicates.`},
+	{Name: "tickle_ports", ShortDesc: "Local ports to record and tickle",
+		LongDesc: `Only connections to these ports of the address are recorded, tickled and destroyed on stop: a list
+of ports and ranges separated by commas, such as 445,2049,20048-20050. Unset: every port.`},
+	{Name: "tickle_rounds", Type: ocf.Integer, Default: "3", ShortDesc: "Tickle rounds on takeover",
+		LongDesc: `How many rounds of tickles start sends (1 to 20). The first goes out before start returns, the others
+from the helper process. A client answers at most one tickle per 500 ms (Linux's tcp_invalid_ratelimit), so a
+later round only helps a client whose answer to an earlier one was lost.`},
+	{Name: "tickle_interval", Type: ocf.Integer, Default: "1100", ShortDesc: "Milliseconds between tickle rounds",
+		LongDesc: `The time between tickle rounds, in milliseconds (600 to 60000): past Linux's 500 ms rate limit on
+answers to invalid segments, as CTDB does (rounds at 0, 1.1 and 2.2 s).`},
+	{Name: "tickle_refresh", Type: ocf.Integer, Default: "1000", ShortDesc: "Milliseconds between recordings",
+		LongDesc: `How often the helper process records the address's connections (100 to 60000 ms). The file is
+rewritten only when the list changed. Connections opened less than this long before a crash may be missed.`},
+}
 
 // tickleWanted reports whether the keeper process is needed for tickles.
-func tickleWanted(r *ocf.Request) bool { return false }
+func tickleWanted(r *ocf.Request) bool {
+	return r.Bool("tickle") && r.String("tickle_dir") != ""
+}
 
-func tickleTakeover(r *ocf.Request, t vipTarget) error { return nil }
+// tickleValidate checks the tickle parameters; errors are
+// OCF_ERR_CONFIGURED and name the parameter.
+func tickleValidate(r *ocf.Request) error {
+	_, err := tickleConfig(r, vipTarget{})
+	return err
+}
 
-func tickleKeep(ctx context.Context, r *ocf.Request, t vipTarget) {}
+func tickleConfig(r *ocf.Request, t vipTarget) (tickle.Config, error) {
+	cfg := tickle.Config{
+		VIP: t.Addr.Unmap(), Netns: t.Namespace, Dir: r.String("tickle_dir"),
+		StateDir: filepath.Join(r.StateDir(), "storhaug"), Log: r.Log,
+	}
+	var err error
+	if cfg.Dir != "" && !filepath.IsAbs(cfg.Dir) {
+		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter tickle_dir: %q is not an absolute path", cfg.Dir)
+	}
+	if cfg.Ports, err = tickle.ParsePorts(r.String("tickle_ports")); err != nil {
+		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter tickle_ports: %v", err)
+	}
+	if cfg.Source, err = tickle.ParseSource(r.String("tickle_source")); err != nil {
+		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter tickle_source: %v", err)
+	}
+	cfg.Schedule = tickle.Schedule{Rounds: r.Int("tickle_rounds"), Interval: time.Duration(r.Int("tickle_interval")) * time.Millisecond}
+	if err := cfg.Schedule.Validate(); err != nil {
+		p := "tickle_rounds"
+		if cfg.Schedule.Rounds >= 1 && cfg.Schedule.Rounds <= 20 {
+			p = "tickle_interval"
+		}
+		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter %s: %v", p, err)
+	}
+	ms := r.Int("tickle_refresh")
+	if ms < 100 || ms > 60000 {
+		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter tickle_refresh: %s ms: use 100 to 60000", strconv.Itoa(ms))
+	}
+	cfg.Refresh = time.Duration(ms) * time.Millisecond
+	return cfg, nil
+}
 
-func tickleRelease(r *ocf.Request, t vipTarget) error { return nil }
+// tickleTakeover sends the first round of tickles to the clients the old
+// owner recorded, and leaves them to the keeper for the later rounds.
+func tickleTakeover(r *ocf.Request, t vipTarget) error {
+	if !r.Bool("tickle") {
+		return nil
+	}
+	cfg, err := tickleConfig(r, t)
+	if err != nil {
+		return err
+	}
+	if cfg.Dir == "" {
+		r.Log.Infof("tickle_dir is not set: the TCP clients of %s are not tickled when it moves", t.Addr)
+		return nil
+	}
+	_, err = tickle.Takeover(cfg)
+	return err
+}
+
+// tickleKeep keeps the connection list of the address current until ctx
+// ends, and sends the later rounds of a takeover.
+func tickleKeep(ctx context.Context, r *ocf.Request, t vipTarget) {
+	cfg, err := tickleConfig(r, t)
+	if err != nil {
+		r.Log.Errorf("tickles for %s: %v", t.Addr, err)
+		return
+	}
+	if err := tickle.Keep(ctx, cfg); err != nil {
+		r.Log.Errorf("tickles for %s: %v", t.Addr, err)
+	}
+}
+
+// tickleRelease records the final connection list (when tickle_dir is set)
+// and destroys the local sockets on the address.
+func tickleRelease(r *ocf.Request, t vipTarget) error {
+	if !r.Bool("tickle") {
+		return nil
+	}
+	cfg, err := tickleConfig(r, t)
+	if err != nil {
+		return err
+	}
+	recorded, destroyed, err := tickle.Release(cfg)
+	if cfg.Dir != "" {
+		r.Log.Infof("tickle: %d connections to %s recorded in %s; %d local sockets destroyed", recorded, t.Addr, cfg.Dir, destroyed)
+	} else if destroyed > 0 {
+		r.Log.Infof("tickle: %d local sockets on %s destroyed", destroyed, t.Addr)
+	}
+	return err
+}

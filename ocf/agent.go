@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -137,11 +138,7 @@ func (a *Agent) Run(ctx context.Context, args []string, env Env, stdout, stderr 
 	action := args[0]
 	switch action {
 	case "meta-data":
-		minor := 0
-		if getenv("OCF_RA_VERSION_MAJOR") == "1" || getenv("OCF_RA_VERSION_MAJOR") == "" {
-			fmt.Sscan(getenv("OCF_RA_VERSION_MINOR"), &minor)
-		}
-		if err := a.WriteMetaData(stdout, minor >= 1); err != nil {
+		if err := a.WriteMetaData(stdout, wants11(getenv)); err != nil {
 			return ErrGeneric
 		}
 		return Success
@@ -165,6 +162,17 @@ func (a *Agent) Run(ctx context.Context, args []string, env Env, stdout, stderr 
 	defer cancel()
 	r.ctx = ctx
 	return r.finish(act.Handler(r))
+}
+
+// wants11 reports whether the caller speaks OCF 1.1 (Pacemaker 2.1 exports
+// OCF_RA_VERSION_MAJOR=1 and OCF_RA_VERSION_MINOR=1; ocf-tester neither).
+func wants11(getenv func(string) string) bool {
+	major := strings.TrimSpace(getenv("OCF_RA_VERSION_MAJOR"))
+	if major != "" && major != "1" {
+		return false
+	}
+	minor, err := strconv.Atoi(strings.TrimSpace(getenv("OCF_RA_VERSION_MINOR")))
+	return err == nil && minor >= 1
 }
 
 func (a *Agent) usage(w io.Writer) {

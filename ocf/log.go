@@ -14,7 +14,8 @@ import (
 // "TYPE(instance)[pid]: LEVEL: message", to stderr (which Pacemaker keeps in
 // its own log), to syslog with facility HA_LOGFACILITY (default daemon;
 // "none" turns it off) and to HA_LOGFILE when set. Debug messages appear only
-// with HA_debug=1 or OCF_TRACE_RA set, and also go to HA_DEBUGLOG.
+// with HA_debug set (to anything but 0) or OCF_TRACE_RA true, and also go to
+// HA_DEBUGLOG.
 // Nothing is opened until the first message: a quiet monitor costs nothing.
 type Logger struct {
 	mu       sync.Mutex
@@ -25,7 +26,7 @@ type Logger struct {
 	logfile  string
 	debuglog string
 	debug    bool
-	sys      *syslog.Writer
+	sys      syslogWriter
 	sysTried bool
 }
 
@@ -38,16 +39,23 @@ func newLogger(agent, instance string, getenv func(string) string, stderr io.Wri
 	if facility == "" {
 		facility = "daemon"
 	}
-	debug := false
-	for _, k := range []string{"HA_debug", "OCF_TRACE_RA"} {
-		if b, err := ParseBool(getenv(k)); err == nil && b {
-			debug = true
-		}
-	}
 	return &Logger{
 		tag: tag, pid: os.Getpid(), stderr: stderr, facility: facility,
-		logfile: getenv("HA_LOGFILE"), debuglog: getenv("HA_DEBUGLOG"), debug: debug,
+		logfile: getenv("HA_LOGFILE"), debuglog: getenv("HA_DEBUGLOG"), debug: debugOn(getenv),
 	}
+}
+
+// debugOn reports whether debug messages are wanted: HA_debug set to
+// anything but 0 (or another false word), as resource-agents reads it, or
+// OCF_TRACE_RA true (ocf-tester -X).
+func debugOn(getenv func(string) string) bool {
+	if d := strings.TrimSpace(getenv("HA_debug")); d != "" {
+		if b, err := ParseBool(d); err != nil || b {
+			return true
+		}
+	}
+	b, err := ParseBool(getenv("OCF_TRACE_RA"))
+	return err == nil && b
 }
 
 // NewLogger returns a logger for code running outside an action (such as a
@@ -97,7 +105,8 @@ func (l *Logger) log(prio syslog.Priority, level, format string, args []any) {
 			w.Err(body)
 		}
 	}
-	stamped := time.Now().Format("2006/01/02_15:04:05") + " " + line
+	// The time stamp as resource-agents writes it (HA_DATEFMT "%b %d %T").
+	stamped := time.Now().Format("Jan 02 15:04:05") + " " + line
 	if l.logfile != "" {
 		appendFile(l.logfile, stamped)
 	}
@@ -106,7 +115,21 @@ func (l *Logger) log(prio syslog.Priority, level, format string, args []any) {
 	}
 }
 
-func (l *Logger) syslog() *syslog.Writer {
+// syslogWriter is the part of *syslog.Writer the logger uses.
+type syslogWriter interface {
+	Debug(string) error
+	Info(string) error
+	Warning(string) error
+	Err(string) error
+	Close() error
+}
+
+// dialSyslog connects to the local syslog; tests replace it.
+var dialSyslog = func(p syslog.Priority, tag string) (syslogWriter, error) {
+	return syslog.Dial("", "", p, tag)
+}
+
+func (l *Logger) syslog() syslogWriter {
 	if l.sysTried || l.facility == "none" {
 		return l.sys
 	}
@@ -115,7 +138,7 @@ func (l *Logger) syslog() *syslog.Writer {
 	if !ok {
 		return nil
 	}
-	w, err := syslog.Dial("", "", fac|syslog.LOG_INFO, l.tag)
+	w, err := dialSyslog(fac|syslog.LOG_INFO, l.tag)
 	if err == nil {
 		l.sys = w
 	}

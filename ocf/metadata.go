@@ -2,11 +2,11 @@ package ocf
 
 import (
 	"bufio"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // WriteMetaData writes the agent's meta-data. With v11 false it is OCF 1.0,
@@ -65,7 +65,7 @@ func (a *Agent) WriteMetaData(w io.Writer, v11 bool) error {
 	fmt.Fprintf(b, "</parameters>\n")
 	fmt.Fprintf(b, "<actions>\n")
 	for _, act := range a.metaActions(v11) {
-		fmt.Fprintf(b, "<action name=%s timeout=%s", attr(act.Name), attr(seconds(act.Timeout)))
+		fmt.Fprintf(b, "<action name=%s timeout=%s", attr(act.Name), attr(seconds(act.timeout())))
 		if act.Interval > 0 {
 			fmt.Fprintf(b, " interval=%s", attr(seconds(act.Interval)))
 		}
@@ -74,7 +74,7 @@ func (a *Agent) WriteMetaData(w io.Writer, v11 bool) error {
 		}
 		if role := act.Role; role != "" {
 			if !v11 { // the names Pacemaker understood before OCF 1.1
-				role = map[string]string{"Promoted": "Master", "Unpromoted": "Slave"}[role]
+				role = legacyRole(role)
 			}
 			fmt.Fprintf(b, " role=%s", attr(role))
 		}
@@ -100,6 +100,14 @@ func (a *Agent) metaActions(v11 bool) []Action {
 		acts = append(acts, Action{Name: "meta-data", Timeout: 5 * time.Second})
 	}
 	return acts
+}
+
+// timeout is the action's declared timeout, or DefaultTimeout.
+func (act *Action) timeout() time.Duration {
+	if act.Timeout > 0 {
+		return act.Timeout
+	}
+	return DefaultTimeout
 }
 
 func (p *Param) shortDesc() string {
@@ -133,12 +141,61 @@ func seconds(d time.Duration) string {
 	return fmt.Sprintf("%dms", d.Milliseconds())
 }
 
-func text(s string) string {
+// legacyRole is a role's name in OCF 1.0 meta-data.
+func legacyRole(role string) string {
+	switch role {
+	case "Promoted":
+		return "Master"
+	case "Unpromoted":
+		return "Slave"
+	}
+	return role
+}
+
+// text escapes s (trimmed) for XML character data. Line breaks stay as they
+// are, so that long descriptions read well in the raw meta-data; characters
+// XML cannot carry at all become U+FFFD. (Not encoding/xml, whose package
+// initialisation every agent invocation would pay for.)
+func text(s string) string { return escape(strings.TrimSpace(s), false) }
+
+// attr quotes and escapes s (trimmed) as an XML attribute value.
+func attr(s string) string { return `"` + escape(strings.TrimSpace(s), true) + `"` }
+
+func escape(s string, inAttr bool) string {
 	var b strings.Builder
-	xml.EscapeText(&b, []byte(strings.TrimSpace(s)))
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteRune('\uFFFD')
+			i++
+			continue
+		}
+		i += n
+		switch {
+		case r == '&':
+			b.WriteString("&amp;")
+		case r == '<':
+			b.WriteString("&lt;")
+		case r == '>':
+			b.WriteString("&gt;")
+		case r == '"' && inAttr:
+			b.WriteString("&quot;")
+		case r == '\r':
+			b.WriteString("&#xD;")
+		case (r == '\n' || r == '\t') && inAttr:
+			fmt.Fprintf(&b, "&#x%X;", r)
+		case !xmlChar(r):
+			b.WriteRune('\uFFFD')
+		default:
+			b.WriteRune(r)
+		}
+	}
 	return b.String()
 }
 
-func attr(s string) string {
-	return `"` + text(s) + `"`
+// xmlChar reports whether XML 1.0 allows r in a document.
+func xmlChar(r rune) bool {
+	return r == '\t' || r == '\n' || r == '\r' ||
+		r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
 }

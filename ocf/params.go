@@ -36,7 +36,8 @@ func (r *Request) loadParams() error {
 		p := &r.agent.Params[i]
 		v := &value{raw: p.Default}
 		for _, name := range append([]string{p.Name}, p.Aliases...) {
-			if s, ok := r.lookup("OCF_RESKEY_" + name); ok {
+			// A blank value counts as unset: the default applies.
+			if s, ok := r.lookup("OCF_RESKEY_" + name); ok && strings.TrimSpace(s) != "" {
 				v.raw, v.set, v.from = s, true, name
 				break
 			}

@@ -134,10 +134,7 @@ func (r *Request) opTimeout(act *Action) time.Duration {
 	if ms, err := strconv.ParseInt(r.Meta("timeout"), 10, 64); err == nil && ms > 0 {
 		return time.Duration(ms) * time.Millisecond
 	}
-	if act.Timeout > 0 {
-		return act.Timeout
-	}
-	return DefaultTimeout
+	return act.timeout()
 }
 
 // finish turns a handler's result into the exit code, printing the exit

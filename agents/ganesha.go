@@ -1,0 +1,271 @@
+package agents
+
+// ganesha: the NFS-Ganesha daemon, run as a clone on every NFS node, with
+// its NFS state on shared storage (package ganesha does the work).
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/storhaug/storhaug/ganesha"
+	"github.com/storhaug/storhaug/ocf"
+)
+
+func init() { register(ganeshaAgent) }
+
+var ganeshaAgent = &ocf.Agent{
+	Name:      "ganesha",
+	Version:   "1.0",
+	ShortDesc: "NFS-Ganesha user-space NFS server",
+	LongDesc: `Starts, stops and monitors ganesha.nfsd, the NFS-Ganesha server, normally as a clone on every NFS node.
+Monitor checks that the process in the pidfile is ganesha.nfsd and that it answers on D-Bus as org.ganesha.nfsd
+(the interface failover uses to start grace periods).
+With state_mnt set, NFS state lives on shared storage: <state_mnt>/nfs-ganesha/<node>/ holds this node's
+ganesha/{v4recov,v4old} and statd/{sm,sm.bak}, with links to the other nodes' directories, and /var/lib/nfs
+points there while the resource runs (a previous /var/lib/nfs is kept as /var/lib/nfs.backup and put back on stop).
+Missing directories and links are created at start. D-Bus must be running before ganesha.nfsd starts.`,
+	Params: []ocf.Param{
+		{Name: "config", Default: "/etc/ganesha/ganesha.conf", ShortDesc: "configuration file",
+			LongDesc: "Full path of ganesha.nfsd's configuration file (-f)."},
+		{Name: "pidfile", Default: "/var/run/ganesha/ganesha.pid", ShortDesc: "pidfile",
+			LongDesc: "Full path of the pidfile ganesha.nfsd writes (-p); stop and monitor find the daemon by it."},
+		{Name: "options", ShortDesc: "more options",
+			LongDesc: "More command-line options for ganesha.nfsd, separated by spaces (such as \"-E 42\")."},
+		{Name: "logfile", ShortDesc: "log file",
+			LongDesc: "ganesha.nfsd's log file (-L), or SYSLOG. Empty: ganesha's own default."},
+		{Name: "debuglevel", ShortDesc: "log level",
+			LongDesc: "ganesha.nfsd's log level (-N), such as NIV_EVENT. Empty: ganesha's own default."},
+		{Name: "binary", Default: ganesha.DefaultBinary, ShortDesc: "ganesha.nfsd binary",
+			LongDesc: "Full path of the ganesha.nfsd binary."},
+		{Name: "state_mnt", ShortDesc: "shared state directory",
+			LongDesc: "Where the shared NFS state storage is mounted (storhaug.conf HA_MNT_DIR/HA_NFS_MNT_DIR). " +
+				"Empty: /var/lib/nfs is left alone."},
+		{Name: "state_fs", Deprecated: "ignored: the state storage is mounted by its own resource", ShortDesc: "shared state FS type",
+			LongDesc: "Accepted for compatibility with the original storhaug's CIB."},
+		{Name: "nodename", ShortDesc: "this node's state directory name",
+			LongDesc: "The name of this node's directory under <state_mnt>/nfs-ganesha. Empty: the node's name in Pacemaker " +
+				"(the name ganesha_trigger sends in grace requests), else the host name."},
+		{Name: "peers", ShortDesc: "the other nodes",
+			LongDesc: "The other NFS nodes, separated by spaces or commas, whose state directories this node links to. " +
+				"Empty: every node directory found under <state_mnt>/nfs-ganesha."},
+		{Name: "nfs_dir", Default: ganesha.DefaultNFSDir, ShortDesc: "local NFS state directory",
+			LongDesc: "The local NFS state directory that is pointed at the shared one (ganesha's RecoveryRoot is under it)."},
+		{Name: "dbus_address", ShortDesc: "D-Bus address",
+			LongDesc: "The address of the bus ganesha.nfsd registers on. Empty: the system bus."},
+		{Name: "dbus_timeout", Type: ocf.Integer, Default: "10", ShortDesc: "D-Bus timeout (s)",
+			LongDesc: "How long monitor waits for ganesha.nfsd to answer on D-Bus, in seconds (never longer than the operation's timeout)."},
+	},
+	Actions: []ocf.Action{
+		{Name: "start", Timeout: 60 * time.Second, Handler: ganeshaStart},
+		{Name: "stop", Timeout: 60 * time.Second, Handler: ganeshaStop},
+		{Name: "monitor", Timeout: 30 * time.Second, Interval: 10 * time.Second, Handler: ganeshaMonitor},
+		{Name: "validate-all", Timeout: 20 * time.Second, Handler: ganeshaValidate},
+	},
+}
+
+// ganeshaConf is the daemon and its state layout as the parameters describe them.
+type ganeshaConf struct {
+	d      *ganesha.Daemon
+	layout *ganesha.Layout // nil without state_mnt
+	bus    string
+	dbusTO time.Duration
+}
+
+func ganeshaFrom(r *ocf.Request) (*ganeshaConf, error) {
+	c := &ganeshaConf{
+		d: &ganesha.Daemon{
+			Binary:     r.String("binary"),
+			Config:     r.String("config"),
+			PIDFile:    r.String("pidfile"),
+			LogFile:    r.String("logfile"),
+			DebugLevel: r.String("debuglevel"),
+			Options:    strings.Fields(r.String("options")),
+		},
+		bus:    r.String("dbus_address"),
+		dbusTO: time.Duration(r.Int("dbus_timeout")) * time.Second,
+	}
+	if c.bus != "" {
+		c.d.Env = []string{"DBUS_SYSTEM_BUS_ADDRESS=" + c.bus}
+	}
+	for _, p := range []string{"binary", "config", "pidfile"} {
+		if !strings.HasPrefix(r.String(p), "/") {
+			return c, ocf.Errorf(ocf.ErrConfigured, "parameter %s: %q is not a full path", p, r.String(p))
+		}
+	}
+	if c.dbusTO <= 0 {
+		return c, ocf.Errorf(ocf.ErrConfigured, "parameter dbus_timeout: %d is not a positive number of seconds", r.Int("dbus_timeout"))
+	}
+	if mnt := r.String("state_mnt"); mnt != "" {
+		node := r.String("nodename")
+		if node == "" {
+			node = nodeName(r)
+		}
+		if err := ganesha.CheckName(node); err != nil {
+			return c, ocf.Errorf(ocf.ErrConfigured, "parameter nodename: %v", err)
+		}
+		var peers []string
+		if s := r.String("peers"); s != "" {
+			peers = strings.FieldsFunc(s, func(c rune) bool { return c == ',' || c == ' ' || c == '\t' })
+			for _, p := range peers {
+				if err := ganesha.CheckName(p); err != nil {
+					return c, ocf.Errorf(ocf.ErrConfigured, "parameter peers: %v", err)
+				}
+			}
+		}
+		c.layout = &ganesha.Layout{Root: mnt, Node: node, Peers: peers, NFSDir: r.String("nfs_dir")}
+	}
+	return c, nil
+}
+
+// nodeName is this node's name in Pacemaker, else the host name.
+func nodeName(r *ocf.Request) string {
+	if n := r.NodeName(); n != "" {
+		return n
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// validate checks what start needs on this node.
+func (c *ganeshaConf) validate() error {
+	if st, err := os.Stat(c.d.Binary); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		return ocf.Errorf(ocf.ErrInstalled, "parameter binary: %s is not an executable file (is nfs-ganesha installed?)", c.d.Binary)
+	}
+	f, err := os.Open(c.d.Config)
+	if err != nil {
+		return ocf.Errorf(ocf.ErrConfigured, "parameter config: cannot read %s: %v", c.d.Config, errors.Unwrap(err))
+	}
+	f.Close()
+	if c.layout != nil {
+		if st, err := os.Stat(c.layout.Root); err != nil || !st.IsDir() {
+			return ocf.Errorf(ocf.ErrGeneric, "parameter state_mnt: %s is not a directory (is the shared state storage mounted?)", c.layout.Root)
+		}
+	}
+	return nil
+}
+
+func ganeshaValidate(r *ocf.Request) error {
+	c, err := ganeshaFrom(r)
+	if err != nil {
+		return err
+	}
+	return c.validate()
+}
+
+func ganeshaStart(r *ocf.Request) error {
+	c, err := ganeshaFrom(r)
+	if err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	bus, err := ganesha.Connect(ctx, c.bus)
+	if err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "cannot start ganesha.nfsd without D-Bus (it would never register): %v", err)
+	}
+	defer bus.Close()
+	ready := func(ctx context.Context, pid int) error { return bus.Answers(ctx, pid) }
+
+	if pid, _ := c.d.PID(); pid != 0 { // already running: wait until it answers
+		r.Log.Infof("ganesha.nfsd already runs (pid %d)", pid)
+		if c.layout != nil && !c.layout.Active() {
+			return ocf.Errorf(ocf.ErrGeneric, "ganesha.nfsd (pid %d) runs, but %s does not lead to %s: stop it first",
+				pid, c.layout.NFSDir, c.layout.NodeDir(c.layout.Node))
+		}
+		for {
+			if err = ready(ctx, pid); err == nil {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ocf.Errorf(ocf.ErrGeneric, "ganesha.nfsd (pid %d) runs but does not answer on D-Bus: %v", pid, err)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	if owner, err := bus.OwnerPID(ctx); err == nil {
+		return ocf.Errorf(ocf.ErrGeneric, "%s is already owned by pid %d, which is not the ganesha.nfsd of pidfile %s",
+			ganesha.BusName, owner, c.d.PIDFile)
+	}
+
+	if c.layout != nil {
+		if err := c.layout.Ensure(); err != nil {
+			return ocf.Errorf(ocf.ErrGeneric, "shared NFS state: %v", err)
+		}
+		if err := c.layout.Activate(); err != nil {
+			return ocf.Errorf(ocf.ErrGeneric, "shared NFS state: %v", err)
+		}
+	}
+	r.Log.Infof("starting %s %s", c.d.Binary, strings.Join(c.d.Args(), " "))
+	t0 := time.Now()
+	pid, err := c.d.Start(ctx, ready)
+	if err != nil {
+		if c.layout != nil {
+			if e := c.layout.Deactivate(); e != nil {
+				r.Log.Warnf("cannot restore %s: %v", c.layout.NFSDir, e)
+			}
+		}
+		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+	}
+	r.Log.Infof("ganesha.nfsd (pid %d) answers on D-Bus after %v", pid, time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+func ganeshaStop(r *ocf.Request) error {
+	c, err := ganeshaFrom(r)
+	if err != nil { // parameters bad: still stop whatever the pidfile names
+		r.Log.Warnf("%v", err)
+	}
+	pid, err := c.d.Stop(r.Context())
+	switch {
+	case errors.Is(err, ganesha.ErrKilled):
+		r.Log.Warnf("%v", err)
+	case err != nil:
+		return ocf.Errorf(ocf.ErrGeneric, "cannot stop ganesha.nfsd: %v", err)
+	case pid != 0:
+		r.Log.Infof("ganesha.nfsd (pid %d) stopped", pid)
+	}
+	if c.layout != nil {
+		if err := c.layout.Deactivate(); err != nil {
+			return ocf.Errorf(ocf.ErrGeneric, "cannot restore %s: %v", c.layout.NFSDir, err)
+		}
+	}
+	return nil
+}
+
+func ganeshaMonitor(r *ocf.Request) error {
+	c, err := ganeshaFrom(r)
+	if err != nil {
+		if r.IsProbe() {
+			return ocf.Exit(ocf.NotRunning)
+		}
+		return err
+	}
+	pid, err := c.d.PID()
+	if err != nil {
+		r.Log.Warnf("%v", err)
+	}
+	if pid == 0 {
+		return ocf.Exit(ocf.NotRunning)
+	}
+	if c.layout != nil && !c.layout.Active() {
+		return ocf.Errorf(ocf.ErrGeneric, "ganesha.nfsd (pid %d) runs, but %s no longer leads to %s",
+			pid, c.layout.NFSDir, c.layout.NodeDir(c.layout.Node))
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), c.dbusTO)
+	defer cancel()
+	bus, err := ganesha.Connect(ctx, c.bus)
+	if err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "ganesha.nfsd (pid %d) runs, but %v", pid, err)
+	}
+	defer bus.Close()
+	if err := bus.Answers(ctx, pid); err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "ganesha.nfsd (pid %d) runs but does not answer on D-Bus: %v", pid, err)
+	}
+	return nil
+}

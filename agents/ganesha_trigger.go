@@ -1,0 +1,208 @@
+package agents
+
+// ganesha_trigger: puts NFS-Ganesha into grace on the node that takes over a
+// virtual IP, for the clients of the node that had it. It runs as a clone
+// (clone-max=1, notify=true) colocated with and ordered after the VIP, and
+// acts on the notifications Pacemaker sends around its own start and stop.
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/storhaug/storhaug/ganesha"
+	"github.com/storhaug/storhaug/internal/atomicfile"
+	"github.com/storhaug/storhaug/ocf"
+)
+
+func init() { register(ganeshaTriggerAgent) }
+
+var ganeshaTriggerAgent = &ocf.Agent{
+	Name:      "ganesha_trigger",
+	Version:   "1.0",
+	ShortDesc: "NFS-Ganesha grace on VIP takeover",
+	LongDesc: `Sends NFS-Ganesha's grace requests over D-Bus when a virtual IP moves, so that the NFS clients of the node
+that had the address can reclaim their locks and state on the node that takes it over.
+Configure it as a clone with clone-max=1 and notify=true, colocated with and ordered after the VIP.
+After it starts on the new node (post-start notification) it sends grace "5:NAME" to the local ganesha, NAME being
+each node Pacemaker reports stopped in that transition: ganesha reads NAME's client records from
+<RecoveryRoot>/NAME/v4recov. Before it stops (pre-stop notification) the instance that stops sends "2:NAME" to
+release those clients. Nothing is sent when no node was stopped (the first start). With name_form=ip, NAME is the
+address in parameter ip instead of a node name, and <recovery_root>/<ip> is first pointed at the stopped node's
+recovery directory. A grace request ganesha refuses fails the notification with ganesha's reason.`,
+	Params: []ocf.Param{
+		{Name: "name_form", Type: ocf.Select, Options: []string{"node", "ip"}, Default: "node", ShortDesc: "node name or address",
+			LongDesc: "What names the clients taken over in grace requests: node, the stopped node's name (as the original storhaug did); " +
+				"ip, the address in parameter ip."},
+		{Name: "ip", ShortDesc: "the virtual IP",
+			LongDesc: "The virtual IP this trigger follows (IPv4 or IPv6). Required with name_form=ip."},
+		{Name: "recovery_root", Default: "/var/lib/nfs/ganesha", ShortDesc: "ganesha's RecoveryRoot",
+			LongDesc: "ganesha's RecoveryRoot. With name_form=ip, <recovery_root>/<ip> is linked to <recovery_root>/<stopped node> " +
+				"before grace, so the address's clients are that node's. Empty: no link is made."},
+		{Name: "dbus_address", ShortDesc: "D-Bus address",
+			LongDesc: "The address of the bus ganesha.nfsd is on. Empty: the system bus."},
+	},
+	Actions: []ocf.Action{
+		{Name: "start", Timeout: 20 * time.Second, Handler: triggerStart},
+		{Name: "stop", Timeout: 20 * time.Second, Handler: triggerStop},
+		{Name: "monitor", Timeout: 20 * time.Second, Interval: 10 * time.Second, Handler: triggerMonitor},
+		{Name: "notify", Timeout: 30 * time.Second, Handler: triggerNotify},
+		{Name: "validate-all", Timeout: 20 * time.Second, Handler: triggerValidate},
+	},
+}
+
+// triggerState is the file that says this instance is started.
+func triggerState(r *ocf.Request) string {
+	inst := r.Instance
+	if inst == "" {
+		inst = "default"
+	}
+	return filepath.Join(r.StateDir(), "storhaug-ganesha_trigger-"+strings.ReplaceAll(inst, "/", "_"))
+}
+
+// triggerIP is the ip parameter, canonical (as ganesha prints addresses),
+// or an OCF_ERR_CONFIGURED error; the zero Addr when unset in node form.
+func triggerIP(r *ocf.Request) (netip.Addr, error) {
+	s := r.String("ip")
+	if s == "" {
+		if r.String("name_form") == "ip" {
+			return netip.Addr{}, ocf.Errorf(ocf.ErrConfigured, "parameter ip is required with name_form=ip")
+		}
+		return netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, ocf.Errorf(ocf.ErrConfigured, "parameter ip: %q is not an IPv4 or IPv6 address (without zone)", s)
+	}
+	return a.Unmap(), nil
+}
+
+func triggerValidate(r *ocf.Request) error {
+	_, err := triggerIP(r)
+	return err
+}
+
+func triggerStart(r *ocf.Request) error {
+	if err := triggerValidate(r); err != nil {
+		return err
+	}
+	p := triggerState(r)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "state directory: %v", err)
+	}
+	if err := atomicfile.Write(p, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "cannot record the start: %v", err)
+	}
+	return nil
+}
+
+func triggerStop(r *ocf.Request) error {
+	if err := os.Remove(triggerState(r)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return ocf.Errorf(ocf.ErrGeneric, "cannot record the stop: %v", err)
+	}
+	return nil
+}
+
+func triggerMonitor(r *ocf.Request) error {
+	if _, err := os.Stat(triggerState(r)); err != nil {
+		return ocf.Exit(ocf.NotRunning)
+	}
+	return nil
+}
+
+func triggerNotify(r *ocf.Request) error {
+	ip, err := triggerIP(r)
+	if err != nil {
+		return err
+	}
+	n := r.Notify()
+	me := nodeName(r)
+	byIP := r.String("name_form") == "ip"
+	switch n.Type + "-" + n.Operation {
+	case "post-start":
+		// Only the instance that has just started takes over.
+		if r.NodeName() != "" && len(n.Start) > 0 && !slices.Contains(n.Start, me) {
+			return nil
+		}
+		var stopped []string
+		for _, s := range n.Stop {
+			if s != me && !slices.Contains(stopped, s) {
+				stopped = append(stopped, s)
+			}
+		}
+		if len(stopped) == 0 {
+			r.Log.Infof("started with no node stopped: no clients to take over")
+			return nil
+		}
+		if byIP {
+			if root := r.String("recovery_root"); root != "" {
+				if err := ganesha.LinkRecovery(root, ip.String(), stopped[0]); err != nil {
+					r.Log.Warnf("grace for %s will not find %s's client records: %v", ip, stopped[0], err)
+				}
+			}
+			return sendGrace(r, ganesha.TakeIP, []string{ip.String()}, true)
+		}
+		return sendGrace(r, ganesha.TakeIP, stopped, true)
+	case "pre-stop":
+		if r.NodeName() != "" && !slices.Contains(n.Stop, me) {
+			return nil // another instance stops
+		}
+		if byIP {
+			return sendGrace(r, ganesha.ReleaseIP, []string{ip.String()}, false)
+		}
+		names := n.Stop
+		if r.NodeName() != "" {
+			names = []string{me}
+		}
+		return sendGrace(r, ganesha.ReleaseIP, names, false)
+	}
+	return nil
+}
+
+// graceRetry is how long a takeover waits for ganesha to appear on D-Bus.
+const graceRetry = 10 * time.Second
+
+// sendGrace sends one grace request per name to the local ganesha. ganesha
+// not running is a failure for a takeover (must), but not for a release:
+// a stopped ganesha holds no clients to release.
+func sendGrace(r *ocf.Request, ev ganesha.Event, names []string, must bool) error {
+	ctx := r.Context()
+	bus, err := ganesha.Connect(ctx, r.String("dbus_address"))
+	if err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "grace %d for %s not sent: %v", int(ev), strings.Join(names, ", "), err)
+	}
+	defer bus.Close()
+	for _, name := range names {
+		t0 := time.Now()
+		err := bus.Grace(ctx, ev, name)
+		// ganesha may be restarting: try again for a while (bounded by the
+		// operation's deadline too)
+		retryEnd := t0.Add(graceRetry)
+		for errors.Is(err, ganesha.ErrNotRunning) && must && ctx.Err() == nil && time.Now().Before(retryEnd) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+				err = bus.Grace(ctx, ev, name)
+			}
+		}
+		var refused *ganesha.RefusedError
+		switch {
+		case err == nil:
+			r.Log.Infof("grace \"%d:%s\" accepted by ganesha in %v", int(ev), name, time.Since(t0).Round(time.Millisecond))
+		case errors.Is(err, ganesha.ErrNotRunning) && !must:
+			r.Log.Warnf("grace \"%d:%s\" not sent: %v (nothing to release)", int(ev), name, err)
+		case errors.As(err, &refused):
+			return ocf.Errorf(ocf.ErrGeneric, "%v", refused)
+		case errors.Is(err, ganesha.ErrNotRunning):
+			return ocf.Errorf(ocf.ErrGeneric, "cannot take over %s's clients: %v", name, err)
+		default:
+			return ocf.Errorf(ocf.ErrGeneric, "grace %s: %v", fmt.Sprintf("\"%d:%s\"", int(ev), name), err)
+		}
+	}
+	return nil
+}

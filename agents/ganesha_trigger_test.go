@@ -1,0 +1,187 @@
+package agents
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/storhaug/storhaug/ganesha/ganeshatest"
+	"github.com/storhaug/storhaug/ocf"
+)
+
+// runAgent runs one action of a with env and returns the exit code and
+// what it wrote to stderr.
+func runAgent(t *testing.T, a *ocf.Agent, action string, env map[string]string) (ocf.Code, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := map[string]string{"HA_LOGFACILITY": "none"}
+	for k, v := range env {
+		e[k] = v
+	}
+	code := a.Run(context.Background(), []string{action}, ocf.MapEnv(e), &out, &errb)
+	return code, errb.String()
+}
+
+func with(base map[string]string, kv ...string) map[string]string {
+	m := map[string]string{}
+	for k, v := range base {
+		m[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+func triggerEnv(t *testing.T, bus string) map[string]string {
+	return map[string]string{
+		"HA_RSCTMP":                   t.TempDir(),
+		"OCF_RESOURCE_INSTANCE":       "vip1_trigger:0",
+		"OCF_RESKEY_dbus_address":     bus,
+		"OCF_RESKEY_CRM_meta_timeout": "5000",
+	}
+}
+
+func notifyEnv(base map[string]string, node, typ, op, start, stop string) map[string]string {
+	return with(base,
+		"OCF_RESKEY_CRM_meta_on_node", node,
+		"OCF_RESKEY_CRM_meta_notify_type", typ,
+		"OCF_RESKEY_CRM_meta_notify_operation", op,
+		"OCF_RESKEY_CRM_meta_notify_start_uname", start,
+		"OCF_RESKEY_CRM_meta_notify_stop_uname", stop)
+}
+
+// start, stop and monitor keep real state (the original's monitor always
+// said running, which fails ocf-tester).
+func TestTriggerState(t *testing.T) {
+	env := triggerEnv(t, "")
+	steps := []struct {
+		action string
+		want   ocf.Code
+	}{
+		{"monitor", ocf.NotRunning}, {"stop", ocf.Success}, {"start", ocf.Success}, {"monitor", ocf.Success},
+		{"start", ocf.Success}, {"monitor", ocf.Success}, {"stop", ocf.Success}, {"monitor", ocf.NotRunning},
+	}
+	for i, s := range steps {
+		if code, stderr := runAgent(t, ganeshaTriggerAgent, s.action, env); code != s.want {
+			t.Fatalf("step %d: %s = %v, want %v (%s)", i, s.action, code, s.want, stderr)
+		}
+	}
+	// instances do not share state
+	other := with(env, "OCF_RESOURCE_INSTANCE", "vip2_trigger:0")
+	runAgent(t, ganeshaTriggerAgent, "start", env)
+	if code, _ := runAgent(t, ganeshaTriggerAgent, "monitor", other); code != ocf.NotRunning {
+		t.Fatalf("monitor of another instance = %v, want 7", code)
+	}
+}
+
+func TestTriggerNotifyNodeForm(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	fake := ganeshatest.Serve(t, bus)
+	env := triggerEnv(t, bus)
+	// VIP moves n1 -> n2: n1's instance gets pre-stop, n2's post-start.
+	for _, s := range []struct {
+		env  map[string]string
+		want string // grace arguments received so far
+	}{
+		{notifyEnv(env, "n2", "pre", "start", "n2", "n1"), ""},           // not ours to act on
+		{notifyEnv(env, "n1", "pre", "stop", "n2", "n1"), "2:n1"},        // release before the stop
+		{notifyEnv(env, "n3", "pre", "stop", "n2", "n1"), "2:n1"},        // another node stops: not us
+		{notifyEnv(env, "n2", "post", "start", "n2", "n1"), "2:n1 5:n1"}, // take over n1's clients
+		{notifyEnv(env, "n3", "post", "start", "n2", "n1"), "2:n1 5:n1"}, // started elsewhere
+		{notifyEnv(env, "n2", "post", "stop", "n2", "n1"), "2:n1 5:n1"},
+		// first start anywhere: no stopped node, nothing sent (the original sent "5:")
+		{notifyEnv(env, "n1", "post", "start", "n1", ""), "2:n1 5:n1"},
+		// restart in place: nothing to take over from itself
+		{notifyEnv(env, "n1", "post", "start", "n1", "n1"), "2:n1 5:n1"},
+		// two nodes lost at once
+		{notifyEnv(env, "n3", "post", "start", "n3", "n1 n2"), "2:n1 5:n1 5:n1 5:n2"},
+	} {
+		code, stderr := runAgent(t, ganeshaTriggerAgent, "notify", s.env)
+		if code != ocf.Success {
+			t.Fatalf("notify %s-%s on %s = %v: %s", s.env["OCF_RESKEY_CRM_meta_notify_type"], s.env["OCF_RESKEY_CRM_meta_notify_operation"],
+				s.env["OCF_RESKEY_CRM_meta_on_node"], code, stderr)
+		}
+		if got := strings.Join(fake.Calls(), " "); got != s.want {
+			t.Fatalf("after notify %s-%s on %s ganesha got %q, want %q", s.env["OCF_RESKEY_CRM_meta_notify_type"],
+				s.env["OCF_RESKEY_CRM_meta_notify_operation"], s.env["OCF_RESKEY_CRM_meta_on_node"], got, s.want)
+		}
+	}
+}
+
+func TestTriggerNotifyIPForm(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	fake := ganeshatest.Serve(t, bus)
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "n1", "v4recov"), 0o755)
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_name_form", "ip", "OCF_RESKEY_ip", "2001:DB8::10", "OCF_RESKEY_recovery_root", root)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n2", "post", "start", "n2", "n1")); code != 0 {
+		t.Fatalf("post-start = %v: %s", code, stderr)
+	}
+	if code, stderr := runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n2", "pre", "stop", "n1", "n2")); code != 0 {
+		t.Fatalf("pre-stop = %v: %s", code, stderr)
+	}
+	// ganesha splits at the first colon: "5:2001:db8::10" is event 5 for the address
+	if got, want := strings.Join(fake.Calls(), " "), "5:2001:db8::10 2:2001:db8::10"; got != want {
+		t.Fatalf("ganesha got %q, want %q", got, want)
+	}
+	// the address's recovery directory is n1's
+	if tgt, err := os.Readlink(filepath.Join(root, "2001:db8::10")); err != nil || tgt != "n1" {
+		t.Fatalf("recovery link = %q, %v; want n1", tgt, err)
+	}
+	// first start: nothing
+	if code, _ := runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n1", "post", "start", "n1", "")); code != 0 || len(fake.Calls()) != 2 {
+		t.Fatalf("first start = %v, calls %q", code, fake.Calls())
+	}
+}
+
+func TestTriggerBadInput(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	env := triggerEnv(t, bus)
+	// ip form without or with a bad address: configuration error
+	for _, e := range []map[string]string{
+		with(env, "OCF_RESKEY_name_form", "ip"),
+		with(env, "OCF_RESKEY_name_form", "ip", "OCF_RESKEY_ip", "198.51.100.300"),
+		with(env, "OCF_RESKEY_name_form", "ip", "OCF_RESKEY_ip", "fe80::1%eth0"),
+		with(env, "OCF_RESKEY_name_form", "hostname"),
+	} {
+		for _, action := range []string{"validate-all", "start"} {
+			if code, stderr := runAgent(t, ganeshaTriggerAgent, action, e); code != ocf.ErrConfigured || !strings.Contains(stderr, "ocf-exit-reason:parameter") {
+				t.Errorf("%s with name_form=%q ip=%q = %v (%s), want 6 naming the parameter", action,
+					e["OCF_RESKEY_name_form"], e["OCF_RESKEY_ip"], code, stderr)
+			}
+		}
+	}
+
+	// ganesha not running: a takeover fails with a clear reason; a release has nothing to do
+	start := time.Now()
+	code, stderr := runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(with(env, "OCF_RESKEY_CRM_meta_timeout", "2000"), "n2", "post", "start", "n2", "n1"))
+	if code != ocf.ErrGeneric || !strings.Contains(stderr, "ocf-exit-reason:cannot take over n1's clients: ganesha is not running") {
+		t.Errorf("post-start without ganesha = %v: %s", code, stderr)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("post-start without ganesha took %v, its timeout was 2s", d)
+	}
+	if code, stderr := runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n1", "pre", "stop", "n2", "n1")); code != ocf.Success {
+		t.Errorf("pre-stop without ganesha = %v: %s", code, stderr)
+	}
+
+	// no D-Bus at all
+	noBus := with(env, "OCF_RESKEY_dbus_address", "unix:path="+filepath.Join(t.TempDir(), "none"))
+	code, stderr = runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(noBus, "n2", "post", "start", "n2", "n1"))
+	if code != ocf.ErrGeneric || !strings.Contains(stderr, "D-Bus is not reachable") {
+		t.Errorf("post-start without D-Bus = %v: %s", code, stderr)
+	}
+
+	// a grace request ganesha refuses: generic error with ganesha's reason
+	fake := ganeshatest.Serve(t, bus)
+	fake.SetRefuse("Unable to start grace")
+	code, stderr = runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n2", "post", "start", "n2", "n1"))
+	if code != ocf.ErrGeneric || !strings.Contains(stderr, `ocf-exit-reason:ganesha refused grace("5:n1"): Unable to start grace`) {
+		t.Errorf("refused grace = %v: %s", code, stderr)
+	}
+}

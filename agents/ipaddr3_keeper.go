@@ -1,0 +1,227 @@
+package agents
+
+// IPaddr3's keeper: the helper process start leaves running to send the
+// later announcement rounds (and, through the tickle hooks, the later
+// tickle rounds). It is the storhaug binary re-executed as "IPaddr3 keeper
+// IP INSTANCE" with the agent's environment, in a session of its own (so
+// Pacemaker's kill of a timed-out operation's process group does not reach
+// it), its pid in a pidfile in the state directory. Stop ends it after
+// checking that the pid is still that keeper.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/storhaug/storhaug/internal/atomicfile"
+	"github.com/storhaug/storhaug/ocf"
+	"github.com/storhaug/storhaug/vip"
+)
+
+const keeperAction = "keeper"
+
+// Environment the keeper is started with, besides the agent's own.
+const (
+	envKeeperRounds = "STORHAUG_IPADDR3_ROUNDS" // announcement rounds left
+	envKeeperNext   = "STORHAUG_IPADDR3_NEXT"   // when the next is due (Unix ns)
+	envKeeperLink   = "STORHAUG_IPADDR3_LINK"   // the interface the address is on
+	envKeeperPrefix = "STORHAUG_IPADDR3_PREFIX" // its prefix length
+)
+
+// keeperPidfile is the keeper's pidfile: per resource instance (or per
+// address and namespace when run by hand).
+func keeperPidfile(v *vipReq) string {
+	key := v.r.Instance
+	if key == "" {
+		key = addrKey(v.spec.Addr)
+		if v.ns != "" {
+			key += "@" + v.ns
+		}
+	}
+	key = strings.NewReplacer("/", "_", "\x00", "_").Replace(key)
+	return filepath.Join(v.r.StateDir(), "IPaddr3-"+key+".pid")
+}
+
+// keeperArgs is the command line a keeper of v runs with.
+func keeperArgs(v *vipReq) []string {
+	return []string{"IPaddr3", keeperAction, v.spec.Addr.String(), v.r.Instance}
+}
+
+// keeperPid returns the pid of v's running keeper, or 0.
+func keeperPid(v *vipReq) int {
+	b, err := os.ReadFile(keeperPidfile(v))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 || !isKeeper(pid, keeperArgs(v)) {
+		return 0
+	}
+	return pid
+}
+
+// isKeeper reports whether pid is alive (not a zombie) and runs with the
+// command line args.
+func isKeeper(pid int, args []string) bool {
+	cmd, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || string(cmd) != strings.Join(args, "\x00")+"\x00" {
+		return false
+	}
+	return alive(pid)
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
+}
+
+func keeperRunning(v *vipReq) bool { return keeperPid(v) != 0 }
+
+// spawnKeeper starts the keeper for target t with rounds announcement
+// rounds left, the next due at next.
+func spawnKeeper(v *vipReq, t vip.Target, rounds int, next time.Time) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("starting the helper process: %w", err)
+	}
+	pidfile := keeperPidfile(v)
+	if err := os.MkdirAll(filepath.Dir(pidfile), 0o755); err != nil {
+		return fmt.Errorf("starting the helper process: %w", err)
+	}
+	cmd := &exec.Cmd{
+		Path: exe,
+		Args: keeperArgs(v),
+		Env: append(os.Environ(),
+			envKeeperRounds+"="+strconv.Itoa(rounds),
+			envKeeperNext+"="+strconv.FormatInt(next.UnixNano(), 10),
+			envKeeperLink+"="+t.Link,
+			envKeeperPrefix+"="+strconv.Itoa(t.Prefix),
+		),
+		// Standard input, output and error are /dev/null: Pacemaker waits
+		// for the agent's output to close. The keeper logs to syslog.
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the helper process: %w", err)
+	}
+	pid := cmd.Process.Pid
+	cmd.Process.Release()
+	if err := atomicfile.Write(pidfile, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		syscall.Kill(pid, syscall.SIGTERM)
+		return fmt.Errorf("helper process pidfile: %w", err)
+	}
+	v.r.Log.Debugf("helper process %d started (%d announcement rounds left)", pid, rounds)
+	return nil
+}
+
+// stopKeeper ends v's keeper, if one runs: SIGTERM, then SIGKILL if it is
+// still there after a bounded wait.
+func stopKeeper(v *vipReq) error {
+	pidfile := keeperPidfile(v)
+	pid := keeperPid(v)
+	if pid == 0 {
+		os.Remove(pidfile)
+		return nil
+	}
+	ctx := v.r.Context()
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("ending helper process %d: %w", pid, err)
+		}
+		wait, cancel := context.WithTimeout(ctx, 3*time.Second)
+		gone := waitGone(wait, pid)
+		cancel()
+		if gone {
+			os.Remove(pidfile)
+			return nil
+		}
+	}
+	return fmt.Errorf("helper process %d is still running after SIGKILL", pid)
+}
+
+// waitGone waits until pid has exited or ctx ends.
+func waitGone(ctx context.Context, pid int) bool {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if !alive(pid) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return !alive(pid)
+		case <-tick.C:
+		}
+	}
+}
+
+// ipaddr3Keeper is the keeper process: the announcement rounds left, then
+// the tickle keeper when tickles are wanted, until SIGTERM.
+func ipaddr3Keeper(r *ocf.Request) error {
+	// Not r.Context(): that ends at the start operation's deadline.
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	signal.Ignore(syscall.SIGHUP)
+	v, err := ipaddr3Params(r)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Leave the pidfile to a newer keeper.
+		if b, err := os.ReadFile(keeperPidfile(v)); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+			os.Remove(keeperPidfile(v))
+		}
+	}()
+	h, err := v.open()
+	if err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+	}
+	defer h.Close()
+	spec := v.spec
+	if l := r.Getenv(envKeeperLink); l != "" {
+		spec.Link = l
+	}
+	if p, err := strconv.Atoi(r.Getenv(envKeeperPrefix)); err == nil && p > 0 {
+		spec.Prefix = p
+	}
+	t, err := h.Resolve(spec)
+	if err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+	}
+	rounds, _ := strconv.Atoi(r.Getenv(envKeeperRounds))
+	if rounds > 0 {
+		a, err := h.NewAnnouncer(t)
+		if err != nil {
+			r.Log.Errorf("announcing %s on %s: %v", t.Addr, t.Link, err)
+		} else {
+			var next time.Time
+			if ns, err := strconv.ParseInt(r.Getenv(envKeeperNext), 10, 64); err == nil && ns > 0 {
+				next = time.Unix(0, ns)
+			}
+			sent := a.Rounds(ctx, rounds, v.interval, next, func(round int, err error) {
+				r.Log.Errorf("announcing %s on %s, round %d: %v", t.Addr, t.Link, v.count-rounds+round, err)
+			})
+			a.Close()
+			r.Log.Debugf("sent %d later announcement rounds for %s", sent, t.Addr)
+		}
+	}
+	if tickleWanted(r) && ctx.Err() == nil {
+		tickleKeep(ctx, r, v.target(t))
+	}
+	return nil
+}

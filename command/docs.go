@@ -1,0 +1,50 @@
+package command
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/storhaug/storhaug/agents"
+	"github.com/storhaug/storhaug/internal/atomicfile"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "docs",
+		Usage: "write every agent's reference page (Markdown and man page) into a directory",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "dir", Value: "docs/agents", Usage: "where to write NAME.md and ocf_storhaug_NAME.7"},
+		},
+		Action: func(c *cli.Context) error {
+			dir := c.String("dir")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			for _, n := range agents.Names() {
+				a := agents.Lookup(n)
+				var md, man bytes.Buffer
+				if err := a.WriteMarkdown(&md); err != nil {
+					return err
+				}
+				if err := a.WriteMan(&man); err != nil {
+					return err
+				}
+				for _, f := range []struct {
+					name string
+					data []byte
+				}{{a.Name + ".md", md.Bytes()}, {a.ManName() + ".7", man.Bytes()}} {
+					p := filepath.Join(dir, f.name)
+					if err := atomicfile.Write(p, f.data, 0o644); err != nil {
+						return err
+					}
+					fmt.Fprintln(c.App.Writer, p)
+				}
+			}
+			return nil
+		},
+	})
+}

@@ -1,0 +1,110 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/storhaug/storhaug/ganesha"
+	"github.com/storhaug/storhaug/setup"
+)
+
+// localGrace asks the NFS-Ganesha on this node whether it is in grace; nil
+// when it cannot tell (no ganesha here, no D-Bus).
+func localGrace(ctx context.Context) *bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	b, err := ganesha.Connect(ctx, ganesha.SystemBusAddress())
+	if err != nil {
+		return nil
+	}
+	defer b.Close()
+	in, err := b.GetGrace(ctx)
+	if err != nil {
+		return nil
+	}
+	return &in
+}
+
+func localNodeName(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "crm_node", "--name").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func init() {
+	register(&cli.Command{
+		Name:  "status",
+		Usage: "show the cluster: nodes, where each VIP is, services, CTDB leader, failures",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+			timeoutFlag(30 * time.Second),
+		},
+		Action: func(c *cli.Context) error {
+			if o := c.String("output"); o != "text" && o != "json" {
+				return exitWith(2, "--output: %q is not text or json", o)
+			}
+			ctx, cancel := cmdContext(c)
+			defer cancel()
+			st, err := setup.ReadStatus(ctx, setup.Exec{})
+			if err != nil {
+				return exitWith(3, "%v", err)
+			}
+			if !st.Offline {
+				if me := localNodeName(ctx); me != "" {
+					for i := range st.Nodes {
+						if st.Nodes[i].Name == me && st.Nodes[i].State == "online" {
+							st.Nodes[i].GraceActive = localGrace(ctx)
+						}
+					}
+				}
+			}
+			if c.String("output") == "json" {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			st.WriteText(c.App.Writer)
+			return nil
+		},
+	})
+	register(&cli.Command{
+		Name:  "cleanup",
+		Usage: "clear the failures of storhaug's resources (crm_resource --cleanup)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "node", Usage: "only on this `NODE`"},
+			timeoutFlag(time.Minute),
+		},
+		Action: func(c *cli.Context) error {
+			ctx, cancel := cmdContext(c)
+			defer cancel()
+			r := setup.Exec{}
+			ids, err := setup.CleanupTargets(ctx, r)
+			if err != nil {
+				return err
+			}
+			if len(ids) == 0 {
+				fmt.Fprintln(c.App.Writer, "storhaug: no storhaug resources in the CIB")
+				return nil
+			}
+			for _, id := range ids {
+				args := []string{"--cleanup", "--resource", id}
+				if n := c.String("node"); n != "" {
+					args = append(args, "--node", n)
+				}
+				if _, err := r.Run(ctx, nil, "crm_resource", args...); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "cleaned up %s\n", id)
+			}
+			return nil
+		},
+	})
+}

@@ -1,0 +1,242 @@
+package ganesha
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/storhaug/storhaug/internal/atomicfile"
+)
+
+// DefaultNFSDir is where NFS-Ganesha (and statd) keep their state.
+const DefaultNFSDir = "/var/lib/nfs"
+
+// Layout is the NFS state of a cluster on shared storage, laid out as the
+// original storhaug did, so that any node can read any other node's client
+// records when it takes over that node's addresses:
+//
+//	<Root>/nfs-ganesha/<node>/ganesha/{v4recov,v4old}
+//	<Root>/nfs-ganesha/<node>/ganesha/<peer> -> the peer's ganesha directory
+//	<Root>/nfs-ganesha/<node>/statd/{sm,sm.bak,state}
+//	<Root>/nfs-ganesha/<node>/statd/<peer>   -> the peer's statd directory
+//	<Root>/nfs-ganesha/<node>/state
+//	/var/lib/nfs -> <Root>/nfs-ganesha/<node>
+//
+// With ganesha's RecoveryRoot at /var/lib/nfs/ganesha (its default), grace
+// "5:<peer>" then reads the peer's v4recov.
+type Layout struct {
+	Root   string   // the shared state mount
+	Node   string   // this node's name
+	Peers  []string // the other nodes; nil: every node directory under Root/nfs-ganesha
+	NFSDir string   // the local state directory, /var/lib/nfs
+}
+
+// Base is Root/nfs-ganesha.
+func (l *Layout) Base() string { return filepath.Join(l.Root, "nfs-ganesha") }
+
+// NodeDir is the state directory of node.
+func (l *Layout) NodeDir(node string) string { return filepath.Join(l.Base(), node) }
+
+// Backup is where the node's own NFSDir is kept while the shared one is in use.
+func (l *Layout) Backup() string { return l.NFSDir + ".backup" }
+
+// CheckName refuses a node name that cannot be one directory name.
+func CheckName(node string) error {
+	if node == "" || node == "." || node == ".." || strings.HasPrefix(node, ".") ||
+		strings.ContainsAny(node, "/\x00\n") {
+		return fmt.Errorf("%q cannot name a node's state directory", node)
+	}
+	return nil
+}
+
+// Ensure creates what is missing of this node's state directory and of the
+// peers' (so that a takeover finds them), and links this node's directory
+// to each peer's. Existing files are left alone; an existing link that
+// already leads to the right directory is kept.
+func (l *Layout) Ensure() error {
+	if err := CheckName(l.Node); err != nil {
+		return err
+	}
+	if st, err := os.Stat(l.Root); err != nil || !st.IsDir() {
+		return fmt.Errorf("state directory %s is not a directory (is the shared storage mounted?)", l.Root)
+	}
+	peers, err := l.peers()
+	if err != nil {
+		return err
+	}
+	for _, n := range append([]string{l.Node}, peers...) {
+		if err := l.ensureNode(n); err != nil {
+			return err
+		}
+	}
+	for _, p := range peers {
+		for _, sub := range []string{"ganesha", "statd"} {
+			link := filepath.Join(l.NodeDir(l.Node), sub, p)
+			// relative, so the links hold wherever the storage is mounted
+			if err := ensureLink(filepath.Join("..", "..", p, sub), link); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Layout) peers() ([]string, error) {
+	if l.Peers != nil {
+		var out []string
+		for _, p := range l.Peers {
+			if err := CheckName(p); err != nil {
+				return nil, err
+			}
+			if p != l.Node {
+				out = append(out, p)
+			}
+		}
+		return out, nil
+	}
+	ents, err := os.ReadDir(l.Base())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() && CheckName(e.Name()) == nil && e.Name() != l.Node {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (l *Layout) ensureNode(n string) error {
+	d := l.NodeDir(n)
+	for _, sub := range []string{"ganesha/v4recov", "ganesha/v4old", "statd/sm", "statd/sm.bak"} {
+		if err := os.MkdirAll(filepath.Join(d, sub), 0o755); err != nil {
+			return err
+		}
+	}
+	for _, f := range []string{"state", "statd/state"} {
+		p := filepath.Join(d, f)
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			if err := atomicfile.Write(p, nil, 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ensureLink makes link a symlink to target, replacing (atomically) a link
+// that leads elsewhere. Anything that is not a symlink is left in place.
+func ensureLink(target, link string) error {
+	fi, err := os.Lstat(link)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return err
+	case fi.Mode()&os.ModeSymlink == 0:
+		return nil // a real directory someone made: not ours to replace
+	default:
+		abs := target
+		if !filepath.IsAbs(abs) {
+			abs = filepath.Join(filepath.Dir(link), target)
+		}
+		have, err1 := filepath.EvalSymlinks(link)
+		want, err2 := filepath.EvalSymlinks(abs)
+		if err1 == nil && err2 == nil && have == want {
+			return nil
+		}
+	}
+	return symlinkAtomic(target, link)
+}
+
+func symlinkAtomic(target, link string) error {
+	tmp := fmt.Sprintf("%s.tmp%d", link, os.Getpid())
+	os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// Active reports whether NFSDir is this node's state directory: a link to
+// it, or the same directory mounted there (a bind mount set up by the admin,
+// which Activate and Deactivate leave alone).
+func (l *Layout) Active() bool {
+	have, err1 := os.Stat(l.NFSDir)
+	want, err2 := os.Stat(l.NodeDir(l.Node))
+	return err1 == nil && err2 == nil && os.SameFile(have, want)
+}
+
+// Activate points NFSDir at this node's state directory. A real directory
+// there is first moved to Backup (and Deactivate brings it back); a link
+// that leads elsewhere is replaced.
+func (l *Layout) Activate() error {
+	if l.Active() {
+		return nil
+	}
+	fi, err := os.Lstat(l.NFSDir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(filepath.Dir(l.NFSDir), 0o755); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	case fi.Mode()&os.ModeSymlink == 0:
+		if _, err := os.Lstat(l.Backup()); err == nil {
+			return fmt.Errorf("cannot keep %s aside: %s already exists (move one of them away)", l.NFSDir, l.Backup())
+		}
+		if err := os.Rename(l.NFSDir, l.Backup()); err != nil {
+			return err
+		}
+	}
+	return symlinkAtomic(l.NodeDir(l.Node), l.NFSDir)
+}
+
+// Deactivate undoes Activate: when NFSDir is a link to this node's state
+// directory it is removed, and the directory kept in Backup, if any, is put
+// back. Anything else at NFSDir is left alone.
+func (l *Layout) Deactivate() error {
+	fi, err := os.Lstat(l.NFSDir)
+	if err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		target, _ := os.Readlink(l.NFSDir)
+		if filepath.Clean(target) != filepath.Clean(l.NodeDir(l.Node)) && !l.Active() {
+			return nil // not our link
+		}
+		if err := os.Remove(l.NFSDir); err != nil {
+			return err
+		}
+	} else if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return err // a real directory: nothing of ours to undo
+	}
+	if _, err := os.Lstat(l.Backup()); err == nil {
+		return os.Rename(l.Backup(), l.NFSDir)
+	}
+	return nil
+}
+
+// LinkRecovery makes <root>/<alias> a link to the recovery directory of
+// node (<root>/<node>), so that grace "5:<alias>" (an address) reads that
+// node's client records. It is replaced atomically when it leads elsewhere;
+// a real directory named alias is left alone. It fails when root has no
+// entry for node.
+func LinkRecovery(root, alias, node string) error {
+	if err := CheckName(node); err != nil {
+		return err
+	}
+	if _, err := GraceArg(TakeIP, alias); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(root, node)); err != nil {
+		return fmt.Errorf("no recovery directory for node %s under %s", node, root)
+	}
+	return ensureLink(node, filepath.Join(root, alias))
+}

@@ -1,0 +1,174 @@
+package ganesha_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/storhaug/storhaug/ganesha"
+)
+
+func exists(t *testing.T, p string, dir bool) {
+	t.Helper()
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+	if st.IsDir() != dir {
+		t.Fatalf("%s: IsDir = %v, want %v", p, st.IsDir(), dir)
+	}
+}
+
+func TestLayoutEnsure(t *testing.T) {
+	root := t.TempDir()
+	l := &ganesha.Layout{Root: root, Node: "n2", Peers: []string{"n1", "n2", "n3"}, NFSDir: filepath.Join(t.TempDir(), "nfs")}
+	if err := l.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		d := filepath.Join(root, "nfs-ganesha", n)
+		for _, sub := range []string{"ganesha/v4recov", "ganesha/v4old", "statd/sm", "statd/sm.bak"} {
+			exists(t, filepath.Join(d, sub), true)
+		}
+		exists(t, filepath.Join(d, "state"), false)
+		exists(t, filepath.Join(d, "statd/state"), false)
+	}
+	// n2 reaches n1's records through its own tree: what grace "5:n1" reads
+	os.WriteFile(filepath.Join(root, "nfs-ganesha/n1/ganesha/v4recov/rec"), nil, 0o644)
+	exists(t, filepath.Join(root, "nfs-ganesha/n2/ganesha/n1/v4recov/rec"), false)
+	exists(t, filepath.Join(root, "nfs-ganesha/n2/statd/n3/sm"), true)
+	if _, err := os.Lstat(filepath.Join(root, "nfs-ganesha/n2/ganesha/n2")); err == nil {
+		t.Fatal("a node links to itself")
+	}
+	// links are relative: they survive another mount point
+	if tgt, _ := os.Readlink(filepath.Join(root, "nfs-ganesha/n2/ganesha/n1")); filepath.IsAbs(tgt) {
+		t.Fatalf("peer link %q is absolute", tgt)
+	}
+	// idempotent, and existing files are kept
+	os.WriteFile(filepath.Join(root, "nfs-ganesha/n2/state"), []byte("keep"), 0o644)
+	if err := l.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "nfs-ganesha/n2/state")); string(b) != "keep" {
+		t.Fatal("Ensure overwrote an existing state file")
+	}
+	// a wrong link is replaced
+	p := filepath.Join(root, "nfs-ganesha/n2/ganesha/n3")
+	os.Remove(p)
+	os.Symlink("/nonexistent", p)
+	if err := l.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	exists(t, filepath.Join(p, "v4recov"), true)
+}
+
+// With no peer list, the peers are the node directories already there.
+func TestLayoutDiscoversPeers(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "nfs-ganesha", "n1"), 0o755)
+	os.MkdirAll(filepath.Join(root, "nfs-ganesha", ".noderefs"), 0o755)
+	l := &ganesha.Layout{Root: root, Node: "n3", NFSDir: filepath.Join(t.TempDir(), "nfs")}
+	if err := l.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	exists(t, filepath.Join(root, "nfs-ganesha/n3/ganesha/n1/v4recov"), true)
+	if _, err := os.Lstat(filepath.Join(root, "nfs-ganesha/n3/ganesha/.noderefs")); err == nil {
+		t.Fatal("a dot directory was taken for a node")
+	}
+}
+
+func TestLayoutRefusesBadInput(t *testing.T) {
+	nfs := filepath.Join(t.TempDir(), "nfs")
+	if err := (&ganesha.Layout{Root: "/nonexistent/state", Node: "n1", NFSDir: nfs}).Ensure(); err == nil {
+		t.Error("Ensure accepted a missing state directory")
+	}
+	for _, bad := range []string{"", "..", "a/b", ".hidden"} {
+		if err := (&ganesha.Layout{Root: t.TempDir(), Node: bad, NFSDir: nfs}).Ensure(); err == nil {
+			t.Errorf("Ensure accepted node name %q", bad)
+		}
+	}
+}
+
+// /var/lib/nfs: the previous directory is kept aside and comes back.
+func TestLayoutActivateRestore(t *testing.T) {
+	root := t.TempDir()
+	nfs := filepath.Join(t.TempDir(), "nfs")
+	os.MkdirAll(nfs, 0o755)
+	os.WriteFile(filepath.Join(nfs, "mine"), []byte("local"), 0o644)
+	l := &ganesha.Layout{Root: root, Node: "n1", NFSDir: nfs}
+	if err := l.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	if l.Active() {
+		t.Fatal("Active before Activate")
+	}
+	if err := l.Activate(); err != nil {
+		t.Fatal(err)
+	}
+	if !l.Active() {
+		t.Fatal("not Active after Activate")
+	}
+	exists(t, filepath.Join(nfs, "ganesha/v4recov"), true)
+	exists(t, filepath.Join(nfs+".backup", "mine"), false)
+	if err := l.Activate(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if err := l.Deactivate(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(nfs, "mine")); err != nil || string(b) != "local" {
+		t.Fatalf("previous %s not restored: %v", nfs, err)
+	}
+	if _, err := os.Lstat(nfs + ".backup"); err == nil {
+		t.Fatal("backup left behind")
+	}
+	if err := l.Deactivate(); err != nil { // idempotent, leaves the real dir
+		t.Fatal(err)
+	}
+	exists(t, filepath.Join(nfs, "mine"), false)
+
+	// no previous directory: the link goes, nothing comes back
+	os.RemoveAll(nfs)
+	if err := l.Activate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Deactivate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(nfs); !os.IsNotExist(err) {
+		t.Fatalf("%s left after Deactivate: %v", nfs, err)
+	}
+
+	// a stale link (another node's dir, as after a crash) is replaced
+	os.Symlink(filepath.Join(root, "nfs-ganesha", "other"), nfs)
+	if err := l.Activate(); err != nil || !l.Active() {
+		t.Fatalf("Activate over a stale link: %v", err)
+	}
+
+	// a real directory and a backup both there: refuse, touch nothing
+	os.Remove(nfs)
+	os.MkdirAll(nfs, 0o755)
+	os.MkdirAll(nfs+".backup", 0o755)
+	if err := l.Activate(); err == nil {
+		t.Fatal("Activate clobbered an existing backup")
+	}
+}
+
+func TestLinkRecovery(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "n1", "v4recov", "rec"), 0o755)
+	os.MkdirAll(filepath.Join(root, "n3", "v4recov"), 0o755)
+	if err := ganesha.LinkRecovery(root, "2001:db8::10", "n1"); err != nil {
+		t.Fatal(err)
+	}
+	exists(t, filepath.Join(root, "2001:db8::10", "v4recov", "rec"), true)
+	if err := ganesha.LinkRecovery(root, "2001:db8::10", "n3"); err != nil { // moved on
+		t.Fatal(err)
+	}
+	if tgt, _ := os.Readlink(filepath.Join(root, "2001:db8::10")); tgt != "n3" {
+		t.Fatalf("link points at %q, want n3", tgt)
+	}
+	if err := ganesha.LinkRecovery(root, "198.51.100.10", "n9"); err == nil {
+		t.Fatal("LinkRecovery to a missing node directory succeeded")
+	}
+}

@@ -1,0 +1,403 @@
+package setup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Runner runs Pacemaker's command-line tools.
+type Runner interface {
+	// Run runs name with args, stdin as its input, and returns its
+	// standard output; a non-zero exit is an *ExitError.
+	Run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error)
+}
+
+// ExitError is a tool that exited non-zero.
+type ExitError struct {
+	Cmd    string
+	Code   int
+	Stdout []byte
+	Stderr string
+}
+
+func (e *ExitError) Error() string {
+	msg := strings.TrimSpace(e.Stderr)
+	if msg == "" {
+		msg = strings.TrimSpace(string(e.Stdout))
+	}
+	if len(msg) > 600 {
+		msg = msg[:600] + "..."
+	}
+	return fmt.Sprintf("%s: exit status %d: %s", e.Cmd, e.Code, msg)
+}
+
+// Exec runs the tools as subprocesses; they honour CIB_file and the rest of
+// the environment.
+type Exec struct{}
+
+// Run implements Runner.
+func (Exec) Run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return out.Bytes(), &ExitError{Cmd: name + " " + strings.Join(args, " "), Code: ee.ExitCode(), Stdout: out.Bytes(), Stderr: errb.String()}
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: %w", name, ctx.Err())
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return out.Bytes(), nil
+}
+
+// ErrClusterDown is returned when the CIB cannot be reached.
+var ErrClusterDown = errors.New("the cluster is not running on this node")
+
+// Offline reports whether the tools work on a CIB file (CIB_file) rather
+// than a live cluster.
+func Offline() bool { return os.Getenv("CIB_file") != "" }
+
+// QueryCIB reads the whole CIB.
+func QueryCIB(ctx context.Context, r Runner) (*Element, error) {
+	out, err := r.Run(ctx, nil, "cibadmin", "--query")
+	if err != nil {
+		var ee *ExitError
+		if errors.As(err, &ee) && !Offline() {
+			return nil, fmt.Errorf("%w (cibadmin --query: %s); start corosync and pacemaker, or set CIB_file=FILE to work on a CIB file", ErrClusterDown, strings.TrimSpace(ee.Stderr))
+		}
+		return nil, err
+	}
+	cib, err := ParseXML(out)
+	if err != nil {
+		return nil, fmt.Errorf("cibadmin --query: %w", err)
+	}
+	if cib.Name != "cib" || cib.Child("configuration") == nil {
+		return nil, fmt.Errorf("cibadmin --query: not a CIB")
+	}
+	return cib, nil
+}
+
+// ClusterName returns the cluster-name property of a CIB, or "".
+func ClusterName(cib *Element) string {
+	return Property(cib, "cluster-name")
+}
+
+// Property returns the value of a cluster property in a CIB, or "".
+// Sets with a higher score win, as in Pacemaker.
+func Property(cib *Element, name string) string {
+	cc := cib.Find("configuration", "crm_config")
+	if cc == nil {
+		return ""
+	}
+	type cand struct {
+		score int
+		pos   int
+		value string
+	}
+	var cs []cand
+	for i, set := range cc.Children {
+		if set.Comment || set.Name != "cluster_property_set" {
+			continue
+		}
+		for _, nv := range set.Children {
+			if !nv.Comment && nv.Name == "nvpair" && nv.Get("name") == name {
+				cs = append(cs, cand{scoreOf(set.Get("score")), i, nv.Get("value")})
+			}
+		}
+	}
+	if len(cs) == 0 {
+		return ""
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].score > cs[j].score })
+	return cs[0].value
+}
+
+func scoreOf(s string) int {
+	switch strings.TrimPrefix(strings.ToUpper(s), "+") {
+	case "INFINITY":
+		return 1000000
+	case "-INFINITY":
+		return -1000000
+	}
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// legacyRoles reports whether a CIB's schema predates role="Promoted".
+func legacyRoles(cib *Element) bool {
+	v := strings.TrimPrefix(cib.Get("validate-with"), "pacemaker-")
+	maj, min, ok := strings.Cut(v, ".")
+	if !ok {
+		return false
+	}
+	a, err1 := strconv.Atoi(maj)
+	b, err2 := strconv.Atoi(min)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return a < 3 || a == 3 && b < 7
+}
+
+// Change is one difference between the CIB and the model.
+type Change struct {
+	Op   string // "add", "update", "remove"
+	Kind string // element name
+	ID   string
+}
+
+func (c Change) String() string { return c.Op + " " + c.Kind + " " + c.ID }
+
+// PlanOptions control Plan.
+type PlanOptions struct {
+	// CreateNodes adds node entries for configured nodes that the CIB does
+	// not have (for CIB files; a live cluster adds its members itself).
+	CreateNodes bool
+	// IgnoreName skips the cluster-name check.
+	IgnoreName bool
+}
+
+// Plan returns a copy of cur with storhaug's objects replaced by those of
+// m (m nil: removed, as for teardown), and what changed. Objects whose ids
+// do not start with IDPrefix are never touched.
+func Plan(cur *Element, cfg *Config, m *Model, o PlanOptions) (*Element, []Change, error) {
+	if cfg != nil && !o.IgnoreName {
+		if name := ClusterName(cur); name != "" && name != cfg.Name {
+			return nil, nil, fmt.Errorf("this cluster is %q but %s says HA_NAME=%q: wrong cluster or wrong configuration", name, cfg.File, cfg.Name)
+		}
+	}
+	next := cur.Clone()
+	conf := next.Child("configuration")
+	if conf == nil {
+		return nil, nil, fmt.Errorf("CIB has no configuration section")
+	}
+	var changes []Change
+	section := func(name string) *Element {
+		s := conf.Child(name)
+		if s == nil {
+			s = E(name)
+			conf.Add(s)
+		}
+		return s
+	}
+	var rscs, cons []*Element
+	var props [][2]string
+	attrs := map[string]map[string]string{}
+	if m != nil {
+		rscs, cons, props, attrs = m.Resources, m.Constraints, m.Properties, m.NodeAttrs
+	}
+	changes = append(changes, merge(section("resources"), rscs)...)
+	changes = append(changes, merge(section("constraints"), cons)...)
+
+	// Cluster properties, in a set of storhaug's own that wins over
+	// cib-bootstrap-options.
+	var propSet []*Element
+	if len(props) > 0 {
+		s := nvset("cluster_property_set", IDPrefix+"options", props)
+		s.Set("score", "INFINITY")
+		propSet = append(propSet, s)
+	}
+	changes = append(changes, merge(section("crm_config"), propSet)...)
+
+	// Node attributes.
+	nodes := section("nodes")
+	byName := map[string]*Element{}
+	for _, n := range nodes.Children {
+		if !n.Comment && n.Name == "node" {
+			byName[n.Get("uname")] = n
+		}
+	}
+	if m != nil {
+		var missing []string
+		for _, name := range m.Nodes {
+			if byName[name] != nil {
+				continue
+			}
+			if !o.CreateNodes {
+				missing = append(missing, name)
+				continue
+			}
+			n := E("node", "id", name, "uname", name, "type", "member", "description", Marker)
+			nodes.Add(n)
+			byName[name] = n
+			changes = append(changes, Change{"add", "node", name})
+		}
+		if len(missing) > 0 {
+			var known []string
+			for k := range byName {
+				known = append(known, k)
+			}
+			sort.Strings(known)
+			return nil, nil, fmt.Errorf("HA_CLUSTER_NODES: %s not known to this cluster (its nodes: %s); add them to corosync.conf and start Pacemaker there first",
+				strings.Join(missing, ", "), strings.Join(known, ", "))
+		}
+	}
+	for _, n := range append([]*Element(nil), nodes.Children...) {
+		if n.Comment || n.Name != "node" {
+			continue
+		}
+		name := n.Get("uname")
+		var want []*Element
+		if a := attrs[name]; len(a) > 0 {
+			var pairs [][2]string
+			for k, v := range a {
+				pairs = append(pairs, [2]string{k, v})
+			}
+			sort.Slice(pairs, func(i, j int) bool { return pairs[i][0] < pairs[j][0] })
+			want = append(want, nvset("instance_attributes", xmlID(IDPrefix+"node-"+name), pairs))
+		}
+		changes = append(changes, merge(n, want)...)
+		// A node storhaug added to a CIB file goes when nothing else
+		// refers to it.
+		if m == nil && n.Get("description") == Marker && len(n.Children) == 0 {
+			removeChild(nodes, n)
+			changes = append(changes, Change{"remove", "node", name})
+		}
+	}
+	return next, changes, nil
+}
+
+func removeChild(parent, child *Element) {
+	for i, c := range parent.Children {
+		if c == child {
+			parent.Children = append(parent.Children[:i], parent.Children[i+1:]...)
+			return
+		}
+	}
+}
+
+// merge makes the storhaug-owned children of parent equal to want: an
+// existing object is replaced where it stands (so re-runs do not reorder
+// anything), new ones are appended, stale ones removed.
+func merge(parent *Element, want []*Element) []Change {
+	var changes []Change
+	wantByID := map[string]*Element{}
+	for _, w := range want {
+		wantByID[w.Get("id")] = w
+	}
+	seen := map[string]bool{}
+	var kept []*Element
+	for _, c := range parent.Children {
+		id := c.Get("id")
+		if c.Comment || !Owned(id) {
+			kept = append(kept, c)
+			continue
+		}
+		w, ok := wantByID[id]
+		if !ok || seen[id] {
+			changes = append(changes, Change{"remove", c.Name, id})
+			continue
+		}
+		seen[id] = true
+		if w.Canonical() != c.Canonical() {
+			changes = append(changes, Change{"update", w.Name, id})
+			kept = append(kept, w.Clone())
+		} else {
+			kept = append(kept, c)
+		}
+	}
+	for _, w := range want {
+		if id := w.Get("id"); !seen[id] {
+			seen[id] = true
+			changes = append(changes, Change{"add", w.Name, id})
+			kept = append(kept, w.Clone())
+		}
+	}
+	parent.Children = kept
+	return changes
+}
+
+// Commit writes next (made by Plan from cur) into the CIB as one patch
+// that Pacemaker applies only if the CIB is still at cur's version: the
+// difference computed by crm_diff, applied by cibadmin --patch. It returns
+// false (and writes nothing) when the configurations are equal.
+func Commit(ctx context.Context, r Runner, cur, next *Element) (bool, error) {
+	if cur.Child("configuration").Canonical() == next.Child("configuration").Canonical() {
+		return false, nil
+	}
+	next = next.Clone()
+	epoch, _ := strconv.Atoi(cur.Get("epoch"))
+	next.Set("epoch", strconv.Itoa(epoch+1))
+	next.Set("num_updates", "0")
+	// The patch concerns the configuration only: leave status out of both
+	// sides, so the patch is small and cannot touch it.
+	a, b := withoutStatus(cur), withoutStatus(next)
+	dir, err := os.MkdirTemp("", "storhaug-cib-")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(dir)
+	pa, pb := filepath.Join(dir, "current.xml"), filepath.Join(dir, "new.xml")
+	if err := os.WriteFile(pa, a.XML(), 0o600); err != nil {
+		return false, err
+	}
+	if err := os.WriteFile(pb, b.XML(), 0o600); err != nil {
+		return false, err
+	}
+	diff, err := r.Run(ctx, nil, "crm_diff", "--original", pa, "--new", pb)
+	var ee *ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.Code == 1) { // 1: the files differ
+		return false, err
+	}
+	if ee != nil {
+		diff = ee.Stdout
+	}
+	if len(bytes.TrimSpace(diff)) == 0 {
+		return false, fmt.Errorf("crm_diff produced no patch")
+	}
+	if _, err := r.Run(ctx, diff, "cibadmin", "--patch", "--xml-pipe"); err != nil {
+		if errors.As(err, &ee) && (ee.Code == 103 || ee.Code == 104 || strings.Contains(ee.Stderr, "older")) {
+			return false, fmt.Errorf("%w: %v", ErrConflict, err)
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// ErrConflict: the CIB changed between reading and writing it.
+var ErrConflict = errors.New("the CIB changed while storhaug was updating it")
+
+func withoutStatus(cib *Element) *Element {
+	c := *cib
+	c.Children = nil
+	for _, ch := range cib.Children {
+		if ch.Name != "status" {
+			c.Children = append(c.Children, ch)
+		}
+	}
+	return &c
+}
+
+// Update reads the CIB, plans with plan, and commits, retrying (a few
+// times, within ctx) when the CIB changed in between.
+func Update(ctx context.Context, r Runner, plan func(cur *Element) (*Element, []Change, error)) (before, after *Element, changes []Change, changed bool, err error) {
+	for attempt := 0; ; attempt++ {
+		cur, err := QueryCIB(ctx, r)
+		if err != nil {
+			return nil, nil, nil, false, err
+		}
+		next, ch, err := plan(cur)
+		if err != nil {
+			return cur, nil, nil, false, err
+		}
+		ok, err := Commit(ctx, r, cur, next)
+		if errors.Is(err, ErrConflict) && attempt < 5 && ctx.Err() == nil {
+			continue
+		}
+		return cur, next, ch, ok, err
+	}
+}

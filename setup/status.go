@@ -1,0 +1,412 @@
+package setup
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// Status is the state of a storhaug cluster as a person wants to see it.
+type Status struct {
+	Cluster        string          `json:"cluster"`
+	Offline        bool            `json:"offline,omitempty"` // read from a CIB file
+	DC             string          `json:"dc,omitempty"`
+	Quorum         bool            `json:"quorum"`
+	StonithEnabled bool            `json:"stonith_enabled"`
+	Nodes          []NodeStatus    `json:"nodes"`
+	VIPs           []VIPStatus     `json:"vips"`
+	Services       []ServiceStatus `json:"services"`
+	CTDBLeader     string          `json:"ctdb_leader,omitempty"`
+	Failures       []Failure       `json:"failures,omitempty"`
+	Warnings       []string        `json:"warnings,omitempty"`
+	SetUp          bool            `json:"set_up"` // storhaug's resources are in the CIB
+}
+
+// NodeStatus is one cluster node.
+type NodeStatus struct {
+	Name        string            `json:"name"`
+	State       string            `json:"state"` // online, OFFLINE, UNCLEAN, standby, maintenance, pending
+	Storage     bool              `json:"storage"`
+	DC          bool              `json:"dc,omitempty"`
+	VIPs        []string          `json:"vips,omitempty"`
+	Attributes  map[string]string `json:"attributes,omitempty"`
+	GraceActive *bool             `json:"ganesha_grace,omitempty"`
+}
+
+// VIPStatus is one virtual address.
+type VIPStatus struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Node    string `json:"node,omitempty"` // "" when stopped
+	Home    string `json:"home,omitempty"` // DETERMINISTIC_FAILOVER's home node
+	State   string `json:"state"`          // Started, Stopped, FAILED...
+}
+
+// ServiceStatus is one of storhaug's clones.
+type ServiceStatus struct {
+	ID       string   `json:"id"`
+	Agent    string   `json:"agent"`
+	Running  []string `json:"running"`
+	Promoted []string `json:"promoted,omitempty"`
+	Stopped  int      `json:"stopped"`
+	Failed   bool     `json:"failed,omitempty"`
+}
+
+// Failure is a failed operation Pacemaker remembers.
+type Failure struct {
+	Node     string `json:"node"`
+	Resource string `json:"resource"`
+	Op       string `json:"op"`
+	Result   string `json:"result"`
+	Reason   string `json:"reason,omitempty"`
+	When     string `json:"when,omitempty"`
+}
+
+// crm_mon --output-as=xml, the parts status reads.
+type crmMon struct {
+	Summary struct {
+		DC struct {
+			Present    bool   `xml:"present,attr"`
+			Name       string `xml:"name,attr"`
+			WithQuorum bool   `xml:"with_quorum,attr"`
+		} `xml:"current_dc"`
+		Options struct {
+			Stonith string `xml:"stonith-enabled,attr"`
+		} `xml:"cluster_options"`
+	} `xml:"summary"`
+	Nodes []struct {
+		Name        string `xml:"name,attr"`
+		Online      bool   `xml:"online,attr"`
+		Standby     bool   `xml:"standby,attr"`
+		Maintenance bool   `xml:"maintenance,attr"`
+		Pending     bool   `xml:"pending,attr"`
+		Unclean     bool   `xml:"unclean,attr"`
+		Shutdown    bool   `xml:"shutdown,attr"`
+		DC          bool   `xml:"is_dc,attr"`
+	} `xml:"nodes>node"`
+	Resources struct {
+		Resources []monResource `xml:"resource"`
+		Clones    []monClone    `xml:"clone"`
+		Groups    []monGroup    `xml:"group"`
+	} `xml:"resources"`
+	NodeAttrs []struct {
+		Name  string `xml:"name,attr"`
+		Attrs []struct {
+			Name  string `xml:"name,attr"`
+			Value string `xml:"value,attr"`
+		} `xml:"attribute"`
+	} `xml:"node_attributes>node"`
+	Failures []struct {
+		OpKey      string `xml:"op_key,attr"`
+		Node       string `xml:"node,attr"`
+		ExitStatus string `xml:"exitstatus,attr"`
+		ExitReason string `xml:"exitreason,attr"`
+		Task       string `xml:"task,attr"`
+		Interval   string `xml:"interval,attr"`
+		Status     string `xml:"status,attr"`
+		Last       string `xml:"last-rc-change,attr"`
+	} `xml:"failures>failure"`
+}
+
+type monResource struct {
+	ID     string `xml:"id,attr"`
+	Agent  string `xml:"resource_agent,attr"`
+	Role   string `xml:"role,attr"`
+	Active bool   `xml:"active,attr"`
+	Failed bool   `xml:"failed,attr"`
+	Nodes  []struct {
+		Name string `xml:"name,attr"`
+	} `xml:"node"`
+}
+
+type monGroup struct {
+	ID        string        `xml:"id,attr"`
+	Resources []monResource `xml:"resource"`
+}
+
+type monClone struct {
+	ID        string        `xml:"id,attr"`
+	Failed    bool          `xml:"failed,attr"`
+	Resources []monResource `xml:"resource"`
+	Groups    []monGroup    `xml:"group"`
+}
+
+// ReadStatus gathers the status from crm_mon and the CIB.
+func ReadStatus(ctx context.Context, r Runner) (*Status, error) {
+	cib, err := QueryCIB(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.Run(ctx, nil, "crm_mon", "--one-shot", "--inactive", "--output-as=xml")
+	if err != nil {
+		return nil, fmt.Errorf("crm_mon: %w", err)
+	}
+	return ParseStatus(cib, out)
+}
+
+// ParseStatus builds the status from a CIB and crm_mon's XML output.
+func ParseStatus(cib *Element, crmMonXML []byte) (*Status, error) {
+	var mon crmMon
+	if err := xml.Unmarshal(crmMonXML, &mon); err != nil {
+		return nil, fmt.Errorf("crm_mon output: %w", err)
+	}
+	st := &Status{
+		Cluster:        ClusterName(cib),
+		Offline:        Offline(),
+		DC:             mon.Summary.DC.Name,
+		Quorum:         mon.Summary.DC.WithQuorum,
+		StonithEnabled: mon.Summary.Options.Stonith != "false",
+	}
+	// Everything storhaug knows from the CIB: VIP addresses, homes,
+	// which nodes are storage nodes.
+	vipAddr := map[string]string{}
+	vipOrder := map[string]int{}
+	home := map[string]string{}
+	best := map[string]int{}
+	if rs := cib.Find("configuration", "resources"); rs != nil {
+		for _, r := range rs.Children {
+			if Owned(r.Get("id")) {
+				st.SetUp = true
+			}
+			if r.Name == "primitive" && Owned(r.Get("id")) && r.Get("type") == "IPaddr3" {
+				if ia := r.Child("instance_attributes"); ia != nil {
+					for _, nv := range ia.Children {
+						if nv.Get("name") == paramIP {
+							vipAddr[r.Get("id")] = nv.Get("value")
+							vipOrder[r.Get("id")] = len(vipOrder)
+						}
+					}
+				}
+			}
+		}
+	}
+	if cs := cib.Find("configuration", "constraints"); cs != nil {
+		for _, c := range cs.Children {
+			if c.Name == "rsc_location" && Owned(c.Get("id")) && c.Get("node") != "" {
+				s := scoreOf(c.Get("score"))
+				if s > best[c.Get("rsc")] {
+					best[c.Get("rsc")], home[c.Get("rsc")] = s, c.Get("node")
+				}
+			}
+		}
+	}
+	attrs := map[string]map[string]string{}
+	for _, n := range mon.NodeAttrs {
+		m := map[string]string{}
+		for _, a := range n.Attrs {
+			m[a.Name] = a.Value
+		}
+		attrs[n.Name] = m
+	}
+	nodeIdx := map[string]int{}
+	for _, n := range mon.Nodes {
+		state := "online"
+		switch {
+		case n.Unclean:
+			state = "UNCLEAN"
+		case !n.Online:
+			state = "OFFLINE"
+		case n.Pending:
+			state = "pending"
+		case n.Shutdown:
+			state = "shutting down"
+		case n.Maintenance:
+			state = "maintenance"
+		case n.Standby:
+			state = "standby"
+		}
+		ns := NodeStatus{Name: n.Name, State: state, DC: n.DC, Attributes: attrs[n.Name]}
+		ns.Storage = attrs[n.Name]["role"] == "storage"
+		nodeIdx[n.Name] = len(st.Nodes)
+		st.Nodes = append(st.Nodes, ns)
+	}
+
+	for _, r := range mon.Resources.Resources {
+		if !Owned(r.ID) {
+			continue
+		}
+		if addr, ok := vipAddr[r.ID]; ok {
+			v := VIPStatus{ID: r.ID, Address: addr, Home: home[r.ID], State: r.Role}
+			if r.Failed {
+				v.State = "FAILED"
+			}
+			if len(r.Nodes) > 0 && r.Active {
+				v.Node = r.Nodes[0].Name
+				if i, ok := nodeIdx[v.Node]; ok {
+					st.Nodes[i].VIPs = append(st.Nodes[i].VIPs, addr)
+				}
+			}
+			st.VIPs = append(st.VIPs, v)
+		}
+	}
+	sort.SliceStable(st.VIPs, func(i, j int) bool { return vipOrder[st.VIPs[i].ID] < vipOrder[st.VIPs[j].ID] })
+	for _, c := range mon.Resources.Clones {
+		if !Owned(c.ID) || strings.HasSuffix(c.ID, "-trigger-clone") {
+			continue
+		}
+		s := ServiceStatus{ID: c.ID, Failed: c.Failed}
+		add := func(r monResource) {
+			if s.Agent == "" {
+				s.Agent = r.Agent
+			}
+			if !r.Active || len(r.Nodes) == 0 {
+				s.Stopped++
+				return
+			}
+			s.Running = append(s.Running, r.Nodes[0].Name)
+			if r.Role == "Promoted" || r.Role == "Master" {
+				s.Promoted = append(s.Promoted, r.Nodes[0].Name)
+			}
+			if r.Failed {
+				s.Failed = true
+			}
+		}
+		for _, r := range c.Resources {
+			add(r)
+		}
+		for _, g := range c.Groups {
+			// a group instance runs where all its members run
+			if len(g.Resources) > 0 {
+				first := g.Resources[0]
+				for _, m := range g.Resources[1:] {
+					if !m.Active {
+						first.Active = false
+					}
+					if m.Failed {
+						first.Failed = true
+					}
+				}
+				first.Agent = "group " + g.ID
+				add(first)
+			}
+		}
+		sort.Strings(s.Running)
+		if strings.HasSuffix(c.ID, "ctdb-clone") && len(s.Promoted) > 0 {
+			st.CTDBLeader = s.Promoted[0]
+		}
+		st.Services = append(st.Services, s)
+	}
+	for _, f := range mon.Failures {
+		rsc := f.OpKey
+		if i := strings.Index(rsc, "_"+f.Task+"_"); i > 0 {
+			rsc = rsc[:i]
+		}
+		if !Owned(strings.SplitN(rsc, ":", 2)[0]) {
+			continue
+		}
+		op := f.Task
+		if f.Interval != "" && f.Interval != "0" && f.Interval != "0ms" {
+			op += " (every " + strings.TrimSuffix(f.Interval, "ms") + "ms)"
+		}
+		st.Failures = append(st.Failures, Failure{Node: f.Node, Resource: rsc, Op: op, Result: f.ExitStatus, Reason: f.ExitReason, When: f.Last})
+	}
+	if !st.StonithEnabled {
+		st.Warnings = append(st.Warnings, "fencing is disabled (stonith-enabled=false): a node that hangs instead of dying can corrupt data; configure fencing devices for production")
+	}
+	if !st.SetUp {
+		st.Warnings = append(st.Warnings, "storhaug is not set up on this cluster (no "+IDPrefix+"* resources); run storhaug setup")
+	}
+	if !st.Offline && !st.Quorum {
+		st.Warnings = append(st.Warnings, "the cluster has no quorum (or no DC yet): resources are stopped")
+	}
+	for _, v := range st.VIPs {
+		if v.Node == "" {
+			st.Warnings = append(st.Warnings, fmt.Sprintf("VIP %s (%s) is not running anywhere", v.Address, v.ID))
+		}
+	}
+	return st, nil
+}
+
+// WriteText prints the status as tables.
+func (st *Status) WriteText(w io.Writer) {
+	name := st.Cluster
+	if name == "" {
+		name = "(unnamed)"
+	}
+	src := "live"
+	if st.Offline {
+		src = "CIB file"
+	}
+	q := "quorum"
+	if !st.Quorum {
+		q = "NO QUORUM"
+	}
+	fmt.Fprintf(w, "Cluster %s (%s): DC %s, %s, fencing %s\n", name, src, orDash(st.DC), q, onOff(st.StonithEnabled))
+	if st.CTDBLeader != "" {
+		fmt.Fprintf(w, "CTDB leader: %s\n", st.CTDBLeader)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tSTATE\tSTORAGE\tVIPS\tGRACE")
+	for _, n := range st.Nodes {
+		grace := "-"
+		if n.GraceActive != nil {
+			grace = "no"
+			if *n.GraceActive {
+				grace = "IN GRACE"
+			}
+		}
+		dc := ""
+		if n.DC {
+			dc = " (DC)"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\n", n.Name, dc, n.State, yesNo(n.Storage), orDash(strings.Join(n.VIPs, " ")), grace)
+	}
+	tw.Flush()
+	if len(st.VIPs) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "VIP\tADDRESS\tON\tHOME\tSTATE")
+		for _, v := range st.VIPs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.TrimPrefix(v.ID, IDPrefix), v.Address, orDash(v.Node), orDash(v.Home), v.State)
+		}
+		tw.Flush()
+	}
+	if len(st.Services) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "SERVICE\tAGENT\tRUNNING ON\tPROMOTED\tSTOPPED")
+		for _, s := range st.Services {
+			id := strings.TrimPrefix(s.ID, IDPrefix)
+			if s.Failed {
+				id += " (FAILED)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", id, s.Agent, orDash(strings.Join(s.Running, " ")), orDash(strings.Join(s.Promoted, " ")), s.Stopped)
+		}
+		tw.Flush()
+	}
+	if len(st.Failures) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "FAILURE ON\tRESOURCE\tOPERATION\tRESULT\tREASON\tWHEN")
+		for _, f := range st.Failures {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Node, strings.TrimPrefix(f.Resource, IDPrefix), f.Op, f.Result, orDash(f.Reason), f.When)
+		}
+		tw.Flush()
+		fmt.Fprintln(w, "(storhaug cleanup clears them)")
+	}
+	for _, m := range st.Warnings {
+		fmt.Fprintf(w, "\nWARNING: %s", m)
+	}
+	if len(st.Warnings) > 0 {
+		fmt.Fprintln(w)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "OFF"
+}

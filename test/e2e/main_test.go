@@ -1,0 +1,208 @@
+// Package e2e holds storhaug's end-to-end tests: real Pacemaker, Corosync,
+// ctdbd, smbd, NFS-Ganesha and D-Bus in the lab cluster (test/lab), with
+// real clients. All tests of the package share ONE lab, brought up on first
+// use by sharedLab(t) and torn down by TestMain (also when the test binary
+// dies: the lab's guard sweeps it).
+//
+// The shared lab: 3 nodes (n1..n3, 198.51.100.11-13 and 2001:db8::11-13 on
+// eth0), one client (c1, .101); storhaug built from this checkout and
+// installed as ocf:storhaug:*; corosync+pacemakerd and a private system
+// D-Bus STARTED on every node; CTDB, smbd and ganesha only PREPARED
+// (ctdb.conf with the cluster lock on the shared dir, nodes, smb.conf with
+// clustering and the share "share", ganesha.conf exporting /export), so that
+// the storhaug agents can own those daemons under Pacemaker. A test that
+// starts daemons itself stops them when it ends; a test that adds CIB
+// resources calls lab.ResetCIB (or relies on sharedLab's reset at the start
+// of the next test).
+//
+// Environment: STORHAUG_LAB_PREFIX (default "shlab") names the lab, so that
+// several engineers can run the tests at once; STORHAUG_BIN uses a prebuilt
+// storhaug binary instead of building one.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/storhaug/storhaug/test/lab"
+)
+
+var (
+	shared struct {
+		once     sync.Once
+		mu       sync.Mutex
+		lab      *lab.Lab
+		err      error
+		bin      string // the storhaug binary
+		binErr   error
+		tmp      string
+		downErrs []string
+	}
+)
+
+func TestMain(m *testing.M) {
+	code := run(m)
+	os.Exit(code)
+}
+
+func run(m *testing.M) (code int) {
+	tmp, err := os.MkdirTemp("", "storhaug-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	shared.tmp = tmp
+	defer os.RemoveAll(tmp)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "e2e: %v: tearing the lab down\n", s)
+		teardown()
+		os.Exit(130)
+	}()
+	defer func() {
+		if p := recover(); p != nil {
+			teardown()
+			panic(p)
+		}
+	}()
+
+	code = m.Run()
+	if errs := teardown(); len(errs) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: FAIL: lab teardown: %s\n", strings.Join(errs, "; "))
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// teardown takes the shared lab down and checks that nothing is left.
+func teardown() []string {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	l := shared.lab
+	if l == nil {
+		return nil
+	}
+	shared.lab = nil
+	var errs []string
+	if err := l.Down(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if left := l.Leftovers(); len(left) > 0 {
+		errs = append(errs, "left behind: "+strings.Join(left, ", "))
+	}
+	fmt.Fprintf(os.Stderr, "e2e: shared lab %s: %s\n", l.Prefix(), l.TimingsString())
+	return errs
+}
+
+// buildStorhaug builds bin/storhaug from this checkout into a temp dir
+// (or takes $STORHAUG_BIN).
+func buildStorhaug() (string, error) {
+	if b := os.Getenv("STORHAUG_BIN"); b != "" {
+		return filepath.Abs(b)
+	}
+	gobin := "go"
+	if _, err := exec.LookPath(gobin); err != nil {
+		gobin = "/usr/local/go/bin/go"
+	}
+	out := filepath.Join(shared.tmp, "storhaug")
+	cmd := exec.Command(gobin, "build", "-o", out, "github.com/storhaug/storhaug")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build storhaug: %v\n%s", err, b)
+	}
+	return out, nil
+}
+
+// sharedOptions are the shared lab's options (see the package comment).
+func sharedOptions(bin string) lab.Options {
+	return lab.Options{
+		Prefix:    lab.DefaultPrefix(),
+		Nodes:     3,
+		Clients:   1,
+		Storhaug:  bin,
+		Pacemaker: lab.Started,
+		DBus:      lab.Started,
+		CTDB:      lab.Prepared,
+		Samba:     lab.Prepared,
+		Ganesha:   lab.Prepared,
+		Guard:     true,
+		Logf: func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+		},
+	}
+}
+
+// sharedLab returns the shared lab, bringing it up on first use. It skips
+// the test when not root. Before handing the lab out it repairs it (nodes
+// back up, partitions healed, links restored, cluster ready) and resets the
+// CIB (no resources, constraints or node attributes of earlier tests). When
+// the test fails, the tail of every node log is printed.
+func sharedLab(t *testing.T) *lab.Lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the lab needs root")
+	}
+	shared.once.Do(func() {
+		shared.bin, shared.binErr = buildStorhaug()
+		if shared.binErr != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\ne2e: the lab comes up without storhaug\n", shared.binErr)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		l, err := lab.Up(ctx, sharedOptions(shared.bin))
+		shared.mu.Lock()
+		shared.lab, shared.err = l, err
+		shared.mu.Unlock()
+	})
+	shared.mu.Lock()
+	l, err := shared.lab, shared.err
+	shared.mu.Unlock()
+	if err != nil {
+		t.Fatalf("shared lab: %v", err)
+	}
+	if l == nil {
+		t.Fatal("shared lab: torn down")
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			var b strings.Builder
+			l.DumpLogs(&b, 30)
+			t.Logf("lab logs:\n%s", b.String())
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := l.Repair(ctx); err != nil {
+		t.Fatalf("shared lab: repair: %v", err)
+	}
+	if err := l.ResetCIB(ctx, 2*time.Minute); err != nil {
+		t.Fatalf("shared lab: reset CIB: %v", err)
+	}
+	return l
+}
+
+// storhaugBin is the storhaug binary installed in the shared lab (call it
+// after sharedLab); the test fails if it could not be built.
+func storhaugBin(t *testing.T) string {
+	t.Helper()
+	if shared.bin == "" && shared.binErr == nil {
+		t.Fatal("storhaugBin: call sharedLab first")
+	}
+	if shared.binErr != nil {
+		t.Fatalf("storhaug binary: %v", shared.binErr)
+	}
+	return shared.bin
+}

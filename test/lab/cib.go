@@ -1,0 +1,161 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// pacemakerNode is the first running node with Pacemaker (n1 first).
+func (l *Lab) pacemakerNode() (*Node, error) {
+	for _, n := range l.nodes {
+		if n.Alive() && n.running("pacemaker-based") {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("lab: no node runs Pacemaker")
+}
+
+// Cibadmin runs cibadmin with args on the first node running Pacemaker.
+func (l *Lab) Cibadmin(ctx context.Context, args ...string) (Result, error) {
+	n, err := l.pacemakerNode()
+	if err != nil {
+		return Result{Code: -1}, err
+	}
+	return n.Run(ctx, "cibadmin", args...)
+}
+
+// ApplyCIB creates the XML in a CIB section ("resources", "constraints",
+// "crm_config", ...): cibadmin --create --scope section --xml-text xml.
+func (l *Lab) ApplyCIB(ctx context.Context, section, xml string) error {
+	_, err := l.Cibadmin(ctx, "--create", "--scope", section, "--xml-text", xml)
+	return err
+}
+
+// ReplaceCIB replaces a whole CIB section with xml (its root element must be
+// the section's, e.g. "<constraints>...</constraints>").
+func (l *Lab) ReplaceCIB(ctx context.Context, section, xml string) error {
+	_, err := l.Cibadmin(ctx, "--replace", "--scope", section, "--xml-text", xml)
+	return err
+}
+
+// QueryCIB returns a CIB section ("" for the whole CIB).
+func (l *Lab) QueryCIB(ctx context.Context, section string) (string, error) {
+	args := []string{"--query"}
+	if section != "" {
+		args = append(args, "--scope", section)
+	}
+	r, err := l.Cibadmin(ctx, args...)
+	return r.Stdout, err
+}
+
+// ResetCIB puts the CIB back to the lab's seed so that tests sharing a lab
+// do not see each other's configuration: empty resources, constraints,
+// rsc_defaults and op_defaults, the seeded cluster properties, no
+// permanent node attributes; then it waits (up to timeout) until Pacemaker
+// has stopped every resource that ran, and clears all failure history
+// (crm_resource --cleanup).
+func (l *Lab) ResetCIB(ctx context.Context, timeout time.Duration) error {
+	l.logf("reset CIB")
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	steps := [][]string{
+		{"--replace", "--scope", "constraints", "--xml-text", "<constraints/>"},
+		{"--replace", "--scope", "resources", "--xml-text", "<resources/>"},
+		{"--replace", "--scope", "crm_config", "--xml-text", l.crmConfigXML()},
+	}
+	for _, s := range steps {
+		if _, err := l.Cibadmin(ctx, s...); err != nil {
+			return err
+		}
+	}
+	// Sections that may not exist: delete them if they do.
+	for _, sec := range []string{"rsc_defaults", "op_defaults"} {
+		if out, err := l.QueryCIB(ctx, sec); err == nil && strings.Contains(out, "<") {
+			if _, err := l.Cibadmin(ctx, "--replace", "--scope", sec, "--xml-text", "<"+sec+"/>"); err != nil {
+				return err
+			}
+		}
+	}
+	// Permanent node attributes (e.g. role=storage): rewrite <nodes>.
+	var nodes bytes.Buffer
+	nodes.WriteString("<nodes>")
+	for _, n := range l.nodes {
+		fmt.Fprintf(&nodes, `<node id="%d" uname="%s"/>`, n.index, n.name)
+	}
+	nodes.WriteString("</nodes>")
+	if _, err := l.Cibadmin(ctx, "--replace", "--scope", "nodes", "--xml-text", nodes.String()); err != nil {
+		return err
+	}
+	err := l.WaitFor(ctx, "every resource stopped after ResetCIB", timeout, func() (bool, error) {
+		s, err := l.CrmMon(ctx)
+		if err != nil {
+			return false, err
+		}
+		for _, r := range s.Resources {
+			if r.Active {
+				return false, fmt.Errorf("%s still active on %v", r.ID, r.Nodes)
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	n, err := l.pacemakerNode()
+	if err != nil {
+		return err
+	}
+	_, err = n.Run(ctx, "crm_resource", "--cleanup")
+	return err
+}
+
+// LogFiles lists, relative to the node's /var/log, the files the node wrote.
+func (n *Node) LogFiles() []string {
+	var out []string
+	filepath.Walk(n.LogDir(), func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() && info.Size() > 0 {
+			rel, _ := filepath.Rel(n.LogDir(), p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out
+}
+
+// LogTail returns the last lines of a node log, path relative to the
+// node's /var/log ("pacemaker/pacemaker.log", "ctdb/log.ctdb",
+// "lab/ctdb.out", ...).
+func (n *Node) LogTail(rel string, lines int) string {
+	b, err := os.ReadFile(filepath.Join(n.LogDir(), filepath.Clean("/"+rel)))
+	if err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	return tail(string(b), lines)
+}
+
+func tail(s string, lines int) string {
+	s = strings.TrimRight(s, "\n")
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+// DumpLogs writes the last lines of every log of every node to w (for a
+// failed test).
+func (l *Lab) DumpLogs(w io.Writer, lines int) {
+	for _, n := range l.nodes {
+		for _, f := range n.LogFiles() {
+			fmt.Fprintf(w, "----- %s:/var/log/%s (last %d lines) -----\n%s\n", n.name, f, lines, n.LogTail(f, lines))
+		}
+	}
+}

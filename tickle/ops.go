@@ -1,0 +1,142 @@
+package tickle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Config is one VIP's tickle setup, as the agent's parameters give it.
+type Config struct {
+	VIP      netip.Addr
+	Netns    string // the network namespace the address is in ("" for ours)
+	Dir      string // the shared directory of connection lists
+	StateDir string // node-local state (HA_RSCTMP)
+	Ports    Ports
+	Source   Source
+	Schedule Schedule
+	Refresh  time.Duration // how often the keeper records
+	Log      Logger
+}
+
+// Takeover is the start side: it reads the list the old owner left for the
+// VIP, sends the first round of tickles, and leaves the list for the keeper
+// to send the later rounds. The address must be up and announced. A missing
+// list is not an error (there is nothing to tickle).
+func Takeover(cfg Config) (sent int, err error) {
+	log := orNop(cfg.Log)
+	l := newLocal(cfg.StateDir, cfg.VIP, cfg.Netns)
+	if unlock, err := l.lock(); err == nil {
+		l.setReleased(false)
+		unlock()
+	}
+	conns, err := ReadFile(cfg.Dir, cfg.VIP, log)
+	if IsNotExist(err) {
+		log.Infof("tickle: no connection list for %s in %s: no clients to tickle", cfg.VIP, cfg.Dir)
+		conns, err = nil, nil
+	}
+	if err != nil {
+		log.Warnf("tickle: %v", err)
+	}
+	conns = cfg.Ports.Filter(cfg.VIP, conns)
+	first := time.Now()
+	if len(conns) > 0 {
+		s, serr := OpenSender(cfg.Netns)
+		if serr != nil {
+			return 0, serr
+		}
+		sent, serr = s.Tickle(conns)
+		s.Close()
+		if serr != nil {
+			err = errors.Join(err, serr)
+		}
+		log.Infof("tickle: round 1 for %s: %d of %d clients tickled", cfg.VIP, sent, len(conns))
+	}
+	if serr := l.stash(conns, first); serr != nil {
+		err = errors.Join(err, fmt.Errorf("leaving the list for the later rounds: %w", serr))
+	}
+	return sent, err
+}
+
+// Keep is the keeper: until ctx ends it keeps the VIP's list in the shared
+// directory current and sends the later rounds of a takeover.
+func Keep(ctx context.Context, cfg Config) error {
+	rec, err := OpenRecorder(cfg.Netns, cfg.VIP, cfg.Ports, cfg.Source, cfg.Log)
+	if err != nil {
+		return err
+	}
+	defer rec.Close()
+	var sender *Sender
+	defer func() {
+		if sender != nil {
+			sender.Close()
+		}
+	}()
+	k := &Keeper{
+		VIP: cfg.VIP, Dir: cfg.Dir, Schedule: cfg.Schedule, Refresh: cfg.Refresh, Log: cfg.Log,
+		Record: rec.Record,
+		Tickle: func(conns []Conn) (int, error) {
+			if sender == nil {
+				s, err := OpenSender(cfg.Netns)
+				if err != nil {
+					return 0, err
+				}
+				sender = s
+			}
+			return sender.Tickle(conns)
+		},
+		local: newLocal(cfg.StateDir, cfg.VIP, cfg.Netns),
+	}
+	k.Run(ctx)
+	return nil
+}
+
+// Release is the stop side, before the address is removed: it records the
+// final list into the shared directory (when one is set), keeps the keeper
+// from overwriting it, and destroys the local sockets on the VIP so that
+// local services drop them (their clients get an RST).
+func Release(cfg Config) (recorded, destroyed int, err error) {
+	rec, err := OpenRecorder(cfg.Netns, cfg.VIP, cfg.Ports, cfg.Source, cfg.Log)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rec.Close()
+	l := newLocal(cfg.StateDir, cfg.VIP, cfg.Netns)
+	unlock, err := l.lock()
+	if err != nil {
+		return 0, 0, err
+	}
+	var errs []error
+	if cfg.Dir != "" {
+		conns, rerr := rec.Record()
+		if rerr != nil {
+			errs = append(errs, rerr)
+		} else if werr := WriteFile(cfg.Dir, cfg.VIP, conns); werr != nil {
+			errs = append(errs, werr)
+		} else {
+			recorded = len(conns)
+		}
+	}
+	if serr := l.setReleased(true); serr != nil {
+		errs = append(errs, serr)
+	}
+	unlock()
+	destroyed, derr := rec.Destroy()
+	if derr != nil {
+		errs = append(errs, derr)
+	}
+	return recorded, destroyed, errors.Join(errs...)
+}
+
+// List records the connections on the VIP now (for the admin's "storhaug
+// tickle list" on the owning node).
+func List(cfg Config) ([]Conn, error) {
+	rec, err := OpenRecorder(cfg.Netns, cfg.VIP, cfg.Ports, cfg.Source, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	defer rec.Close()
+	return rec.Record()
+}
