@@ -15,6 +15,7 @@ import (
 	"github.com/storhaug/storhaug/ganesha"
 	"github.com/storhaug/storhaug/ganesha/ganeshatest"
 	"github.com/storhaug/storhaug/internal/nstest"
+	"github.com/storhaug/storhaug/internal/ocftest"
 	"github.com/storhaug/storhaug/ocf"
 )
 
@@ -129,6 +130,12 @@ func TestGaneshaAgentReal(t *testing.T) {
 	t.Logf("start took %v", time.Since(t0))
 	expect("monitor", mon, ocf.Success)
 	expect("start", f.env, ocf.Success) // idempotent
+	const monitors = 20
+	t0 = time.Now()
+	for i := 0; i < monitors; i++ {
+		expect("monitor", mon, ocf.Success)
+	}
+	t.Logf("monitor (pidfile, /proc, D-Bus owner and ping): %v each", (time.Since(t0) / monitors).Round(time.Microsecond))
 
 	// /var/lib/nfs now is n1's directory on the shared storage, the old one kept
 	if tgt, _ := os.Readlink(f.nfsDir); tgt != filepath.Join(f.state, "nfs-ganesha", "n1") {
@@ -239,5 +246,25 @@ func TestGaneshaAgentBadInput(t *testing.T) {
 	}
 	if _, err := exec.LookPath("ganesha.nfsd"); err == nil && f.pid() != 0 {
 		t.Errorf("a pidfile was left: pid %d", f.pid())
+	}
+}
+
+// ocf-tester passes for the ganesha agent, with the real daemon in a
+// network namespace of the test's own and a private system bus.
+func TestGaneshaOCFTester(t *testing.T) {
+	n := nstest.New(t)
+	srv := n.AddHost("198.51.100.1/24")
+	f := newGaneshaFixture(t)
+	root := ocftest.Install(t, ocftest.Binary(t))
+	params := map[string]string{}
+	for k, v := range f.env {
+		if name, ok := strings.CutPrefix(k, "OCF_RESKEY_"); ok {
+			params[name] = v
+		}
+	}
+	ocftest.Tester{Params: params, Netns: srv.Name, Env: []string{"HA_RSCTMP=" + f.env["HA_RSCTMP"]}}.
+		Pass(t, ocftest.AgentPath(root, "ganesha"))
+	if b, err := os.ReadFile(filepath.Join(f.nfsDir, "local-file")); err != nil || string(b) != "kept" {
+		t.Fatalf("previous %s not restored after ocf-tester: %v", f.nfsDir, err)
 	}
 }

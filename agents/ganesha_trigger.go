@@ -6,12 +6,17 @@ package agents
 // acts on the notifications Pacemaker sends around its own start and stop.
 
 import (
+	"bytes"
+	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,7 +37,9 @@ Configure it as a clone with clone-max=1 and notify=true, colocated with and ord
 After it starts on the new node (post-start notification) it sends grace "5:NAME" to the local ganesha, NAME being
 each node Pacemaker reports stopped in that transition: ganesha reads NAME's client records from
 <RecoveryRoot>/NAME/v4recov. Before it stops (pre-stop notification) the instance that stops sends "2:NAME" to
-release those clients. Nothing is sent when no node was stopped (the first start). With name_form=ip, NAME is the
+release those clients. Nothing is sent when no node was stopped (the first start). When a node is lost without being
+fenced, Pacemaker reports no stopped node; the trigger then takes over the clients of the node that started it last
+before (a permanent node attribute storhaug-owner-<resource>, written by start). With name_form=ip, NAME is the
 address in parameter ip instead of a node name, and <recovery_root>/<ip> is first pointed at the stopped node's
 recovery directory. A grace request ganesha refuses fails the notification with ganesha's reason.`,
 	Params: []ocf.Param{
@@ -91,14 +98,114 @@ func triggerStart(r *ocf.Request) error {
 	if err := triggerValidate(r); err != nil {
 		return err
 	}
+	// Who had the address before: Pacemaker names the stopped node in the
+	// post-start notification only when it stopped the instance there (or
+	// fenced the node). When a node is lost without fencing, nobody is
+	// named; the owner recorded in the CIB still tells.
+	prev := ""
+	if rsc := triggerResource(r); rsc != "" && r.NodeName() != "" {
+		ctx, cancel := context.WithTimeout(r.Context(), ownerTimeout)
+		defer cancel()
+		var err error
+		if prev, err = owners.Latest(ctx, rsc); err != nil {
+			r.Log.Warnf("cannot read the previous owner of %s: %v", rsc, err)
+		}
+		if err := owners.Record(ctx, rsc, r.NodeName()); err != nil {
+			r.Log.Warnf("cannot record %s as the owner of %s: %v", r.NodeName(), rsc, err)
+		}
+	}
 	p := triggerState(r)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return ocf.Errorf(ocf.ErrGeneric, "state directory: %v", err)
 	}
-	if err := atomicfile.Write(p, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(p, []byte("previous="+prev+"\n"), 0o644); err != nil {
 		return ocf.Errorf(ocf.ErrGeneric, "cannot record the start: %v", err)
 	}
 	return nil
+}
+
+// triggerPrevious is the previous owner the start of this instance found.
+func triggerPrevious(r *ocf.Request) string {
+	b, err := os.ReadFile(triggerState(r))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "previous="); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// triggerResource is the resource's name without the clone instance number.
+func triggerResource(r *ocf.Request) string {
+	rsc, _, _ := strings.Cut(r.Instance, ":")
+	return rsc
+}
+
+// ownerTimeout bounds each CIB access of start.
+const ownerTimeout = 5 * time.Second
+
+// ownerStore keeps, cluster-wide, which node last started a trigger.
+type ownerStore interface {
+	Latest(ctx context.Context, rsc string) (string, error)
+	Record(ctx context.Context, rsc, node string) error
+}
+
+var owners ownerStore = cibOwners{}
+
+// cibOwners keeps the owner as a permanent node attribute,
+// storhaug-owner-<resource> = the time (ns) the node started the trigger.
+type cibOwners struct{}
+
+func ownerAttr(rsc string) string { return "storhaug-owner-" + rsc }
+
+func (cibOwners) Latest(ctx context.Context, rsc string) (string, error) {
+	out, err := exec.CommandContext(ctx, "cibadmin", "--query", "--scope", "nodes").Output()
+	if err != nil {
+		return "", fmt.Errorf("cibadmin --query --scope nodes: %w", err)
+	}
+	return latestOwner(out, ownerAttr(rsc))
+}
+
+func (cibOwners) Record(ctx context.Context, rsc, node string) error {
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 10)
+	out, err := exec.CommandContext(ctx, "crm_attribute", "--type", "nodes", "--node", node,
+		"--name", ownerAttr(rsc), "--update", stamp).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("crm_attribute: %v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// latestOwner finds, in the CIB's nodes section, the node whose attribute
+// attr holds the largest time.
+func latestOwner(nodesXML []byte, attr string) (string, error) {
+	var doc struct {
+		Nodes []struct {
+			Uname string `xml:"uname,attr"`
+			Attrs []struct {
+				Name  string `xml:"name,attr"`
+				Value string `xml:"value,attr"`
+			} `xml:"instance_attributes>nvpair"`
+		} `xml:"node"`
+	}
+	if err := xml.Unmarshal(nodesXML, &doc); err != nil {
+		return "", fmt.Errorf("CIB nodes section: %v", err)
+	}
+	best, bestT := "", int64(-1)
+	for _, n := range doc.Nodes {
+		for _, a := range n.Attrs {
+			if a.Name != attr {
+				continue
+			}
+			if t, err := strconv.ParseInt(a.Value, 10, 64); err == nil && t > bestT {
+				best, bestT = n.Uname, t
+			}
+		}
+	}
+	return best, nil
 }
 
 func triggerStop(r *ocf.Request) error {
@@ -133,6 +240,13 @@ func triggerNotify(r *ocf.Request) error {
 		for _, s := range n.Stop {
 			if s != me && !slices.Contains(stopped, s) {
 				stopped = append(stopped, s)
+			}
+		}
+		if len(stopped) == 0 {
+			// a node lost without fencing is not reported stopped
+			if prev := triggerPrevious(r); prev != "" && prev != me && slices.Contains(n.Start, me) {
+				r.Log.Infof("no node reported stopped; %s had the address before", prev)
+				stopped = append(stopped, prev)
 			}
 		}
 		if len(stopped) == 0 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/storhaug/storhaug/ganesha/ganeshatest"
+	"github.com/storhaug/storhaug/internal/ocftest"
 	"github.com/storhaug/storhaug/ocf"
 )
 
@@ -183,5 +184,83 @@ func TestTriggerBadInput(t *testing.T) {
 	code, stderr = runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n2", "post", "start", "n2", "n1"))
 	if code != ocf.ErrGeneric || !strings.Contains(stderr, `ocf-exit-reason:ganesha refused grace("5:n1"): Unable to start grace`) {
 		t.Errorf("refused grace = %v: %s", code, stderr)
+	}
+}
+
+// ocf-tester passes for ganesha_trigger (the original's always-0 monitor
+// failed it).
+func TestTriggerOCFTester(t *testing.T) {
+	if _, err := os.Stat(ocftest.OCFTesterPath); err != nil {
+		t.Skip("ocf-tester is not installed")
+	}
+	bus := ganeshatest.Bus(t)
+	ganeshatest.Serve(t, bus)
+	root := ocftest.Install(t, ocftest.Binary(t))
+	rsctmp := t.TempDir()
+	ocftest.Tester{Params: map[string]string{"dbus_address": bus}, Env: []string{"HA_RSCTMP=" + rsctmp}}.
+		Pass(t, ocftest.AgentPath(root, "ganesha_trigger"))
+}
+
+type fakeOwners struct {
+	latest   map[string]string
+	recorded []string
+}
+
+func (f *fakeOwners) Latest(ctx context.Context, rsc string) (string, error) {
+	return f.latest[rsc], nil
+}
+func (f *fakeOwners) Record(ctx context.Context, rsc, node string) error {
+	f.recorded = append(f.recorded, rsc+"="+node)
+	f.latest[rsc] = node
+	return nil
+}
+
+// A node lost without fencing: Pacemaker reports no stopped node in the
+// post-start notification; the owner the start found in the CIB is taken
+// over instead. A restart in place takes over nothing.
+func TestTriggerTakeoverAfterUnfencedLoss(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	fake := ganeshatest.Serve(t, bus)
+	fo := &fakeOwners{latest: map[string]string{"vip1_trigger": "n2"}}
+	saved := owners
+	owners = fo
+	t.Cleanup(func() { owners = saved })
+
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_CRM_meta_on_node", "n3")
+	if code, stderr := runAgent(t, ganeshaTriggerAgent, "start", env); code != 0 {
+		t.Fatalf("start = %v: %s", code, stderr)
+	}
+	if got := strings.Join(fo.recorded, " "); got != "vip1_trigger=n3" {
+		t.Fatalf("recorded %q, want vip1_trigger=n3", got)
+	}
+	if code, stderr := runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n3", "post", "start", "n3", "")); code != 0 {
+		t.Fatalf("post-start = %v: %s", code, stderr)
+	}
+	if got := strings.Join(fake.Calls(), " "); got != "5:n2" {
+		t.Fatalf("ganesha got %q, want 5:n2", got)
+	}
+	// restart in place on n3: the previous owner is n3 itself
+	runAgent(t, ganeshaTriggerAgent, "stop", env)
+	runAgent(t, ganeshaTriggerAgent, "start", env)
+	runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n3", "post", "start", "n3", ""))
+	if got := strings.Join(fake.Calls(), " "); got != "5:n2" {
+		t.Fatalf("after a restart in place ganesha got %q, want only the earlier 5:n2", got)
+	}
+}
+
+func TestLatestOwner(t *testing.T) {
+	x := `<nodes>
+  <node id="1" uname="n1"><instance_attributes id="nodes-1">
+    <nvpair id="a" name="storhaug-owner-vip1_trigger" value="100"/></instance_attributes></node>
+  <node id="2" uname="n2"><instance_attributes id="nodes-2">
+    <nvpair id="b" name="storhaug-owner-vip1_trigger" value="300"/>
+    <nvpair id="c" name="storhaug-owner-vip2_trigger" value="900"/></instance_attributes></node>
+  <node id="3" uname="n3"/>
+</nodes>`
+	if got, err := latestOwner([]byte(x), "storhaug-owner-vip1_trigger"); err != nil || got != "n2" {
+		t.Fatalf("latestOwner = %q, %v; want n2", got, err)
+	}
+	if got, err := latestOwner([]byte(x), "storhaug-owner-vip3_trigger"); err != nil || got != "" {
+		t.Fatalf("latestOwner of an unknown resource = %q, %v", got, err)
 	}
 }

@@ -154,19 +154,23 @@ func stopKeeper(v *vipReq) error {
 	return fmt.Errorf("helper process %d is still running after SIGKILL", pid)
 }
 
-// waitGone waits until pid has exited or ctx ends.
+// waitGone waits until pid has exited or ctx ends, checking after 0.5 ms,
+// then less and less often (a keeper exits within a millisecond or two of
+// SIGTERM; it is not our child, so there is nothing to wait(2) for).
 func waitGone(ctx context.Context, pid int) bool {
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
+	d := 500 * time.Microsecond
 	for {
 		if !alive(pid) {
 			return true
 		}
+		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return !alive(pid)
-		case <-tick.C:
+		case <-t.C:
 		}
+		d = min(2*d, 50*time.Millisecond)
 	}
 }
 

@@ -40,9 +40,12 @@ func init() {
 			if err != nil {
 				return err
 			}
+			// Normally main runs a known agent before the command line is
+			// parsed; this path is taken only when flags come first.
 			code := a.Run(context.Background(), c.Args().Tail(), os.LookupEnv, c.App.Writer, c.App.ErrWriter)
 			if code != ocf.Success {
-				return &exitError{code: int(code), err: fmt.Errorf("%s %s: %s", a.Name, c.Args().Get(1), code)}
+				// No message: the agent's exit reason must stay the last line.
+				return &exitError{code: int(code), err: errSilent}
 			}
 			return nil
 		},

@@ -25,6 +25,11 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 
+func (e *exitError) Unwrap() error { return e.err }
+
+// errSilent is the error of an exit status that has been explained already.
+var errSilent = errors.New("")
+
 func exitWith(code int, format string, args ...any) error {
 	return &exitError{code: code, err: fmt.Errorf(format, args...)}
 }
@@ -52,7 +57,9 @@ func Run(args []string) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "storhaug: %v\n", err)
+	if !errors.Is(err, errSilent) {
+		fmt.Fprintf(os.Stderr, "storhaug: %v\n", err)
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/storhaug/storhaug/agents"
 	"github.com/storhaug/storhaug/setup"
 )
 
@@ -32,10 +33,19 @@ func loadConfig(c *cli.Context) (*setup.Config, error) {
 	if err != nil {
 		return nil, exitWith(6, "configuration:\n%v", err)
 	}
+	if err := cfg.CheckParams(agentHasParam); err != nil {
+		return nil, exitWith(6, "configuration:\n%v", err)
+	}
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
 	}
 	return cfg, nil
+}
+
+// agentHasParam reports whether storhaug's agent declares param.
+func agentHasParam(agent, param string) bool {
+	a := agents.Lookup(agent)
+	return a != nil && a.Param(param) != nil
 }
 
 func printChanges(w io.Writer, changes []setup.Change) {

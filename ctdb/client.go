@@ -186,3 +186,12 @@ func (t *Tool) Usage(ctx context.Context) []byte {
 	out, errb, _, _ := r.Run(ctx, nil, t.Path)
 	return append(out, errb...)
 }
+
+// ScriptStatus returns the state of the last monitor event.
+func (t *Tool) ScriptStatus(ctx context.Context) (ScriptStatus, error) {
+	out, _, err := t.call(ctx, "scriptstatus")
+	if err != nil {
+		return ScriptStatus{}, err
+	}
+	return ParseScriptStatus(out), nil
+}

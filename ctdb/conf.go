@@ -160,6 +160,8 @@ type Change struct {
 	Old     string `json:"old,omitempty"`
 	Wrote   bool   `json:"wrote"`
 	New     string `json:"new,omitempty"`
+	// NewSection is set when the section did not exist before.
+	NewSection bool `json:"new_section,omitempty"`
 }
 
 // Apply sets the owned keys and returns what changed. Keys already at
@@ -178,8 +180,9 @@ func (c *Conf) Apply(settings []Setting) []Change {
 		if had && old == s.Value {
 			continue
 		}
+		_, end := c.find(s.Section, s.Key)
 		c.Set(s.Section, s.Key, s.Value)
-		ch = append(ch, Change{Section: s.Section, Key: s.Key, Had: had, Old: old, Wrote: true, New: s.Value})
+		ch = append(ch, Change{Section: s.Section, Key: s.Key, Had: had, Old: old, Wrote: true, New: s.Value, NewSection: end < 0})
 	}
 	return ch
 }
@@ -197,7 +200,32 @@ func (c *Conf) Restore(changes []Change) {
 			c.Set(ch.Section, ch.Key, ch.Old)
 		} else {
 			c.Unset(ch.Section, ch.Key)
+			if ch.NewSection {
+				c.dropEmpty(ch.Section)
+			}
 		}
+	}
+}
+
+// dropEmpty removes section's header when nothing but blank lines follow
+// it up to the next section.
+func (c *Conf) dropEmpty(section string) {
+	section = normKey(section)
+	for i, l := range c.lines {
+		if s, ok := sectionOf(l); !ok || s != section {
+			continue
+		}
+		j := i + 1
+		for j < len(c.lines) && strings.TrimSpace(c.lines[j]) == "" {
+			j++
+		}
+		if j < len(c.lines) {
+			if _, next := sectionOf(c.lines[j]); !next {
+				return
+			}
+		}
+		c.lines = append(c.lines[:i], c.lines[j:]...)
+		return
 	}
 }
 

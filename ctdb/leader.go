@@ -92,10 +92,9 @@ func parseLeaderMessage(b []byte) (int, bool) {
 
 // WatchLeader follows the cluster's leader as ctdbd announces it: the
 // leader broadcasts its pnn every second, and UnknownPNN when an election
-// starts. fn is called with each change of leader (first with the first
-// announcement), and with UnknownPNN when no announcement came for
-// silence. It returns when ctx ends (nil) or when the connection to ctdbd
-// breaks (ctdbd is gone).
+// starts. fn is called with every announcement, and with UnknownPNN each
+// time no announcement came for silence. It returns when ctx ends (nil) or
+// when the connection to ctdbd breaks (ctdbd is gone).
 func WatchLeader(ctx context.Context, socket string, silence time.Duration, fn func(leader int)) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", socket)
@@ -108,13 +107,7 @@ func WatchLeader(ctx context.Context, socket string, silence time.Duration, fn f
 	if _, err := conn.Write(packet(opReqControl, nodeCurrent, 1, controlBody(controlRegisterSrv, srvidLeader))); err != nil {
 		return err
 	}
-	current, known := 0, false
-	report := func(pnn int) {
-		if !known || pnn != current {
-			current, known = pnn, true
-			fn(pnn)
-		}
-	}
+	report := fn
 	for {
 		conn.SetReadDeadline(time.Now().Add(silence))
 		b, err := readPacket(conn)

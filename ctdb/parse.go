@@ -291,3 +291,41 @@ func clip(b []byte) string {
 	}
 	return s
 }
+
+// ScriptStatus is what "ctdb scriptstatus" says of the last monitor event.
+type ScriptStatus struct {
+	NeverRun bool     // the monitor event has not run yet (the node is starting)
+	Failed   []string // "NAME STATUS: output" of each failed script
+}
+
+// ParseScriptStatus reads "ctdb scriptstatus" (ctdb event status legacy
+// monitor): one "NAME STATUS [DURATION DATE]" line per script, followed
+// by "  OUTPUT: ..." for a failed one.
+func ParseScriptStatus(out []byte) ScriptStatus {
+	var s ScriptStatus
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		t := strings.TrimSpace(line)
+		switch {
+		case strings.Contains(t, "has never run"):
+			s.NeverRun = true
+		case strings.HasPrefix(t, "OUTPUT:"):
+			if n := len(s.Failed); n > 0 {
+				if o := strings.TrimSpace(strings.TrimPrefix(t, "OUTPUT:")); o != "" {
+					s.Failed[n-1] += ": " + o
+				}
+			}
+		default:
+			f := strings.Fields(t)
+			if len(f) >= 2 && (f[1] == "ERROR" || f[1] == "TIMEDOUT" || f[1] == "CANNOT") {
+				st := f[1]
+				if st == "CANNOT" {
+					st = "CANNOT RUN"
+				}
+				s.Failed = append(s.Failed, f[0]+" "+st)
+			}
+		}
+	}
+	return s
+}

@@ -19,14 +19,15 @@ const DefaultNFSDir = "/var/lib/nfs"
 // records when it takes over that node's addresses:
 //
 //	<Root>/nfs-ganesha/<node>/ganesha/{v4recov,v4old}
-//	<Root>/nfs-ganesha/<node>/ganesha/<peer> -> the peer's ganesha directory
+//	<Root>/nfs-ganesha/<node>/ganesha/<peer> -> the peer's ganesha directory (absolute)
 //	<Root>/nfs-ganesha/<node>/statd/{sm,sm.bak,state}
 //	<Root>/nfs-ganesha/<node>/statd/<peer>   -> the peer's statd directory
 //	<Root>/nfs-ganesha/<node>/state
 //	/var/lib/nfs -> <Root>/nfs-ganesha/<node>
 //
 // With ganesha's RecoveryRoot at /var/lib/nfs/ganesha (its default), grace
-// "5:<peer>" then reads the peer's v4recov.
+// "5:<peer>" then reads the peer's v4recov. Root must be the same path on
+// every node (as the original storhaug required too).
 type Layout struct {
 	Root   string   // the shared state mount
 	Node   string   // this node's name
@@ -75,8 +76,9 @@ func (l *Layout) Ensure() error {
 	for _, p := range peers {
 		for _, sub := range []string{"ganesha", "statd"} {
 			link := filepath.Join(l.NodeDir(l.Node), sub, p)
-			// relative, so the links hold wherever the storage is mounted
-			if err := ensureLink(filepath.Join("..", "..", p, sub), link); err != nil {
+			// absolute: a relative link would climb out of a bind-mounted
+			// /var/lib/nfs ("..") instead of the shared directory
+			if err := ensureLink(filepath.Join(l.NodeDir(p), sub), link); err != nil {
 				return err
 			}
 		}

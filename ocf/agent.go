@@ -126,6 +126,9 @@ func Main(a *Agent, args []string) {
 
 // Run dispatches one invocation: args[0] is the action. It returns the exit
 // code; meta-data and usage go to stdout, logs and the exit reason to stderr.
+// Parameters that are missing or malformed are OCF_ERR_CONFIGURED, naming
+// the parameter, except for stop (success: nothing can have been started
+// with them) and probes (not running); the handler does not run then.
 func (a *Agent) Run(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) Code {
 	if env == nil {
 		env = func(string) (string, bool) { return "", false }
@@ -156,6 +159,18 @@ func (a *Agent) Run(ctx context.Context, args []string, env Env, stdout, stderr 
 	}
 	r.timeout = r.opTimeout(act)
 	if err := r.loadParams(); err != nil {
+		// Nothing can have been started with parameters that do not even
+		// parse (start would have refused them), so a stop has nothing to
+		// do and a probe finds nothing running. Failing them instead would
+		// get the node fenced (stop) or hide the error that start reports.
+		switch {
+		case action == "stop":
+			r.Log.Warnf("%v: nothing can have been started with these parameters: nothing to stop", err)
+			return Success
+		case r.IsProbe():
+			r.Log.Warnf("%v: nothing can be running with these parameters", err)
+			return NotRunning
+		}
 		return r.finish(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout-safetyMargin(r.timeout))

@@ -121,6 +121,16 @@ func TestDispatch(t *testing.T) {
 		{name: "hidden action runs", args: []string{"keeper"}, env: good, code: Success, called: "keeper"},
 		{name: "missing required", args: []string{"start"}, code: ErrConfigured,
 			exitReason: "ocf-exit-reason:parameter ip is required"},
+		{name: "missing required, validate-all", args: []string{"validate-all"}, code: ErrConfigured,
+			exitReason: "ocf-exit-reason:parameter ip is required"},
+		{name: "missing required, monitor", args: []string{"monitor"}, env: map[string]string{"OCF_RESKEY_CRM_meta_interval": "10000"},
+			code: ErrConfigured, exitReason: "ocf-exit-reason:parameter ip is required"},
+		{name: "missing required, stop", args: []string{"stop"}, code: Success,
+			stderr: "WARNING: parameter ip is required: nothing can have been started with these parameters: nothing to stop"},
+		{name: "bad value, stop", args: []string{"stop"}, env: with(good, "OCF_RESKEY_port", "x"), code: Success, stderr: "WARNING: parameter port"},
+		{name: "missing required, probe", args: []string{"monitor"}, code: NotRunning,
+			stderr: "WARNING: parameter ip is required: nothing can be running with these parameters"},
+		{name: "bad value, probe", args: []string{"monitor"}, env: with(good, "OCF_RESKEY_enabled", "maybe", "OCF_RESKEY_CRM_meta_interval", "0"), code: NotRunning},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var s seen
@@ -616,8 +626,9 @@ func (f *fakeSyslog) Close() error           { f.closed = true; return nil }
 
 // facilityName names the facility of a syslog priority.
 func facilityName(p syslog.Priority) string {
-	for n, f := range facilities {
-		if f == p&^7 {
+	for _, n := range []string{"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+		"authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"} {
+		if f, ok := facility(n); ok && f == p&^7 {
 			return n
 		}
 	}
@@ -732,5 +743,17 @@ func TestBlankParamIsDefault(t *testing.T) {
 	}
 	if s.r.Int("port") != 80 || s.r.IsSet("port") || s.r.String("nic") != "eth3" {
 		t.Errorf("port %d (set %v), nic %q", s.r.Int("port"), s.r.IsSet("port"), s.r.String("nic"))
+	}
+}
+
+func TestFacility(t *testing.T) {
+	for name, want := range map[string]syslog.Priority{
+		"daemon": syslog.LOG_DAEMON, "local0": syslog.LOG_LOCAL0, "local7": syslog.LOG_LOCAL7,
+		"authpriv": syslog.LOG_AUTHPRIV, "kern": syslog.LOG_KERN, "local8": -1, "Daemon": -1, "": -1,
+	} {
+		got, ok := facility(name)
+		if ok != (want >= 0) || ok && got != want {
+			t.Errorf("facility(%q) = %v, %v; want %v", name, got, ok, want)
+		}
 	}
 }

@@ -72,12 +72,12 @@ func (a *Agent) example() string {
 func (a *Agent) WriteMarkdown(w io.Writer) error {
 	b := bufio.NewWriter(w)
 	fmt.Fprintf(b, "# %s (ocf:%s:%s)\n\n", a.Name, provider, a.Name)
-	fmt.Fprintf(b, "%s\n\n", mdText(a.ShortDesc))
+	fmt.Fprintf(b, "%s\n\n", mdBody(mdText(a.ShortDesc)))
 	if a.Version != "" {
 		fmt.Fprintf(b, "Agent version %s.\n\n", mdText(a.Version))
 	}
 	if ld := strings.TrimSpace(a.LongDesc); ld != "" {
-		fmt.Fprintf(b, "%s\n\n", ld)
+		fmt.Fprintf(b, "%s\n\n", mdBody(ld))
 	}
 	fmt.Fprintf(b, "```\n%s\n```\n\n", a.example())
 	fmt.Fprintf(b, "## Parameters\n\n")
@@ -92,7 +92,7 @@ func (a *Agent) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(b, "\n\n")
 		if ld := strings.TrimSpace(p.LongDesc); ld != "" {
-			fmt.Fprintf(b, "%s\n\n", ld)
+			fmt.Fprintf(b, "%s\n\n", mdBody(ld))
 		}
 		if p.Default != "" {
 			fmt.Fprintf(b, "- Default: `%s`\n", mdCode(p.Default))
@@ -120,6 +120,10 @@ func (a *Agent) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(b, "\nThis page is generated from the agent's declaration, like its meta-data (`storhaug meta-data %s`).\n", a.Name)
 	return b.Flush()
 }
+
+// mdBody keeps a long description's lines, escaping what Markdown would
+// take for HTML.
+func mdBody(s string) string { return strings.ReplaceAll(s, "<", `\<`) }
 
 func mdText(s string) string {
 	return strings.Join(strings.Fields(s), " ")

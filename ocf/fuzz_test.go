@@ -32,7 +32,7 @@ func FuzzParseBool(f *testing.F) {
 
 // FuzzParams: arbitrary OCF_RESKEY_ values through Agent.Run with
 // validate-all never panic and end in 0, or in 6 with an exit reason that
-// names the parameter at fault.
+// names the parameter at fault; stop and probes never fail on them.
 func FuzzParams(f *testing.F) {
 	f.Add("198.51.100.1", "80", "yes", "fast", "eth0", "")
 	f.Add("", "x", "maybe", "medium", "", "old")
@@ -73,6 +73,14 @@ func FuzzParams(f *testing.F) {
 			}
 		default:
 			t.Fatalf("validate-all returned %d; stderr:\n%s", r.code, r.stderr)
+		}
+		// Whatever the parameters, stop succeeds (the handler succeeds
+		// here) and a probe says running (the handler) or not running.
+		if c := run(testAgent(&seen{}), env, "stop").code; c != Success {
+			t.Fatalf("stop returned %d", c)
+		}
+		if c := run(testAgent(&seen{}), env, "monitor").code; c != Success && c != NotRunning || (c == NotRunning) != (r.code != Success) {
+			t.Fatalf("probe returned %d, validate-all %d", c, r.code)
 		}
 	})
 }

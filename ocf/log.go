@@ -134,7 +134,7 @@ func (l *Logger) syslog() syslogWriter {
 		return l.sys
 	}
 	l.sysTried = true
-	fac, ok := facilities[l.facility]
+	fac, ok := facility(l.facility)
 	if !ok {
 		return nil
 	}
@@ -167,12 +167,37 @@ func appendFile(path, line string) {
 	f.Close()
 }
 
-var facilities = map[string]syslog.Priority{
-	"kern": syslog.LOG_KERN, "user": syslog.LOG_USER, "mail": syslog.LOG_MAIL,
-	"daemon": syslog.LOG_DAEMON, "auth": syslog.LOG_AUTH, "syslog": syslog.LOG_SYSLOG,
-	"lpr": syslog.LOG_LPR, "news": syslog.LOG_NEWS, "uucp": syslog.LOG_UUCP,
-	"cron": syslog.LOG_CRON, "authpriv": syslog.LOG_AUTHPRIV, "ftp": syslog.LOG_FTP,
-	"local0": syslog.LOG_LOCAL0, "local1": syslog.LOG_LOCAL1, "local2": syslog.LOG_LOCAL2,
-	"local3": syslog.LOG_LOCAL3, "local4": syslog.LOG_LOCAL4, "local5": syslog.LOG_LOCAL5,
-	"local6": syslog.LOG_LOCAL6, "local7": syslog.LOG_LOCAL7,
+// facility returns the syslog facility called name (as HA_LOGFACILITY
+// names it). A switch rather than a map: nothing to build at start-up.
+func facility(name string) (syslog.Priority, bool) {
+	switch name {
+	case "kern":
+		return syslog.LOG_KERN, true
+	case "user":
+		return syslog.LOG_USER, true
+	case "mail":
+		return syslog.LOG_MAIL, true
+	case "daemon":
+		return syslog.LOG_DAEMON, true
+	case "auth":
+		return syslog.LOG_AUTH, true
+	case "syslog":
+		return syslog.LOG_SYSLOG, true
+	case "lpr":
+		return syslog.LOG_LPR, true
+	case "news":
+		return syslog.LOG_NEWS, true
+	case "uucp":
+		return syslog.LOG_UUCP, true
+	case "cron":
+		return syslog.LOG_CRON, true
+	case "authpriv":
+		return syslog.LOG_AUTHPRIV, true
+	case "ftp":
+		return syslog.LOG_FTP, true
+	}
+	if len(name) == 6 && name[:5] == "local" && name[5] >= '0' && name[5] <= '7' {
+		return syslog.LOG_LOCAL0 + syslog.Priority(name[5]-'0')<<3, true
+	}
+	return 0, false
 }

@@ -8,6 +8,10 @@
 // resource-agents uses, probe detection, and an operation deadline derived
 // from the operation's timeout.
 //
+// The same declaration renders the agent's reference pages
+// ([Agent.WriteMarkdown], [Agent.WriteMan]), so they cannot drift from its
+// meta-data.
+//
 // A handler returns nil for success or an error; [Exit] and [Errorf] build
 // errors that carry an OCF exit code and a reason for the admin. Any other
 // error is OCF_ERR_GENERIC with the error's text as the reason.
@@ -37,25 +41,33 @@ const (
 	DegradedPromoted Code = 191
 )
 
-var codeNames = map[Code]string{
-	Success:          "OCF_SUCCESS",
-	ErrGeneric:       "OCF_ERR_GENERIC",
-	ErrArgs:          "OCF_ERR_ARGS",
-	ErrUnimplemented: "OCF_ERR_UNIMPLEMENTED",
-	ErrPerm:          "OCF_ERR_PERM",
-	ErrInstalled:     "OCF_ERR_INSTALLED",
-	ErrConfigured:    "OCF_ERR_CONFIGURED",
-	NotRunning:       "OCF_NOT_RUNNING",
-	RunningPromoted:  "OCF_RUNNING_PROMOTED",
-	FailedPromoted:   "OCF_FAILED_PROMOTED",
-	Degraded:         "OCF_DEGRADED",
-	DegradedPromoted: "OCF_DEGRADED_PROMOTED",
-}
-
 // String returns the code's OCF name, such as "OCF_NOT_RUNNING".
 func (c Code) String() string {
-	if s, ok := codeNames[c]; ok {
-		return s
+	switch c {
+	case Success:
+		return "OCF_SUCCESS"
+	case ErrGeneric:
+		return "OCF_ERR_GENERIC"
+	case ErrArgs:
+		return "OCF_ERR_ARGS"
+	case ErrUnimplemented:
+		return "OCF_ERR_UNIMPLEMENTED"
+	case ErrPerm:
+		return "OCF_ERR_PERM"
+	case ErrInstalled:
+		return "OCF_ERR_INSTALLED"
+	case ErrConfigured:
+		return "OCF_ERR_CONFIGURED"
+	case NotRunning:
+		return "OCF_NOT_RUNNING"
+	case RunningPromoted:
+		return "OCF_RUNNING_PROMOTED"
+	case FailedPromoted:
+		return "OCF_FAILED_PROMOTED"
+	case Degraded:
+		return "OCF_DEGRADED"
+	case DegradedPromoted:
+		return "OCF_DEGRADED_PROMOTED"
 	}
 	return fmt.Sprintf("OCF_CODE_%d", int(c))
 }

@@ -6,8 +6,8 @@ pkgs=(
   pacemaker pacemaker-cli-utils corosync resource-agents
   ctdb tdb-tools samba smbclient
   nfs-ganesha nfs-ganesha-vfs libnfs-utils dbus
-  conntrack nftables iproute2 iputils-arping tcpdump libxml2-utils
-  procps util-linux psmisc
+  conntrack nftables iptables iproute2 iputils-arping tcpdump libxml2-utils
+  procps util-linux psmisc groff-base
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -78,7 +78,8 @@ func QueryCIB(ctx context.Context, r Runner) (*Element, error) {
 	if err != nil {
 		var ee *ExitError
 		if errors.As(err, &ee) && !Offline() {
-			return nil, fmt.Errorf("%w (cibadmin --query: %s); start corosync and pacemaker, or set CIB_file=FILE to work on a CIB file", ErrClusterDown, strings.TrimSpace(ee.Stderr))
+			msg := strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(ee.Stderr), "\n", "; ")), " ")
+			return nil, fmt.Errorf("%w (cibadmin --query: %s): start corosync and pacemaker here, or set CIB_file=FILE to work on a CIB file", ErrClusterDown, msg)
 		}
 		return nil, err
 	}
@@ -261,6 +262,9 @@ func Plan(cur *Element, cfg *Config, m *Model, o PlanOptions) (*Element, []Chang
 			want = append(want, nvset("instance_attributes", xmlID(IDPrefix+"node-"+name), pairs))
 		}
 		changes = append(changes, merge(n, want)...)
+		if m == nil {
+			changes = append(changes, dropAgentAttrs(n)...)
+		}
 		// A node storhaug added to a CIB file goes when nothing else
 		// refers to it.
 		if m == nil && n.Get("description") == Marker && len(n.Children) == 0 {
@@ -269,6 +273,37 @@ func Plan(cur *Element, cfg *Config, m *Model, o PlanOptions) (*Element, []Chang
 		}
 	}
 	return next, changes, nil
+}
+
+// dropAgentAttrs removes, for teardown, the permanent node attributes
+// storhaug's agents may have set (names beginning with IDPrefix) from the
+// node's attribute sets, and sets left empty.
+func dropAgentAttrs(node *Element) []Change {
+	var changes []Change
+	var kept []*Element
+	for _, set := range node.Children {
+		if set.Comment || set.Name != "instance_attributes" {
+			kept = append(kept, set)
+			continue
+		}
+		var nvs []*Element
+		dropped := false
+		for _, nv := range set.Children {
+			if nv.Name == "nvpair" && strings.HasPrefix(nv.Get("name"), IDPrefix) {
+				changes = append(changes, Change{"remove", "node attribute", node.Get("uname") + ":" + nv.Get("name")})
+				dropped = true
+				continue
+			}
+			nvs = append(nvs, nv)
+		}
+		set.Children = nvs
+		if dropped && len(nvs) == 0 {
+			continue
+		}
+		kept = append(kept, set)
+	}
+	node.Children = kept
+	return changes
 }
 
 func removeChild(parent, child *Element) {

@@ -30,7 +30,8 @@ const (
 	paramCTDBConfDir = "ctdb_config_dir"
 	paramGaneshaConf = "config"
 	paramGaneshaMnt  = "state_mnt"
-	paramGaneshaFS   = "state_fs"
+	paramTickleSrc   = "tickle_source"
+	paramTicklePorts = "tickle_ports"
 )
 
 // Resource ids.
@@ -267,6 +268,7 @@ func (b *builder) build() {
 				opSpec{"demote", "0s", "30s", ""})
 			meta = append(meta, [2]string{"promotable", "true"}, [2]string{"promoted-max", "1"})
 		}
+		params = withExtra(params, c.ExtraParams["CTDB"])
 		ctdb := primitive(idCTDB, "ocf", c.OCFProvider, "CTDB", params, nil, ops)
 		b.rsc(clone(idCTDBClone, ctdb, meta))
 		storageOnly(idCTDBClone)
@@ -301,10 +303,7 @@ func (b *builder) build() {
 			b.rsc(clone(idStateClone, fs, cloneMeta))
 			storageOnly(idStateClone)
 		}
-		params := [][2]string{{paramGaneshaConf, c.NFSConf}, {paramGaneshaMnt, c.NFSStateDir()}}
-		if c.NFSType != "" {
-			params = append(params, [2]string{paramGaneshaFS, c.NFSType})
-		}
+		params := withExtra([][2]string{{paramGaneshaConf, c.NFSConf}, {paramGaneshaMnt, c.NFSStateDir()}}, c.ExtraParams["ganesha"])
 		g := primitive(idGanesha, "ocf", c.OCFProvider, "ganesha", params, nil, []opSpec{
 			{"start", "0s", "60s", ""},
 			{"stop", "0s", "60s", ""},
@@ -337,6 +336,13 @@ func (b *builder) build() {
 		if c.Tickle && c.TickleDir != "" {
 			params = append(params, [2]string{paramTickleDir, c.TickleDir})
 		}
+		if c.Tickle && c.TickleSource != "" {
+			params = append(params, [2]string{paramTickleSrc, c.TickleSource})
+		}
+		if c.Tickle && c.TicklePorts != "" {
+			params = append(params, [2]string{paramTicklePorts, c.TicklePorts})
+		}
+		params = withExtra(params, c.ExtraParams["IPaddr3"])
 		b.rsc(primitive(id, "ocf", c.OCFProvider, "IPaddr3", params,
 			[][2]string{{"resource-stickiness", "0"}},
 			[]opSpec{
@@ -349,7 +355,7 @@ func (b *builder) build() {
 			b.cons(colocate(id, d), order(d, id))
 		}
 		if c.Has("nfs") {
-			t := primitive(triggerID(v.Addr), "ocf", c.OCFProvider, "ganesha_trigger", nil, nil, []opSpec{
+			t := primitive(triggerID(v.Addr), "ocf", c.OCFProvider, "ganesha_trigger", [][2]string{{paramIP, v.Addr.String()}}, nil, []opSpec{
 				{"start", "0s", "30s", ""},
 				{"stop", "0s", "30s", ""},
 				{"monitor", "10s", "20s", ""},
@@ -366,6 +372,23 @@ func (b *builder) build() {
 			}
 		}
 	}
+}
+
+// withExtra adds the admin's extra parameters; one of them overrides
+// storhaug's value of the same name.
+func withExtra(params, extra [][2]string) [][2]string {
+	out := append([][2]string(nil), params...)
+next:
+	for _, e := range extra {
+		for i := range out {
+			if out[i][0] == e[0] {
+				out[i][1] = e[1]
+				continue next
+			}
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 func yesNo(b bool) string {

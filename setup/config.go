@@ -320,6 +320,11 @@ type Config struct {
 	CTDBConfDir  string // HA_CTDB_CONFIG_DIR
 	SMBManager   string // HA_SMB_MANAGER
 	SMBServices  []string
+	TickleSource string // HA_VIP_TICKLE_SOURCE
+	TicklePorts  string // HA_VIP_TICKLE_PORTS
+	// Extra agent parameters: agent type -> name=value pairs, and the key
+	// that gave them.
+	ExtraParams  map[string][][2]string
 	StonithSet   bool // HA_STONITH_ENABLED given
 	Stonith      bool
 	NoQuorum     string // HA_NO_QUORUM_POLICY
@@ -378,6 +383,11 @@ var keys = map[string]keyInfo{
 	"HA_VIP_CIDR_NETMASK":    {help: "prefix length for IPv4 VIPs given without /PREFIX (IPv6 ones take theirs from the routes)"},
 	"HA_VIP_TICKLE":          {def: "true", help: "send tickle ACKs so clients of a moved VIP reconnect at once"},
 	"HA_VIP_TICKLE_DIR":      {help: "shared directory for the VIPs' connection lists (default: HA_MNT_DIR/tickle)"},
+	"HA_VIP_TICKLE_SOURCE":   {help: "where connections to tickle are found: auto, conntrack, sockdiag (default: the agent's)"},
+	"HA_VIP_TICKLE_PORTS":    {help: "only tickle connections to these ports, e.g. 445,2049 (default: all)"},
+	"HA_VIP_PARAMS":          {help: "more IPaddr3 parameters for every VIP, blank-separated name=value"},
+	"HA_CTDB_PARAMS":         {help: "more CTDB parameters, blank-separated name=value"},
+	"HA_GANESHA_PARAMS":      {help: "more ganesha parameters, blank-separated name=value"},
 	"HA_CTDB_MODE":           {def: CTDBLeader, help: "leader (promotable clone, Pacemaker picks CTDB's leader) or lock (plain clone, cluster lock)"},
 	"HA_CTDB_LOCK":           {help: "CTDB cluster lock file in lock mode (default: HA_MNT_DIR/HA_SMB_MNT_DIR/ctdb.lock)"},
 	"HA_CTDB_CONFIG_DIR":     {help: "CTDB configuration directory (default: the agent's, /etc/ctdb)"},
@@ -388,6 +398,33 @@ var keys = map[string]keyInfo{
 	"HA_OCF_PROVIDER":        {def: "storhaug", help: "OCF provider of the storhaug agents"},
 	"HA_PASSWORD":            {ignored: "storhaug does not use pcsd; the cluster is formed with corosync.conf"},
 	"HA_SERVER":              {ignored: "storhaug needs no management server; run it on any cluster node"},
+}
+
+// extraParamKeys map the keys of extra agent parameters to the agents.
+var extraParamKeys = map[string]string{"HA_VIP_PARAMS": "IPaddr3", "HA_CTDB_PARAMS": "CTDB", "HA_GANESHA_PARAMS": "ganesha"}
+
+// CheckParams reports extra agent parameters (HA_*_PARAMS) that known says
+// the agent does not have, naming where they were set.
+func (c *Config) CheckParams(known func(agent, param string) bool) error {
+	var errs Errors
+	keys := make([]string, 0, len(extraParamKeys))
+	for k := range extraParamKeys {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		agent := extraParamKeys[key]
+		for _, p := range c.ExtraParams[agent] {
+			if !known(agent, p[0]) {
+				s := c.Settings[key]
+				errs = append(errs, &Error{File: s.File, Line: s.Line, Key: key, Msg: fmt.Sprintf("the %s agent has no parameter %s (storhaug meta-data %s lists them)", agent, p[0], agent)})
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
 }
 
 // Keys returns every known key, sorted, with a one-line description.
@@ -700,6 +737,45 @@ func (v *validator) run() {
 	if c.TickleDir == "" && c.MntDir != "" {
 		c.TickleDir = filepath.Join(c.MntDir, "tickle")
 	}
+	if val, set := v.get("HA_VIP_TICKLE_SOURCE"); set && val != "" {
+		c.TickleSource = v.oneOf("HA_VIP_TICKLE_SOURCE", "auto", "conntrack", "sockdiag")
+	}
+	c.TicklePorts, _ = v.get("HA_VIP_TICKLE_PORTS")
+	for _, p := range strings.Split(c.TicklePorts, ",") {
+		if c.TicklePorts == "" {
+			break
+		}
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(p), "-")
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := a, error(nil)
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || a < 1 || b > 65535 || a > b {
+			v.fail("HA_VIP_TICKLE_PORTS", "%q is not a port or range of ports (1-65535)", p)
+			break
+		}
+	}
+	c.ExtraParams = map[string][][2]string{}
+	for key, agent := range extraParamKeys {
+		val, _ := v.get(key)
+		seen := map[string]bool{}
+		for _, w := range splitList(val, false) {
+			name, value, ok := strings.Cut(w, "=")
+			if !ok || name == "" || strings.IndexFunc(name, func(r rune) bool {
+				return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+			}) >= 0 {
+				v.fail(key, "%q is not name=value", w)
+				continue
+			}
+			if seen[name] {
+				v.fail(key, "parameter %s is given twice", name)
+				continue
+			}
+			seen[name] = true
+			c.ExtraParams[agent] = append(c.ExtraParams[agent], [2]string{name, value})
+		}
+	}
 	c.CTDBMode = v.oneOf("HA_CTDB_MODE", CTDBLeader, CTDBLock)
 	c.CTDBLock = v.absPath("HA_CTDB_LOCK", true)
 	if c.CTDBLock == "" && c.CTDBMode == CTDBLock && c.MntDir != "" {
@@ -783,9 +859,7 @@ func Format(key, value string) string {
 }
 
 func quote(v string) string {
-	if v != "" && strings.IndexFunc(v, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.,/:@%+=", r))
-	}) < 0 {
+	if !strings.ContainsAny(v, "\"\\$`") {
 		return "\"" + v + "\""
 	}
 	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"

@@ -37,15 +37,15 @@ func golden(t *testing.T, name string, got []byte) {
 func dump(c *Config) []byte {
 	type view struct {
 		Name, MntDir, SMBMntDir, NFSMntDir, NFSType, NFSVol, NFSConf, NFSExpDir string
-		ClusterNodes, StorageNodes, VIPNodes, Services, SMBServices, Homes     []string
-		VIPs                                                                   []string
-		DeterministicFailover, Tickle, StonithSet, Stonith                     bool
-		VIPNic                                                                 string
-		VIPCidr                                                                int
-		TickleDir, CTDBMode, CTDBLock, CTDBConfDir, SMBManager, NoQuorum       string
-		OCFProvider                                                            string
-		Warnings                                                               []string
-		SetAt                                                                  map[string]string
+		ClusterNodes, StorageNodes, VIPNodes, Services, SMBServices, Homes      []string
+		VIPs                                                                    []string
+		DeterministicFailover, Tickle, StonithSet, Stonith                      bool
+		VIPNic                                                                  string
+		VIPCidr                                                                 int
+		TickleDir, CTDBMode, CTDBLock, CTDBConfDir, SMBManager, NoQuorum        string
+		OCFProvider                                                             string
+		Warnings                                                                []string
+		SetAt                                                                   map[string]string
 	}
 	v := view{Name: c.Name, MntDir: c.MntDir, SMBMntDir: c.SMBMntDir, NFSMntDir: c.NFSMntDir, NFSType: c.NFSType,
 		NFSVol: c.NFSVol, NFSConf: c.NFSConf, NFSExpDir: c.NFSExpDir, ClusterNodes: c.ClusterNodes,
@@ -183,6 +183,10 @@ func TestConfigErrors(t *testing.T) {
 		{"no quorum policy", base + "HA_NO_QUORUM_POLICY=panic\n", []string{`f.conf:3: HA_NO_QUORUM_POLICY: "panic" is not one of`}},
 		{"bad nic", base + "HA_VIP_NIC='a/b'\n", []string{`f.conf:3: HA_VIP_NIC: "a/b" is not an interface name`}},
 		{"bad name", base + "HA_NAME='my cluster'\n", []string{`f.conf:3: HA_NAME: "my cluster" is not a valid cluster name`}},
+		{"tickle ports", base + "HA_VIP_TICKLE_PORTS=445,70000\n", []string{`f.conf:3: HA_VIP_TICKLE_PORTS: "70000" is not a port`}},
+		{"tickle source", base + "HA_VIP_TICKLE_SOURCE=pcap\n", []string{`f.conf:3: HA_VIP_TICKLE_SOURCE: "pcap" is not one of auto, conntrack, sockdiag`}},
+		{"extra params syntax", base + "HA_CTDB_PARAMS='ctdb_debuglevel=3 bogus'\n", []string{`f.conf:3: HA_CTDB_PARAMS: "bogus" is not name=value`}},
+		{"extra param twice", base + "HA_VIP_PARAMS='arp_count=3 arp_count=4'\n", []string{"f.conf:3: HA_VIP_PARAMS: parameter arp_count is given twice"}},
 		{"several errors at once", base + "FOO=1\nBAR=2\n", []string{"f.conf:3: FOO: unknown key", "f.conf:4: BAR: unknown key"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,6 +222,25 @@ func TestConfigErrorInDropIn(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "missing.conf"), d); err == nil || !strings.Contains(err.Error(), "missing.conf: no such file") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestCheckParams(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "f.conf")
+	os.WriteFile(f, []byte(base+"HA_GANESHA_PARAMS='logfile=/var/log/g.log'\nHA_VIP_PARAMS='arp_count=3 arp_cuont=2'\n"), 0o644)
+	c, err := Load(f, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{"IPaddr3/arp_count": true, "ganesha/logfile": true}
+	err = c.CheckParams(func(a, p string) bool { return known[a+"/"+p] })
+	if err == nil || !strings.Contains(err.Error(), f+":4: HA_VIP_PARAMS: the IPaddr3 agent has no parameter arp_cuont") || strings.Contains(err.Error(), "logfile") {
+		t.Errorf("CheckParams: %v", err)
+	}
+	m := Build(c, Options{})
+	if x := string(m.XML()); !strings.Contains(x, `name="logfile" value="/var/log/g.log"`) || !strings.Contains(x, `name="arp_count" value="3"`) {
+		t.Error("extra parameters missing from the model")
 	}
 }
 

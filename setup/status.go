@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Status is the state of a storhaug cluster as a person wants to see it.
@@ -24,6 +26,8 @@ type Status struct {
 	Failures       []Failure       `json:"failures,omitempty"`
 	Warnings       []string        `json:"warnings,omitempty"`
 	SetUp          bool            `json:"set_up"` // storhaug's resources are in the CIB
+
+	promotableCTDB bool
 }
 
 // NodeStatus is one cluster node.
@@ -129,10 +133,11 @@ type monGroup struct {
 }
 
 type monClone struct {
-	ID        string        `xml:"id,attr"`
-	Failed    bool          `xml:"failed,attr"`
-	Resources []monResource `xml:"resource"`
-	Groups    []monGroup    `xml:"group"`
+	ID         string        `xml:"id,attr"`
+	MultiState bool          `xml:"multi_state,attr"`
+	Failed     bool          `xml:"failed,attr"`
+	Resources  []monResource `xml:"resource"`
+	Groups     []monGroup    `xml:"group"`
 }
 
 // ReadStatus gathers the status from crm_mon and the CIB.
@@ -194,6 +199,19 @@ func ParseStatus(cib *Element, crmMonXML []byte) (*Status, error) {
 			}
 		}
 	}
+	// role=storage as configured (crm_mon shows no attributes of nodes
+	// that are down).
+	cibStorage := map[string]bool{}
+	if ns := cib.Find("configuration", "nodes"); ns != nil {
+		for _, n := range ns.Children {
+			n.Walk(func(e *Element) bool {
+				if e.Name == "nvpair" && e.Get("name") == "role" && e.Get("value") == "storage" {
+					cibStorage[n.Get("uname")] = true
+				}
+				return true
+			})
+		}
+	}
 	attrs := map[string]map[string]string{}
 	for _, n := range mon.NodeAttrs {
 		m := map[string]string{}
@@ -220,7 +238,7 @@ func ParseStatus(cib *Element, crmMonXML []byte) (*Status, error) {
 			state = "standby"
 		}
 		ns := NodeStatus{Name: n.Name, State: state, DC: n.DC, Attributes: attrs[n.Name]}
-		ns.Storage = attrs[n.Name]["role"] == "storage"
+		ns.Storage = attrs[n.Name]["role"] == "storage" || cibStorage[n.Name]
 		nodeIdx[n.Name] = len(st.Nodes)
 		st.Nodes = append(st.Nodes, ns)
 	}
@@ -285,8 +303,11 @@ func ParseStatus(cib *Element, crmMonXML []byte) (*Status, error) {
 			}
 		}
 		sort.Strings(s.Running)
-		if strings.HasSuffix(c.ID, "ctdb-clone") && len(s.Promoted) > 0 {
-			st.CTDBLeader = s.Promoted[0]
+		if c.ID == idCTDBClone {
+			st.promotableCTDB = c.MultiState
+			if len(s.Promoted) > 0 {
+				st.CTDBLeader = s.Promoted[0]
+			}
 		}
 		st.Services = append(st.Services, s)
 	}
@@ -299,8 +320,8 @@ func ParseStatus(cib *Element, crmMonXML []byte) (*Status, error) {
 			continue
 		}
 		op := f.Task
-		if f.Interval != "" && f.Interval != "0" && f.Interval != "0ms" {
-			op += " (every " + strings.TrimSuffix(f.Interval, "ms") + "ms)"
+		if ms, err := strconv.Atoi(strings.TrimSuffix(f.Interval, "ms")); err == nil && ms > 0 {
+			op += " (every " + (time.Duration(ms) * time.Millisecond).String() + ")"
 		}
 		st.Failures = append(st.Failures, Failure{Node: f.Node, Resource: rsc, Op: op, Result: f.ExitStatus, Reason: f.ExitReason, When: f.Last})
 	}
@@ -332,12 +353,17 @@ func (st *Status) WriteText(w io.Writer) {
 		src = "CIB file"
 	}
 	q := "quorum"
-	if !st.Quorum {
+	switch {
+	case st.Offline:
+		q = "quorum n/a"
+	case !st.Quorum:
 		q = "NO QUORUM"
 	}
 	fmt.Fprintf(w, "Cluster %s (%s): DC %s, %s, fencing %s\n", name, src, orDash(st.DC), q, onOff(st.StonithEnabled))
 	if st.CTDBLeader != "" {
 		fmt.Fprintf(w, "CTDB leader: %s\n", st.CTDBLeader)
+	} else if st.promotableCTDB {
+		fmt.Fprintln(w, "CTDB leader: NONE (no CTDB instance is promoted)")
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

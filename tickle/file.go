@@ -2,7 +2,6 @@ package tickle
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/storhaug/storhaug/internal/atomicfile"
@@ -45,15 +45,23 @@ func Path(dir string, vip netip.Addr) string {
 // Encode writes the file format for vip's connections. Connections whose
 // local address is not vip are left out.
 func Encode(w io.Writer, vip netip.Addr, conns []Conn) error {
-	b := bufio.NewWriter(w)
-	fmt.Fprintf(b, "# %s %s vip=%s\n", magic, version, vip)
+	_, err := w.Write(appendFile(nil, vip, conns))
+	return err
+}
+
+func appendFile(b []byte, vip netip.Addr, conns []Conn) []byte {
+	b = slices.Grow(b, 64+64*len(conns))
+	b = fmt.Appendf(b, "# %s %s vip=%s\n", magic, version, vip)
 	for _, c := range conns {
 		if c.Local.Addr() != vip {
 			continue
 		}
-		fmt.Fprintf(b, "%s %s\n", c.Local, c.Remote)
+		b = c.Local.AppendTo(b)
+		b = append(b, ' ')
+		b = c.Remote.AppendTo(b)
+		b = append(b, '\n')
 	}
-	return b.Flush()
+	return b
 }
 
 // Decode reads the file format, for vip. It fails when the header is
@@ -164,10 +172,7 @@ func WriteFile(dir string, vip netip.Addr, conns []Conn) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	buf.Grow(64 + 100*len(conns))
-	Encode(&buf, vip, conns)
-	return atomicfile.Write(Path(dir, vip), buf.Bytes(), 0o600)
+	return atomicfile.Write(Path(dir, vip), appendFile(nil, vip, conns), 0o600)
 }
 
 // ReadFile reads vip's list from dir. A missing file is an error matching

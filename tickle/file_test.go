@@ -93,7 +93,7 @@ func TestDecodeSkipsBadLines(t *testing.T) {
 func TestDecodeRejectsHeaders(t *testing.T) {
 	vip := netip.MustParseAddr("198.51.100.10")
 	for in, want := range map[string]string{
-		"":                                          "no header",
+		"": "no header",
 		"198.51.100.10:445 198.51.100.20:50000\n":   "not a storhaug tickle list",
 		"# storhaug-tickle v2 vip=198.51.100.10\n":  "v2 is not supported",
 		"# storhaug-tickle v1 vip=198.51.100.11\n":  "is for 198.51.100.11, not 198.51.100.10",
@@ -146,6 +146,19 @@ func FuzzDecode(f *testing.F) {
 			if err != nil || !slices.Equal(again, conns) {
 				t.Fatalf("round trip: %v, %v != %v", err, again, conns)
 			}
+		}
+	})
+}
+
+// The conntrack reader walks attributes the kernel sent: no input may make
+// it panic or return a flow that is not on the VIP.
+func FuzzParseCtFlow(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{8, 0, 1, 0x80, 4, 0, 1, 0})
+	vip := netip.MustParseAddr("198.51.100.10")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if c, ok := parseCtFlow(b, vip); ok && c.Local.Addr() != vip {
+			t.Fatalf("flow %v is not on %s", c, vip)
 		}
 	})
 }

@@ -3,7 +3,6 @@ package tickle
 import (
 	"context"
 	"net/netip"
-	"slices"
 	"time"
 )
 
@@ -18,9 +17,11 @@ type Keeper struct {
 	Refresh  time.Duration
 	Log      Logger
 
-	Record func() ([]Conn, error)         // the connections on VIP now
-	Tickle func([]Conn) (int, error)       // sends one round
-	Now    func() time.Time                // time.Now when nil
+	// Record returns the connections on VIP now when they changed since
+	// the last call, or when force is set; changed says which.
+	Record func(force bool) (conns []Conn, changed bool, err error)
+	Tickle func([]Conn) (int, error)        // sends one round
+	Now    func() time.Time                 // time.Now when nil
 	Wrote  func(conns []Conn, at time.Time) // called after each write (tests, measurements)
 
 	local local
@@ -50,7 +51,6 @@ func (k *Keeper) Run(ctx context.Context) {
 	}
 	start := now()
 	stashed := false
-	var last []Conn
 	written := false
 	var pending []round
 	lastErr := ""
@@ -96,8 +96,9 @@ func (k *Keeper) Run(ctx context.Context) {
 		if !t.Before(nextRecord) {
 			nextRecord = t.Add(refresh)
 			if stashed || t.Sub(start) >= grace {
-				conns, wrote, err := k.record(last, !written)
+				conns, wrote, err := k.record(!written)
 				if err != nil {
+					written = false // write again at the next look
 					if msg := err.Error(); msg != lastErr {
 						log.Warnf("tickle: recording connections on %s: %v", k.VIP, err)
 						lastErr = msg
@@ -108,7 +109,7 @@ func (k *Keeper) Run(ctx context.Context) {
 					}
 					lastErr = ""
 					if wrote {
-						last, written = conns, true
+						written = true
 						if k.Wrote != nil {
 							k.Wrote(conns, now())
 						}
@@ -127,7 +128,7 @@ func (k *Keeper) Run(ctx context.Context) {
 // record records under the node lock and writes the shared file when the
 // list changed (or force). It writes nothing once stop has released the
 // address here.
-func (k *Keeper) record(last []Conn, force bool) ([]Conn, bool, error) {
+func (k *Keeper) record(force bool) ([]Conn, bool, error) {
 	unlock, err := k.local.lock()
 	if err != nil {
 		return nil, false, err
@@ -136,12 +137,12 @@ func (k *Keeper) record(last []Conn, force bool) ([]Conn, bool, error) {
 	if k.local.released() {
 		return nil, false, nil
 	}
-	conns, err := k.Record()
+	conns, changed, err := k.Record(force)
 	if err != nil {
 		return nil, false, err
 	}
-	if !force && slices.Equal(conns, last) {
-		return conns, false, nil
+	if !changed && !force {
+		return nil, false, nil
 	}
 	if err := WriteFile(k.Dir, k.VIP, conns); err != nil {
 		return nil, false, err

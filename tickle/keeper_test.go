@@ -15,12 +15,18 @@ type fakeNode struct {
 	rounds []time.Time
 	sent   [][]Conn
 	writes [][]Conn
+	polled bool
+	last   []Conn
 }
 
-func (f *fakeNode) record() ([]Conn, error) {
+func (f *fakeNode) record(force bool) ([]Conn, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.conns), nil
+	if !force && f.polled && slices.Equal(f.conns, f.last) {
+		return nil, false, nil
+	}
+	f.polled, f.last = true, slices.Clone(f.conns)
+	return slices.Clone(f.conns), true, nil
 }
 
 func (f *fakeNode) tickle(c []Conn) (int, error) {

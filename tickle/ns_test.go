@@ -168,8 +168,8 @@ func TestRecordSockDiag(t *testing.T) {
 	l := newLab(t)
 	serve(t, l.a, "tcp", "198.51.100.10:445")
 	serve(t, l.a, "tcp", "[2001:db8::10]:445")
-	serve(t, l.a, "tcp", ":2049")                  // dual-stack: IPv4 clients appear as ::ffff:a.b.c.d
-	serve(t, l.a, "tcp", "198.51.100.1:445")       // not on the VIP
+	serve(t, l.a, "tcp", ":2049")            // dual-stack: IPv4 clients appear as ::ffff:a.b.c.d
+	serve(t, l.a, "tcp", "198.51.100.1:445") // not on the VIP
 	c4 := dial(t, l.c, "198.51.100.10:445", 5)
 	c6 := dial(t, l.c, "[2001:db8::10]:445", 4)
 	cm := dial(t, l.c, "198.51.100.10:2049", 3)
@@ -227,6 +227,22 @@ func TestRecordConntrack(t *testing.T) {
 	c4 := dial(t, l.c, "198.51.100.10:445", 3)
 	l.a.Run(t, "nft", "add table inet tk; add chain inet tk in { type filter hook input priority 0; }; add rule inet tk in ct state established,related accept")
 	c6 := dial(t, l.c, "[2001:db8::10]:445", 2)
+	// Not on the VIP: a flow to A's own address.
+	serve(t, l.a, "tcp", "198.51.100.1:446")
+	dial(t, l.c, "198.51.100.1:446", 2)
+	// From the VIP: A's own client socket bound to the VIP (the reply
+	// tuple's destination is the VIP).
+	out := serve(t, l.c, "tcp", "198.51.100.3:7000")
+	var outConn net.Conn
+	if err := l.a.Do(func() (err error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: vip4.AsSlice()}}
+		outConn, err = d.Dial("tcp", out.String())
+		return
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer outConn.Close()
+	outward := NewConn(outConn.LocalAddr().(*net.TCPAddr).AddrPort(), outConn.RemoteAddr().(*net.TCPAddr).AddrPort())
 	// Traffic on the old flows lets conntrack pick them up.
 	for _, c := range c4 {
 		c.conn.Write([]byte("x"))
@@ -235,7 +251,7 @@ func TestRecordConntrack(t *testing.T) {
 	for _, tc := range []struct {
 		vip  netip.Addr
 		want []Conn
-	}{{vip4, clientSide(c4, vip4, 445)}, {vip6, clientSide(c6, vip6, 445)}} {
+	}{{vip4, Dedup(append(clientSide(c4, vip4, 445), outward))}, {vip6, clientSide(c6, vip6, 445)}} {
 		var log logRec
 		if got := record(t, l.a, tc.vip, Conntrack, &log); !slices.Equal(got, tc.want) {
 			t.Errorf("conntrack %s:\n got %v\nwant %v", tc.vip, got, tc.want)
@@ -249,6 +265,7 @@ func TestRecordConntrack(t *testing.T) {
 			t.Fatal(err)
 		}
 		ct, total, err := rec.ct.established(tc.vip)
+		ct = slices.Clone(ct)
 		rec.Close()
 		if err != nil || total == 0 || !slices.Equal(Dedup(ct), tc.want) {
 			t.Errorf("conntrack table for %s: %v (total %d) %v", tc.vip, ct, total, err)
@@ -374,3 +391,49 @@ func forgetNeighbours(t *testing.T, h *nstest.Host) {
 	}
 }
 
+// conntrack sees what sock_diag cannot: a flow DNATed from VIP:8080 to a
+// service on another local address. auto records it (and keeps reading
+// conntrack every time); for flows that are all local sockets, auto reads
+// conntrack only every ctLocalEvery polls.
+func TestRecordConntrackNAT(t *testing.T) {
+	l := newLab(t)
+	serve(t, l.a, "tcp", "198.51.100.1:80")
+	serve(t, l.a, "tcp", "198.51.100.10:445")
+	l.a.Run(t, "nft", "add table ip tknat; add chain ip tknat pre { type nat hook prerouting priority -100; }; "+
+		"add rule ip tknat pre ip daddr 198.51.100.10 tcp dport 8080 dnat to 198.51.100.1:80")
+	local := dial(t, l.c, "198.51.100.10:445", 2)
+	time.Sleep(50 * time.Millisecond)
+
+	rec, err := OpenRecorder(l.a.Name, vip4, Ports{}, Auto, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	if got, err := rec.Record(); err != nil || !slices.Equal(got, clientSide(local, vip4, 445)) {
+		t.Fatalf("local only: %v %v", got, err)
+	}
+	if !rec.ctLocalOnly {
+		t.Error("auto did not notice that conntrack shows only local sockets")
+	}
+	for i := range ctLocalEvery - 1 {
+		rec.Record()
+		if rec.ctSkipped != i+1 {
+			t.Fatalf("poll %d: conntrack skipped %d times", i+2, rec.ctSkipped)
+		}
+	}
+	natted := dial(t, l.c, "198.51.100.10:8080", 3)
+	time.Sleep(50 * time.Millisecond)
+	rec.Record() // the ctLocalEvery-th poll after the last read reads conntrack
+	if rec.ctLocalOnly {
+		t.Error("auto did not notice the NATed flows")
+	}
+	want := Dedup(append(clientSide(local, vip4, 445), clientSide(natted, vip4, 8080)...))
+	for range 3 {
+		if got, err := rec.Record(); err != nil || !slices.Equal(got, want) {
+			t.Errorf("with NATed flows:\n got %v\nwant %v (%v)", got, want, err)
+		}
+	}
+	if got := record(t, l.a, vip4, SockDiag, nil); !slices.Equal(got, clientSide(local, vip4, 445)) {
+		t.Errorf("sock_diag alone: %v", got)
+	}
+}

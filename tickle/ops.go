@@ -76,7 +76,12 @@ func Keep(ctx context.Context, cfg Config) error {
 	}()
 	k := &Keeper{
 		VIP: cfg.VIP, Dir: cfg.Dir, Schedule: cfg.Schedule, Refresh: cfg.Refresh, Log: cfg.Log,
-		Record: rec.Record,
+		Record: func(force bool) ([]Conn, bool, error) {
+			if force {
+				rec.polled = false
+			}
+			return rec.Poll()
+		},
 		Tickle: func(conns []Conn) (int, error) {
 			if sender == nil {
 				s, err := OpenSender(cfg.Netns)

@@ -41,8 +41,8 @@ func (s Segment) Packet() []byte {
 		ip[0] = 0x45 // version 4, 5 words
 		binary.BigEndian.PutUint16(ip[2:], 40)
 		binary.BigEndian.PutUint16(ip[6:], 0x4000) // don't fragment
-		ip[8] = 64                                   // TTL
-		ip[9] = 6                                    // TCP
+		ip[8] = 64                                 // TTL
+		ip[9] = 6                                  // TCP
 		s4, d4 := src.As4(), dst.As4()
 		copy(ip[12:16], s4[:])
 		copy(ip[16:20], d4[:])

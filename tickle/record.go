@@ -1,9 +1,11 @@
 package tickle
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/storhaug/storhaug/internal/netnsdo"
 )
@@ -50,6 +52,12 @@ type Recorder struct {
 	ctWarned  bool
 	ctEmpty   bool // conntrack's table was empty at the last look
 	destroyOK bool
+	buf       []Conn
+	// auto: conntrack showed only what sock_diag shows, at its last read
+	ctLocalOnly bool
+	ctSkipped   int
+	polled      bool
+	lastFP      fingerprint
 }
 
 // OpenRecorder opens the netlink sockets a Recorder needs in the named
@@ -90,40 +98,138 @@ func (r *Recorder) Close() error {
 // Record returns the established connections on the VIP whose local port
 // passes the filter, sorted and de-duplicated.
 func (r *Recorder) Record() ([]Conn, error) {
-	var conns []Conn
+	conns, err := r.gather()
+	return Dedup(slices.Clone(conns)), err
+}
+
+// Poll records like Record but returns the list only when it differs from
+// the one the previous Poll saw (changed is false and conns nil
+// otherwise): the keeper's cheap path, which neither sorts nor allocates
+// while nothing changes. The comparison is by an order-independent
+// fingerprint of the set.
+func (r *Recorder) Poll() (conns []Conn, changed bool, err error) {
+	raw, err := r.gather()
+	if err != nil && len(raw) == 0 {
+		return nil, false, err
+	}
+	fp := fingerprintOf(raw)
+	if r.polled && fp == r.lastFP {
+		return nil, false, err
+	}
+	r.polled, r.lastFP = true, fp
+	return Dedup(slices.Clone(raw)), true, err
+}
+
+// ctLocalEvery is how often (in polls) auto reads conntrack while it has
+// seen nothing there that sock_diag does not show (only local sockets):
+// then conntrack's dump, which costs the kernel far more than sock_diag's,
+// adds nothing but is still looked at every ~10 s for forwarded or NATed
+// flows appearing.
+const ctLocalEvery = 10
+
+// gather fills r.buf with the connections on the VIP that pass the port
+// filter, unsorted, possibly with duplicates (a flow both sources see).
+func (r *Recorder) gather() ([]Conn, error) {
+	r.buf = r.buf[:0]
 	var errs []error
-	if r.ct != nil {
+	readCt := r.ct != nil && (r.Source != Auto || !r.ctLocalOnly || r.ctSkipped >= ctLocalEvery-1)
+	if readCt {
+		r.ctSkipped = 0
 		c, total, err := r.ct.established(r.VIP)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
+			readCt = false
 		case total == 0:
 			r.ctEmpty = true
 		default:
 			r.ctEmpty = false
-			conns = append(conns, c...)
+			for _, cn := range c {
+				if r.Ports.Has(cn.Local.Port()) {
+					r.buf = append(r.buf, cn)
+				}
+			}
 		}
+	} else if r.ct != nil {
+		r.ctSkipped++
 	}
-	socks, err := r.diag.established(r.VIP)
+	nct := len(r.buf)
+	nsock := 0
+	err := r.diag.established(r.VIP, func(s *diagSocket) {
+		nsock++
+		if r.Ports.Has(s.local.Port()) {
+			r.buf = append(r.buf, NewConn(s.local, s.peer))
+		}
+	})
 	if err != nil {
 		errs = append(errs, err)
 	}
-	for _, s := range socks {
-		conns = append(conns, NewConn(s.local, s.peer))
+	if readCt && err == nil {
+		r.ctLocalOnly = subset(r.buf[:nct], r.buf[nct:])
 	}
-	if r.ct != nil && r.ctEmpty && len(socks) > 0 && !r.ctWarned {
+	if r.ct != nil && r.ctEmpty && nsock > 0 && !r.ctWarned {
 		r.ctWarned = true
 		r.Log.Warnf("tickle: conntrack tracks nothing in this network namespace (no netfilter rule uses connection tracking), "+
 			"so forwarded or NATed connections to %s cannot be seen; recording local sockets from sock_diag only", r.VIP)
 	}
-	conns = Dedup(r.Ports.Filter(r.VIP, conns))
 	if len(errs) > 0 && (r.Source == Conntrack || err != nil) {
-		return conns, errors.Join(errs...)
+		return r.buf, errors.Join(errs...)
 	}
 	if len(errs) > 0 {
 		r.Log.Debugf("tickle: %v", errors.Join(errs...))
 	}
-	return conns, nil
+	return r.buf, nil
+}
+
+// subset reports whether every connection of a is in b.
+func subset(a, b []Conn) bool {
+	if len(a) == 0 {
+		return true
+	}
+	in := make(map[Conn]struct{}, len(b))
+	for _, c := range b {
+		in[c] = struct{}{}
+	}
+	for _, c := range a {
+		if _, ok := in[c]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// fingerprint identifies a set of connections whatever their order.
+type fingerprint struct {
+	n        int
+	sum, xor uint64
+}
+
+func fingerprintOf(conns []Conn) fingerprint {
+	fp := fingerprint{n: len(conns)}
+	for _, c := range conns {
+		h := c.hash()
+		fp.sum += h
+		fp.xor ^= mix(h ^ 0x9e3779b97f4a7c15)
+	}
+	return fp
+}
+
+func (c Conn) hash() uint64 {
+	l, r := c.Local.Addr().As16(), c.Remote.Addr().As16()
+	h := mix(binary.LittleEndian.Uint64(l[:8]))
+	h = mix(h ^ binary.LittleEndian.Uint64(l[8:]))
+	h = mix(h ^ binary.LittleEndian.Uint64(r[:8]))
+	h = mix(h ^ binary.LittleEndian.Uint64(r[8:]))
+	return mix(h ^ uint64(c.Local.Port())<<16 ^ uint64(c.Remote.Port()))
+}
+
+// mix is splitmix64's finaliser.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // Destroy aborts the local sockets on the VIP (those whose local port passes
@@ -134,16 +240,19 @@ func (r *Recorder) Destroy() (int, error) {
 	if !r.destroyOK {
 		return 0, ErrDestroyUnsupported
 	}
-	socks, err := r.diag.established(r.VIP)
+	var socks []diagSocket
+	err := r.diag.established(r.VIP, func(s *diagSocket) {
+		if r.Ports.Has(s.local.Port()) {
+			socks = append(socks, *s)
+		}
+	})
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	var errs []error
-	for _, s := range socks {
-		if !r.Ports.Has(s.local.Port()) {
-			continue
-		}
+	for i := range socks {
+		s := &socks[i]
 		err := r.diag.destroy(s)
 		if destroyUnsupported(err) {
 			r.destroyOK = false

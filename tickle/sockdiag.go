@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// sock_diag (NETLINK_SOCK_DIAG, INET_DIAG): what ss uses.
+// sock_diag (NETLINK_SOCK_DIAG, INET_DIAG): what ss uses. Spoken over a
+// plain netlink socket with one reused receive buffer, so that a dump of
+// ten thousand sockets allocates nothing per socket.
 const (
 	sockDiagByFamily = 20 // SOCK_DIAG_BY_FAMILY
 	sockDestroy      = 21 // SOCK_DESTROY
@@ -19,6 +21,7 @@ const (
 	tcpEstablished   = 1
 	reqLen           = 56 // struct inet_diag_req_v2
 	msgLen           = 72 // struct inet_diag_msg
+	nlHdrLen         = 16
 )
 
 // diagSocket is one socket as a sock_diag dump reports it.
@@ -31,53 +34,112 @@ type diagSocket struct {
 
 // sockDiag dumps and destroys TCP sockets over one netlink socket.
 type sockDiag struct {
-	c *netlink.Conn
+	fd  int
+	seq uint32
+	buf []byte
 }
 
+var diagSeq atomic.Uint32
+
 func dialSockDiag() (*sockDiag, error) {
-	c, err := netlink.Dial(unix.NETLINK_SOCK_DIAG, nil)
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return nil, fmt.Errorf("sock_diag: %w", err)
 	}
-	return &sockDiag{c: c}, nil
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("sock_diag: %w", err)
+	}
+	// Ask the kernel for large dump chunks: fewer system calls.
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	return &sockDiag{fd: fd, seq: diagSeq.Add(1) << 16, buf: make([]byte, 64<<10)}, nil
 }
 
-func (d *sockDiag) Close() error { return d.c.Close() }
+func (d *sockDiag) Close() error { return unix.Close(d.fd) }
 
-// established dumps the established TCP sockets whose local address is vip.
-// The kernel filters (bytecode), so the cost is in the sockets on the VIP,
-// not in every socket of the namespace. An IPv4 VIP is also looked for on
-// IPv6 sockets, as ::ffff:a.b.c.d (clients of dual-stack listeners).
-func (d *sockDiag) established(vip netip.Addr) ([]diagSocket, error) {
+// request sends one netlink message and calls fn with the payload of each
+// answer until the dump ends (or, for a request with an ACK, until the ACK).
+func (d *sockDiag) request(typ, flags uint16, body []byte, fn func([]byte)) error {
+	d.seq++
+	msg := make([]byte, nlHdrLen+len(body))
+	binary.NativeEndian.PutUint32(msg[0:], uint32(len(msg)))
+	binary.NativeEndian.PutUint16(msg[4:], typ)
+	binary.NativeEndian.PutUint16(msg[6:], flags)
+	binary.NativeEndian.PutUint32(msg[8:], d.seq)
+	copy(msg[nlHdrLen:], body)
+	if err := unix.Sendto(d.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return err
+	}
+	for {
+		n, _, err := unix.Recvfrom(d.fd, d.buf, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b := d.buf[:n]
+		for len(b) >= nlHdrLen {
+			l := int(binary.NativeEndian.Uint32(b[0:]))
+			if l < nlHdrLen || l > len(b) {
+				return errors.New("sock_diag: truncated message")
+			}
+			t := binary.NativeEndian.Uint16(b[4:])
+			seq := binary.NativeEndian.Uint32(b[8:])
+			payload := b[nlHdrLen:l]
+			b = b[min(nlAlign(l), len(b)):]
+			if seq != d.seq {
+				continue // a late answer to an earlier request
+			}
+			switch t {
+			case unix.NLMSG_DONE:
+				return nil
+			case unix.NLMSG_ERROR:
+				if len(payload) < 4 {
+					return errors.New("sock_diag: short error message")
+				}
+				if e := int32(binary.NativeEndian.Uint32(payload)); e != 0 {
+					return unix.Errno(-e)
+				}
+				return nil // the ACK
+			default:
+				fn(payload)
+			}
+		}
+	}
+}
+
+func nlAlign(n int) int { return (n + 3) &^ 3 }
+
+// established calls fn for each established TCP socket whose local address
+// is vip. The kernel filters (bytecode), so the cost is in the sockets on
+// the VIP, not in every socket of the namespace. An IPv4 VIP is also looked
+// for on IPv6 sockets, as ::ffff:a.b.c.d (clients of dual-stack listeners).
+func (d *sockDiag) established(vip netip.Addr, fn func(*diagSocket)) error {
 	families := []uint8{unix.AF_INET6}
 	if vip.Is4() {
 		families = []uint8{unix.AF_INET, unix.AF_INET6}
 	}
-	var out []diagSocket
+	bc := localAddrBytecode(vip)
+	body := make([]byte, reqLen+4+len(bc))
+	body[1] = unix.IPPROTO_TCP
+	binary.NativeEndian.PutUint32(body[4:], 1<<tcpEstablished)
+	binary.NativeEndian.PutUint16(body[reqLen:], uint16(4+len(bc)))
+	binary.NativeEndian.PutUint16(body[reqLen+2:], reqBytecode)
+	copy(body[reqLen+4:], bc)
+	var s diagSocket
 	for _, fam := range families {
-		req := make([]byte, reqLen)
-		req[0] = fam
-		req[1] = unix.IPPROTO_TCP
-		binary.NativeEndian.PutUint32(req[4:], 1<<tcpEstablished)
-		attr, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: reqBytecode, Data: localAddrBytecode(vip)}})
-		if err != nil {
-			return nil, err
-		}
-		msgs, err := d.c.Execute(netlink.Message{
-			Header: netlink.Header{Type: sockDiagByFamily, Flags: netlink.Request | netlink.Dump},
-			Data:   append(req, attr...),
+		body[0] = fam
+		err := d.request(sockDiagByFamily, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, body, func(p []byte) {
+			if parseDiagMsg(p, &s) && s.local.Addr().Unmap() == vip {
+				fn(&s)
+			}
 		})
 		if err != nil {
-			return nil, fmt.Errorf("sock_diag dump: %w", err)
-		}
-		for _, m := range msgs {
-			s, ok := parseDiagMsg(m.Data)
-			if ok && s.local.Addr().Unmap() == vip {
-				out = append(out, s)
-			}
+			return fmt.Errorf("sock_diag dump: %w", err)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // localAddrBytecode is an inet_diag filter program: "local address is a".
@@ -86,24 +148,24 @@ func localAddrBytecode(a netip.Addr) []byte {
 	n := 4 + 8 + len(addr) // op, hostcond, address
 	b := make([]byte, n)
 	b[0] = bcSCond
-	b[1] = byte(n)                                 // yes: go on to the end (accept)
+	b[1] = byte(n)                                    // yes: go on to the end (accept)
 	binary.NativeEndian.PutUint16(b[2:], uint16(n+4)) // no: jump past the end (reject)
 	if a.Is4() {
 		b[4] = unix.AF_INET
 	} else {
 		b[4] = unix.AF_INET6
 	}
-	b[5] = byte(len(addr) * 8) // prefix length
+	b[5] = byte(len(addr) * 8)                       // prefix length
 	binary.NativeEndian.PutUint32(b[8:], 0xffffffff) // port -1: any
 	copy(b[12:], addr)
 	return b
 }
 
-func parseDiagMsg(b []byte) (diagSocket, bool) {
+func parseDiagMsg(b []byte, s *diagSocket) bool {
 	if len(b) < msgLen {
-		return diagSocket{}, false
+		return false
 	}
-	s := diagSocket{family: b[0]}
+	s.family = b[0]
 	sport := binary.BigEndian.Uint16(b[4:])
 	dport := binary.BigEndian.Uint16(b[6:])
 	var src, dst netip.Addr
@@ -115,20 +177,20 @@ func parseDiagMsg(b []byte) (diagSocket, bool) {
 		src = netip.AddrFrom16([16]byte(b[8:24]))
 		dst = netip.AddrFrom16([16]byte(b[24:40]))
 	default:
-		return diagSocket{}, false
+		return false
 	}
 	s.local = netip.AddrPortFrom(src, sport)
 	s.peer = netip.AddrPortFrom(dst, dport)
 	s.ifindex = binary.NativeEndian.Uint32(b[40:])
 	copy(s.cookie[:], b[44:52])
-	return s, true
+	return true
 }
 
 // destroy aborts one socket (SOCK_DESTROY): the kernel sends the peer an
-// RST and the local owner of the socket sees ECONNABORTED. It needs
+// RST and the local owner of the socket sees an error. It needs
 // CONFIG_INET_DIAG_DESTROY and CAP_NET_ADMIN. A socket already gone is
 // not an error.
-func (d *sockDiag) destroy(s diagSocket) error {
+func (d *sockDiag) destroy(s *diagSocket) error {
 	req := make([]byte, reqLen)
 	req[0] = s.family
 	req[1] = unix.IPPROTO_TCP
@@ -147,10 +209,7 @@ func (d *sockDiag) destroy(s diagSocket) error {
 	}
 	binary.NativeEndian.PutUint32(req[44:], s.ifindex)
 	copy(req[48:], s.cookie[:])
-	_, err := d.c.Execute(netlink.Message{
-		Header: netlink.Header{Type: sockDestroy, Flags: netlink.Request | netlink.Acknowledge},
-		Data:   req,
-	})
+	err := d.request(sockDestroy, unix.NLM_F_REQUEST|unix.NLM_F_ACK, req, func([]byte) {})
 	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}

@@ -184,4 +184,3 @@ func orNop(l Logger) Logger {
 	}
 	return l
 }
-

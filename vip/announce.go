@@ -82,8 +82,8 @@ func UnsolicitedNA(mac net.HardwareAddr, ip netip.Addr) ([]byte, error) {
 	pkt := make([]byte, 40+len(icmp))
 	pkt[0] = 6 << 4 // version 6, traffic class 0, flow label 0
 	binary.BigEndian.PutUint16(pkt[4:], uint16(len(icmp)))
-	pkt[6] = 58   // next header: ICMPv6
-	pkt[7] = 255  // hop limit: neighbour discovery requires 255
+	pkt[6] = 58  // next header: ICMPv6
+	pkt[7] = 255 // hop limit: neighbour discovery requires 255
 	src, dst := ip.As16(), allNodes.As16()
 	copy(pkt[8:], src[:])
 	copy(pkt[24:], dst[:])

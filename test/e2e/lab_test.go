@@ -6,11 +6,16 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,6 +119,21 @@ func TestLabClusterUp(t *testing.T) {
 	}
 }
 
+// reachable: a TCP connection from the client to addr port 1 is refused
+// (an RST came back) rather than timing out.
+func reachable(c *lab.Client, addr string) bool {
+	var ok bool
+	c.Do(func() error {
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(addr, "1"), time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		ok = err == nil || errors.Is(err, syscall.ECONNREFUSED)
+		return nil
+	})
+	return ok
+}
+
 var hostHadStorhaug = func() bool {
 	_, err := os.Stat("/usr/lib/ocf/resource.d/storhaug")
 	return err == nil
@@ -180,10 +200,10 @@ func TestLabPartition(t *testing.T) {
 	}
 	// The clients stay with the first group.
 	c := l.Client(1)
-	if _, err := c.Run(ctx, "ping", "-c1", "-W1", l.Node("n2").Addr4()); err != nil {
-		t.Errorf("client cannot reach n2: %v", err)
+	if !reachable(c, l.Node("n2").Addr4()) {
+		t.Error("client cannot reach n2")
 	}
-	if _, err := c.Run(ctx, "ping", "-c1", "-W1", l.Node("n1").Addr4()); err == nil {
+	if reachable(c, l.Node("n1").Addr4()) {
 		t.Error("client reaches n1 across the partition")
 	}
 
@@ -256,5 +276,261 @@ func TestLabStopStartClusterKillDaemon(t *testing.T) {
 	}
 	if err := n2.Start(ctx, lab.DBus); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// CTDB started by the lab on every node: healthy everywhere; smbd with
+// clustering on top: a client lists and reads the share through every node.
+func TestLabCTDBSamba(t *testing.T) {
+	l := sharedLab(t)
+	ctx := ctxFor(t, 4*time.Minute)
+	content := "hello over SMB " + time.Now().Format(time.RFC3339Nano) + "\n"
+	file := filepath.Join(l.ShareDir(), "lab-hello.txt")
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.Remove(file)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := l.StopAll(ctx, lab.Samba); err != nil {
+			t.Errorf("stop smbd: %v", err)
+		}
+		if err := l.StopAll(ctx, lab.CTDB); err != nil {
+			t.Errorf("stop ctdbd: %v", err)
+		}
+	})
+
+	t0 := time.Now()
+	if err := l.StartAll(ctx, lab.CTDB); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WaitCTDBHealthy(ctx, 90*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("CTDB healthy on 3 nodes %.1fs after start", time.Since(t0).Seconds())
+	for _, n := range l.Nodes() {
+		r, err := n.Run(ctx, "ctdb", "status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.Stdout, "OK (THIS NODE)") {
+			t.Errorf("%s: ctdb status:\n%s", n.Name(), r.Stdout)
+		}
+		for _, m := range l.Nodes() {
+			if !strings.Contains(r.Stdout, m.Addr4()) {
+				t.Errorf("%s: ctdb status does not list %s:\n%s", n.Name(), m.Addr4(), r.Stdout)
+			}
+		}
+		if strings.Count(r.Stdout, " OK") != len(l.Nodes()) {
+			t.Errorf("%s: not every node OK:\n%s", n.Name(), r.Stdout)
+		}
+	}
+
+	t1 := time.Now()
+	if err := l.StartAll(ctx, lab.Samba); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("smbd answering on 3 nodes %.1fs after start", time.Since(t1).Seconds())
+	c := l.Client(1)
+	for _, n := range l.Nodes() {
+		r, err := c.Run(ctx, "smbclient", "//"+n.Addr4()+"/"+lab.ShareName, "-N", "-c", "ls; get lab-hello.txt -")
+		if err != nil {
+			t.Errorf("smbclient via %s: %v", n.Name(), err)
+			continue
+		}
+		if !strings.Contains(r.Stdout, "lab-hello.txt") || !strings.Contains(r.Stdout, content) {
+			t.Errorf("smbclient via %s: listing/content missing:\n%s", n.Name(), r.Stdout)
+		}
+	}
+}
+
+// Ganesha started by the lab on every node (its D-Bus first): a client
+// reads an exported file through every node; the grace D-Bus call answers.
+func TestLabGanesha(t *testing.T) {
+	l := sharedLab(t)
+	ctx := ctxFor(t, 3*time.Minute)
+	content := "hello over NFS " + time.Now().Format(time.RFC3339Nano) + "\n"
+	file := filepath.Join(l.ExportDir(), "lab-hello.txt")
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.Remove(file)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := l.StopAll(ctx, lab.Ganesha); err != nil {
+			t.Errorf("stop ganesha: %v", err)
+		}
+	})
+	t0 := time.Now()
+	if err := l.StartAll(ctx, lab.Ganesha); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ganesha answering on 3 nodes %.1fs after start", time.Since(t0).Seconds())
+
+	c := l.Client(1)
+	for _, n := range l.Nodes() {
+		url := "nfs://" + n.Addr4() + lab.ExportPseudo + "/lab-hello.txt?version=4"
+		var r lab.Result
+		// Right after start ganesha may still be in its grace period.
+		err := l.WaitFor(ctx, "nfs-cat "+url, 60*time.Second, func() (bool, error) {
+			var err error
+			r, err = c.Run(ctx, "nfs-cat", url)
+			return err == nil, err
+		})
+		if err != nil {
+			t.Errorf("via %s: %v", n.Name(), err)
+		} else if r.Stdout != content {
+			t.Errorf("nfs-cat via %s: %q, want %q", n.Name(), r.Stdout, content)
+		}
+	}
+	for _, n := range l.Nodes() {
+		conn, err := n.SystemBus()
+		if err != nil {
+			t.Fatalf("%s: system bus: %v", n.Name(), err)
+		}
+		obj := conn.Object("org.ganesha.nfsd", "/org/ganesha/nfsd/admin")
+		var inGrace, ok bool
+		var msg string
+		if err := obj.CallWithContext(ctx, "org.ganesha.nfsd.admin.get_grace", 0).Store(&inGrace, &ok, &msg); err != nil {
+			t.Errorf("%s: get_grace: %v", n.Name(), err)
+		} else if !ok {
+			t.Errorf("%s: get_grace: %s", n.Name(), msg)
+		}
+		if err := obj.CallWithContext(ctx, "org.ganesha.nfsd.admin.grace", 0, "0:"+n.Addr4()).Store(&ok, &msg); err != nil {
+			t.Errorf("%s: grace: %v", n.Name(), err)
+		} else if !ok {
+			t.Errorf("%s: grace refused: %s", n.Name(), msg)
+		}
+		conn.Close()
+	}
+}
+
+// A lab of its own, torn down: nothing is left (no namespace, mount,
+// process or file), the host's configuration is untouched, and teardown is
+// fast.
+func TestLabTeardownLeavesNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the lab needs root")
+	}
+	prefix := lab.DefaultPrefix()
+	if len(prefix) > 8 {
+		prefix = prefix[:8]
+	}
+	prefix += "td"
+	hostBefore := hostFingerprint(t)
+	ctx := ctxFor(t, 3*time.Minute)
+	opts := lab.Options{Prefix: prefix, Nodes: 3, Pacemaker: lab.Started, DBus: lab.Started, Ganesha: lab.Started,
+		CTDB: lab.Prepared, Samba: lab.Prepared, Guard: true, Storhaug: shared.bin, Logf: t.Logf}
+	l, err := lab.Up(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Down() })
+	var pids []int
+	for _, n := range l.Nodes() {
+		procs, err := n.Procs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range procs {
+			pids = append(pids, p.HostPid)
+		}
+	}
+	if len(pids) < 3*9 { // init, corosync, pacemakerd + 6, dbus, ganesha
+		t.Errorf("only %d processes in the nodes", len(pids))
+	}
+	if len(lab.Leftovers(prefix)) == 0 {
+		t.Fatal("Leftovers sees nothing of a running lab")
+	}
+	t0 := time.Now()
+	if err := l.Down(); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(t0)
+	t.Logf("bring-up %s; teardown %.2fs", l.TimingsString(), took.Seconds())
+	if took > 10*time.Second {
+		t.Errorf("teardown took %s, budget 10s", took)
+	}
+	if left := l.Leftovers(); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	for _, pid := range pids {
+		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); err == nil {
+			comm, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
+			t.Errorf("process %d (%s) of the lab still runs", pid, strings.TrimSpace(string(comm)))
+		}
+	}
+	if _, err := os.Stat(lab.Root(prefix)); err == nil {
+		t.Errorf("%s still exists", lab.Root(prefix))
+	}
+	if got := hostFingerprint(t); got != hostBefore {
+		t.Errorf("the host's configuration changed:\nbefore %s\nafter  %s", hostBefore, got)
+	}
+}
+
+// hostFingerprint lists the host files the lab must never touch.
+func hostFingerprint(t *testing.T) string {
+	var b strings.Builder
+	for _, dir := range []string{"/etc/corosync", "/etc/ctdb", "/etc/samba", "/etc/ganesha", "/usr/lib/ocf/resource.d", "/var/lib/pacemaker/cib", "/usr/sbin/storhaug"} {
+		filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+			if err == nil {
+				fmt.Fprintf(&b, "%s:%d:%d ", p, info.Size(), info.ModTime().UnixNano())
+			}
+			return nil
+		})
+	}
+	return b.String()
+}
+
+// ResetCIB removes what a test configured: resources (stopped first),
+// constraints, node attributes, failures; the seeded properties stay.
+func TestLabResetCIB(t *testing.T) {
+	l := sharedLab(t)
+	ctx := ctxFor(t, 3*time.Minute)
+	for _, x := range []string{
+		`<primitive id="lab-d1" class="ocf" provider="pacemaker" type="Dummy"><operations><op id="lab-d1-mon" name="monitor" interval="5s"/></operations></primitive>`,
+		// No interface on 203.0.113.0/24 in the nodes: start fails everywhere.
+		`<primitive id="lab-bad" class="ocf" provider="heartbeat" type="IPaddr2"><instance_attributes id="lab-bad-ia"><nvpair id="lab-bad-ip" name="ip" value="203.0.113.9"/></instance_attributes></primitive>`,
+	} {
+		if err := l.ApplyCIB(ctx, "resources", x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.ApplyCIB(ctx, "constraints", `<rsc_location id="lab-d1-pref" rsc="lab-d1" node="n2" score="100"/>`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Node("n1").Run(ctx, "crm_attribute", "--node", "n3", "--name", "role", "--update", "storage"); err != nil {
+		t.Fatal(err)
+	}
+	err := l.WaitFor(ctx, "lab-d1 on n2 and lab-bad failed", time.Minute, func() (bool, error) {
+		s, err := l.CrmMon(ctx)
+		if err != nil {
+			return false, err
+		}
+		return reflect.DeepEqual(s.RunningOn("lab-d1"), []string{"n2"}) && len(s.FailuresOf("lab-bad")) > 0, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ResetCIB(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.CrmMon(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Resources) != 0 || len(s.Failures) != 0 || len(s.FailCount) != 0 {
+		t.Errorf("after ResetCIB: resources %+v failures %+v failcounts %+v", s.Resources, s.Failures, s.FailCount)
+	}
+	if v, ok := s.Attribute("n3", "role"); ok {
+		t.Errorf("after ResetCIB n3 role=%s", v)
+	}
+	if out, err := l.QueryCIB(ctx, "constraints"); err != nil || strings.Contains(out, "lab-d1") {
+		t.Errorf("constraints after ResetCIB: %s %v", out, err)
+	}
+	if out, err := l.QueryCIB(ctx, "crm_config"); err != nil || !strings.Contains(out, `name="stonith-enabled" value="false"`) {
+		t.Errorf("crm_config after ResetCIB: %s %v", out, err)
 	}
 }

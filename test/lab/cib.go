@@ -56,48 +56,33 @@ func (l *Lab) QueryCIB(ctx context.Context, section string) (string, error) {
 }
 
 // ResetCIB puts the CIB back to the lab's seed so that tests sharing a lab
-// do not see each other's configuration: empty resources, constraints,
-// rsc_defaults and op_defaults, the seeded cluster properties, no
-// permanent node attributes; then it waits (up to timeout) until Pacemaker
-// has stopped every resource that ran, and clears all failure history
-// (crm_resource --cleanup).
+// do not see each other's configuration: it replaces the whole
+// configuration section (one cibadmin call) with the seeded cluster
+// properties, the bare node list (no permanent node attributes), and empty
+// resources and constraints (no rsc_defaults or op_defaults); then it
+// waits (up to timeout) until Pacemaker has stopped every resource that
+// ran, and clears the failure history (crm_resource --cleanup) if any.
 func (l *Lab) ResetCIB(ctx context.Context, timeout time.Duration) error {
-	l.logf("reset CIB")
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	steps := [][]string{
-		{"--replace", "--scope", "constraints", "--xml-text", "<constraints/>"},
-		{"--replace", "--scope", "resources", "--xml-text", "<resources/>"},
-		{"--replace", "--scope", "crm_config", "--xml-text", l.crmConfigXML()},
-	}
-	for _, s := range steps {
-		if _, err := l.Cibadmin(ctx, s...); err != nil {
-			return err
-		}
-	}
-	// Sections that may not exist: delete them if they do.
-	for _, sec := range []string{"rsc_defaults", "op_defaults"} {
-		if out, err := l.QueryCIB(ctx, sec); err == nil && strings.Contains(out, "<") {
-			if _, err := l.Cibadmin(ctx, "--replace", "--scope", sec, "--xml-text", "<"+sec+"/>"); err != nil {
-				return err
-			}
-		}
-	}
-	// Permanent node attributes (e.g. role=storage): rewrite <nodes>.
-	var nodes bytes.Buffer
-	nodes.WriteString("<nodes>")
+	var b bytes.Buffer
+	b.WriteString("<configuration>")
+	b.WriteString(l.crmConfigXML())
+	b.WriteString("<nodes>")
 	for _, n := range l.nodes {
-		fmt.Fprintf(&nodes, `<node id="%d" uname="%s"/>`, n.index, n.name)
+		fmt.Fprintf(&b, `<node id="%d" uname="%s"/>`, n.index, n.name)
 	}
-	nodes.WriteString("</nodes>")
-	if _, err := l.Cibadmin(ctx, "--replace", "--scope", "nodes", "--xml-text", nodes.String()); err != nil {
+	b.WriteString("</nodes><resources/><constraints/></configuration>")
+	if _, err := l.Cibadmin(ctx, "--replace", "--scope", "configuration", "--xml-text", b.String()); err != nil {
 		return err
 	}
+	var last *ClusterState
 	err := l.WaitFor(ctx, "every resource stopped after ResetCIB", timeout, func() (bool, error) {
 		s, err := l.CrmMon(ctx)
 		if err != nil {
 			return false, err
 		}
+		last = s
 		for _, r := range s.Resources {
 			if r.Active {
 				return false, fmt.Errorf("%s still active on %v", r.ID, r.Nodes)
@@ -108,6 +93,10 @@ func (l *Lab) ResetCIB(ctx context.Context, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	if len(last.Resources) == 0 && len(last.Failures) == 0 && len(last.FailCount) == 0 {
+		return nil
+	}
+	l.logf("reset CIB: clean up resource history")
 	n, err := l.pacemakerNode()
 	if err != nil {
 		return err

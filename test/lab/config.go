@@ -297,8 +297,11 @@ func (l *Lab) SeedProperties() [][2]string {
 		// must fence.
 		{"stonith-enabled", "false"},
 		// A DC is elected in seconds rather than after the default 20 s.
-		{"dc-deadtime", "5s"},
+		{"dc-deadtime", "2s"},
 		{"cluster-recheck-interval", "1min"},
+		// LAB ONLY: several labs share a small machine; do not let
+		// Pacemaker throttle its actions because of the load they make.
+		{"load-threshold", "1000%"},
 		{"cluster-name", l.opts.Prefix},
 	}
 }
@@ -396,6 +399,10 @@ NFS_CORE_PARAM {
 	Enable_RQUOTA = false;
 	Protocols = 4;
 	NFS_Port = %d;
+}
+
+NFS_KRB5 {
+	Active_krb5 = false;
 }
 
 NFSv4 {

@@ -48,15 +48,15 @@ type Resource struct {
 
 // Failure is one failed action.
 type Failure struct {
-	OpKey, Node, Task          string
-	ExitCode                   int
-	ExitStatus, ExitReason     string
-	Status                     string
-	Interval                   string
-	Call                       int
-	Resource                   string // from OpKey (everything before _<task>_<interval>)
-	LastRCChange               string
-	RawAttrs                   map[string]string
+	OpKey, Node, Task      string
+	ExitCode               int
+	ExitStatus, ExitReason string
+	Status                 string
+	Interval               string
+	Call                   int
+	Resource               string // from OpKey (everything before _<task>_<interval>)
+	LastRCChange           string
+	RawAttrs               map[string]string
 }
 
 // FailCount is a resource's fail count on a node.

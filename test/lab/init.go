@@ -61,6 +61,10 @@ func nodeInit(specJSON string) int {
 	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fail(fmt.Errorf("mount /proc: %w", err))
 	}
+	// sysfs as this node's network namespace sees it (/sys/class/net).
+	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fail(fmt.Errorf("mount /sys: %w", err))
+	}
 	// Drop the copies of named network namespaces (this lab's and other
 	// labs'): they would keep those namespaces alive after their owners
 	// delete them.

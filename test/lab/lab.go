@@ -168,7 +168,7 @@ type Lab struct {
 
 	mu      sync.Mutex
 	timings map[string]time.Duration
-	parts   int // bridges made by Partition
+	parts   int      // bridges made by Partition
 	pidns   []string // every PID namespace a node of this lab had
 	down    bool
 	guard   *guard

@@ -57,13 +57,13 @@ var services = map[Service]serviceDef{
 	CTDB: {
 		argv:        []string{"ctdbd"},
 		main:        []string{"ctdbd"},
-		procs:       []string{"ctdbd", "ctdb-recoverd", "ctdb-eventd"},
+		procs:       []string{"ctdbd", "ctdb_recoverd", "ctdb-recoverd", "ctdb-eventd", "ctdb_mutex_fcnt"},
 		stopTimeout: 30 * time.Second,
 	},
 	Samba: {
 		argv:  []string{"smbd", "--foreground", "--no-process-group"},
 		main:  []string{"smbd"},
-		procs: []string{"smbd", "smbd-notifyd", "smbd-cleanupd", "samba-bgqd"}, stopTimeout: 20 * time.Second,
+		procs: []string{"smbd", "smbd-notifyd", "cleanupd", "smbd-cleanupd", "samba-bgqd"}, stopTimeout: 20 * time.Second,
 	},
 	Ganesha: {
 		argv: []string{"ganesha.nfsd", "-F", "-L", "/var/log/ganesha/ganesha.log", "-f", GaneshaConf,
@@ -315,7 +315,10 @@ func (l *Lab) each(names []string, fn func(*Node) error) error {
 }
 
 // startServices starts, on the given nodes, every service Options says is
-// Started, in order, and waits for the cluster-level readiness.
+// Started, in order (corosync, pacemakerd, dbus, ctdbd, ganesha.nfsd; smbd
+// once CTDB is healthy), and waits for the cluster-level readiness: a DC
+// with every running node online, CTDB healthy. Pacemaker and CTDB settle
+// in parallel.
 func (l *Lab) startServices(ctx context.Context, nodes []*Node, t0 time.Time) error {
 	names := make([]string, len(nodes))
 	for i, n := range nodes {
@@ -326,36 +329,34 @@ func (l *Lab) startServices(ctx context.Context, nodes []*Node, t0 time.Time) er
 			l.setTiming(key, time.Since(t0))
 		}
 	}
-	for _, s := range serviceOrder {
+	for _, s := range []Service{Corosync, Pacemaker, DBus, CTDB, Ganesha} {
 		if l.mode(s) != Started {
 			continue
-		}
-		if s == Samba {
-			if err := l.WaitCTDBHealthy(ctx, 90*time.Second); err != nil {
-				return err
-			}
-			timed("ctdb-healthy")
 		}
 		if err := l.StartAll(ctx, s, names...); err != nil {
 			return err
 		}
-		switch s {
-		case Pacemaker:
-			if err := l.WaitClusterReady(ctx, 90*time.Second); err != nil {
-				return err
-			}
-			timed("pacemaker-dc")
-		case Samba:
-			timed("samba")
-		case Ganesha:
+		if s == Ganesha {
 			timed("ganesha")
 		}
 	}
-	if l.mode(CTDB) == Started && l.mode(Samba) != Started {
+	if l.mode(Pacemaker) == Started {
+		if err := l.WaitClusterReady(ctx, 90*time.Second); err != nil {
+			return err
+		}
+		timed("pacemaker-dc")
+	}
+	if l.mode(CTDB) == Started {
 		if err := l.WaitCTDBHealthy(ctx, 90*time.Second); err != nil {
 			return err
 		}
 		timed("ctdb-healthy")
+	}
+	if l.mode(Samba) == Started {
+		if err := l.StartAll(ctx, Samba, names...); err != nil {
+			return err
+		}
+		timed("samba")
 	}
 	return nil
 }

@@ -1,0 +1,36 @@
+package ctdb
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestSetScript(t *testing.T) {
+	etc, data := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(data, "events", "legacy"), 0o755)
+	os.WriteFile(filepath.Join(data, "events", "legacy", "50.samba.script"), []byte("#!/bin/sh\n"), 0o755)
+	link := filepath.Join(etc, "events", "legacy", "50.samba.script")
+	was, changed, err := SetScript(etc, data, "50.samba", true)
+	if err != nil || was || !changed {
+		t.Fatalf("enable: %v %v %v", was, changed, err)
+	}
+	if dst, err := os.Readlink(link); err != nil || dst != filepath.Join(data, "events", "legacy", "50.samba.script") {
+		t.Fatalf("link %q %v", dst, err)
+	}
+	if was, changed, _ := SetScript(etc, data, "50.samba", true); !was || changed {
+		t.Error("second enable changed something")
+	}
+	if was, changed, err := SetScript(etc, data, "50.samba", false); !was || !changed || err != nil {
+		t.Errorf("disable: %v %v %v", was, changed, err)
+	}
+	if _, err := os.Lstat(link); !os.IsNotExist(err) {
+		t.Error("link left after disable")
+	}
+	if _, _, err := SetScript(etc, data, "99.nonesuch", true); err == nil {
+		t.Error("enabled a script CTDB does not ship")
+	}
+	if _, changed, err := SetScript(etc, data, "99.nonesuch", false); err != nil || changed {
+		t.Error("disabling an absent script")
+	}
+}

@@ -1,0 +1,183 @@
+package setup
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// cfgFor makes a configuration of n nodes with one VIP each.
+func cfgFor(t *testing.T, n int, deterministic bool, extra string) *Config {
+	t.Helper()
+	var nodes, vips []string
+	for i := 1; i <= n; i++ {
+		nodes = append(nodes, fmt.Sprintf("n%d", i))
+		vips = append(vips, fmt.Sprintf("198.51.100.%d/24", 100+i))
+	}
+	conf := fmt.Sprintf("HA_CLUSTER_NODES=%q\nHA_VIPS=%q\nDETERMINISTIC_FAILOVER=%v\n%s", strings.Join(nodes, ","), strings.Join(vips, " "), deterministic, extra)
+	s, err := Parse("test.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := FromSettings("test.conf", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.File = "test.conf"
+	return c
+}
+
+func TestPreferences(t *testing.T) {
+	for _, n := range []int{2, 3, 5} {
+		var storage []string
+		for i := 1; i <= n; i++ {
+			storage = append(storage, fmt.Sprintf("n%d", i))
+		}
+		prefs := Preferences(storage, storage)
+		seenHome := map[string]bool{}
+		for v, p := range prefs {
+			if len(p) != n {
+				t.Fatalf("%d nodes: VIP %d has %d preferences", n, v, len(p))
+			}
+			if p[0].Node != storage[v] {
+				t.Errorf("%d nodes: VIP %d home %s, want %s", n, v, p[0].Node, storage[v])
+			}
+			seenHome[p[0].Node] = true
+			for k := range p {
+				// the failover order is a rotation starting at home
+				if want := storage[(v+k)%n]; p[k].Node != want {
+					t.Errorf("%d nodes: VIP %d choice %d is %s, want %s", n, v, k, p[k].Node, want)
+				}
+				if p[k].Score <= 0 || k > 0 && p[k].Score >= p[k-1].Score {
+					t.Errorf("%d nodes: VIP %d scores %v not strictly decreasing and positive", n, v, p)
+				}
+			}
+		}
+		if len(seenHome) != n {
+			t.Errorf("%d nodes: homes not distinct: %v", n, seenHome)
+		}
+	}
+	// 3 nodes, spelled out: n1 fails -> vip1 goes to n2; n3 fails -> vip3 goes to n1.
+	p := Preferences([]string{"n1", "n2", "n3"}, []string{"n1", "n2", "n3"})
+	want := "[[{n1 3000} {n2 2000} {n3 1000}] [{n2 3000} {n3 2000} {n1 1000}] [{n3 3000} {n1 2000} {n2 1000}]]"
+	if got := fmt.Sprint(p); got != want {
+		t.Errorf("3 nodes: %s, want %s", got, want)
+	}
+	// More VIPs than nodes: homes repeat in turn.
+	c := cfgFor(t, 2, true, "")
+	c.VIPs = append(c.VIPs, c.VIPs[0])
+	if h := c.Homes(); fmt.Sprint(h) != "[n1 n2 n1]" {
+		t.Errorf("homes of 3 VIPs on 2 nodes: %v", h)
+	}
+}
+
+func TestBuildGolden(t *testing.T) {
+	for _, n := range []int{2, 3, 5} {
+		for _, det := range []bool{false, true} {
+			name := fmt.Sprintf("cib/%dnodes-det%v.xml", n, det)
+			t.Run(name, func(t *testing.T) {
+				m := Build(cfgFor(t, n, det, ""), Options{})
+				checkModel(t, m, n, det)
+				golden(t, name, m.XML())
+			})
+		}
+	}
+	t.Run("variants", func(t *testing.T) {
+		c := cfgFor(t, 3, false, "STORAGE_NODES=n1,n2\nHA_VIPS='198.51.100.101 2001:db8::7/64'\nHA_SMB_MANAGER=systemd\nHA_CTDB_MODE=lock\nHA_NFS_TYPE=glusterfs\nHA_NFS_VOL=localhost:/gv0\nHA_VIP_NIC=eth1\nHA_STONITH_ENABLED=false\n")
+		m := Build(c, Options{})
+		golden(t, "cib/variants.xml", m.XML())
+		golden(t, "cib/variants.pcs", []byte(strings.Join(m.PCS(), "\n")+"\n"))
+		legacy := string(Build(cfgFor(t, 3, false, ""), Options{LegacyRoles: true}).XML())
+		if !strings.Contains(legacy, `role="Master"`) || strings.Contains(legacy, `role="Promoted"`) {
+			t.Error("LegacyRoles does not write role=Master")
+		}
+	})
+}
+
+// checkModel asserts what must hold of every model.
+func checkModel(t *testing.T, m *Model, n int, det bool) {
+	t.Helper()
+	ids := map[string]bool{}
+	top := map[string]bool{}
+	for _, r := range m.Resources {
+		top[r.Get("id")] = true
+	}
+	all := append(append([]*Element(nil), m.Resources...), m.Constraints...)
+	for _, e := range all {
+		e.Walk(func(x *Element) bool {
+			if id := x.Get("id"); id != "" {
+				if ids[id] {
+					t.Errorf("id %s used twice", id)
+				}
+				ids[id] = true
+				if !Owned(id) {
+					t.Errorf("id %s is not marked as storhaug's", id)
+				}
+			}
+			return true
+		})
+	}
+	vips := 0
+	homes := map[string]string{}
+	onStorage := map[string]bool{}
+	for _, r := range m.Resources {
+		if r.Get("type") == "IPaddr3" {
+			vips++
+		}
+	}
+	for _, c := range m.Constraints {
+		for _, a := range []string{"rsc", "with-rsc", "first", "then"} {
+			if v := c.Get(a); v != "" && !top[v] {
+				t.Errorf("constraint %s refers to %s, which is not a resource", c.Get("id"), v)
+			}
+		}
+		if strings.HasSuffix(c.Get("id"), "-on-storage") && c.Get("resource-discovery") == "exclusive" {
+			onStorage[c.Get("rsc")] = true
+		}
+		if c.Get("node") != "" && c.Get("score") == fmt.Sprint(n*1000) {
+			homes[c.Get("rsc")] = c.Get("node")
+		}
+	}
+	if vips != n {
+		t.Errorf("%d VIPs, want %d", vips, n)
+	}
+	for _, r := range m.Resources {
+		if r.Get("type") == "IPaddr3" || r.Name == "clone" && !strings.HasSuffix(r.Get("id"), "-trigger-clone") {
+			if !onStorage[r.Get("id")] {
+				t.Errorf("%s is not restricted to storage nodes", r.Get("id"))
+			}
+		}
+	}
+	distinct := map[string]bool{}
+	for _, h := range homes {
+		distinct[h] = true
+	}
+	if det && (len(homes) != n || len(distinct) != n) {
+		t.Errorf("deterministic failover: homes %v, want %d distinct", homes, n)
+	}
+	if !det && len(homes) != 0 {
+		t.Errorf("no deterministic failover, yet homes %v", homes)
+	}
+	if len(m.NodeAttrs) != n {
+		t.Errorf("role=storage on %d nodes, want %d", len(m.NodeAttrs), n)
+	}
+}
+
+func TestVIPIDStable(t *testing.T) {
+	c := cfgFor(t, 3, true, "")
+	_, next, err := c.AddNode("n4", "198.51.100.104/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]string{}
+	for _, r := range Build(c, Options{}).Resources {
+		before[r.Get("id")] = r.Canonical()
+	}
+	for _, r := range Build(next, Options{}).Resources {
+		if r.Get("type") == "IPaddr3" {
+			if old, ok := before[r.Get("id")]; ok && old != r.Canonical() {
+				t.Errorf("adding a node changed VIP %s", r.Get("id"))
+			}
+		}
+	}
+}

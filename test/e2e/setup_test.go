@@ -1,0 +1,332 @@
+package e2e
+
+// storhaug setup on the lab: the shipped sample configuration (SMB through
+// CTDB, NFS through NFS-Ganesha, one VIP per node) with a drop-in for the
+// lab's paths, run by the storhaug command inside node n1 against the live
+// cluster; then a second setup, a node crash with clients reading through
+// the VIPs, remove and add, and teardown.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/storhaug/storhaug/setup"
+	"github.com/storhaug/storhaug/test/lab"
+)
+
+// setupVIPs are the sample's VIPs and their home nodes.
+var setupVIPs = map[string]string{"198.51.100.201": "n1", "198.51.100.202": "n2", "198.51.100.203": "n3"}
+
+// installSampleConfig writes the sample as /etc/sysconfig/storhaug.conf
+// in node and a drop-in with the lab's names and paths.
+func installSampleConfig(t *testing.T, ctx context.Context, l *lab.Lab, n *lab.Node) {
+	t.Helper()
+	sample, err := os.ReadFile("../../examples/storhaug.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := n.Sh(ctx, "mkdir -p /etc/sysconfig/storhaug.d"); err != nil {
+		t.Fatalf("mkdir: %v %s", err, r.Output())
+	}
+	if err := n.WriteFile("/etc/sysconfig/storhaug.conf", sample, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dropIn := fmt.Sprintf(`# The lab: the cluster is named after the lab's prefix, the shared
+# storage is the lab's shared directory (nfs-ganesha/<node> in it is each
+# node's /var/lib/nfs, ctdb/ holds CTDB's lock).
+HA_NAME=%q
+HA_MNT_DIR=%q
+HA_NFS_MNT_DIR="."
+HA_SMB_MNT_DIR="ctdb"
+HA_VIP_TICKLE_DIR=%q
+HA_VIP_NIC="eth0"
+HA_GANESHA_PARAMS="logfile=/var/log/ganesha/ganesha.log"
+`, l.Prefix(), l.SharedDir(), filepath.Join(l.SharedDir(), "tickle-setup"))
+	if err := n.WriteFile("/etc/sysconfig/storhaug.d/50-lab.conf", []byte(dropIn), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func storhaugOn(ctx context.Context, n *lab.Node, args ...string) (lab.Result, error) {
+	return n.Run(ctx, "/usr/sbin/storhaug", args...)
+}
+
+// cibConfig is the CIB's configuration section in canonical form, without
+// what Pacemaker itself keeps updating there.
+func cibConfig(t *testing.T, ctx context.Context, l *lab.Lab) (string, string) {
+	t.Helper()
+	x, err := l.QueryCIB(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cib, err := setup.ParseXML([]byte(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := cib.Child("configuration")
+	conf.Walk(func(e *setup.Element) bool {
+		var kept []*setup.Element
+		for _, c := range e.Children {
+			if c.Name == "nvpair" && c.Get("name") == "last-lrm-refresh" {
+				continue
+			}
+			kept = append(kept, c)
+		}
+		e.Children = kept
+		return true
+	})
+	return conf.Canonical(), cib.Get("admin_epoch") + "." + cib.Get("epoch")
+}
+
+// waitSetUp waits until every storhaug resource runs: the VIPs on want
+// (address -> node), CTDB promoted on one node, the clones on every node
+// of nodes.
+func waitSetUp(t *testing.T, ctx context.Context, l *lab.Lab, want map[string]string, nodes []string, timeout time.Duration) time.Duration {
+	t.Helper()
+	t0 := time.Now()
+	err := l.WaitFor(ctx, "storhaug resources up", timeout, func() (bool, error) {
+		s, err := l.CrmMon(ctx)
+		if err != nil {
+			return false, err
+		}
+		for addr, node := range want {
+			id := setup.VIPID(mustAddr(addr))
+			if got := s.RunningOn(id); len(got) != 1 || got[0] != node {
+				return false, fmt.Errorf("%s on %v, want %s", id, got, node)
+			}
+			if got := s.RunningOn(id + "-trigger"); len(got) != 1 || got[0] != node {
+				return false, fmt.Errorf("%s-trigger on %v, want %s", id, got, node)
+			}
+		}
+		for _, id := range []string{"storhaug-ctdb", "storhaug-ganesha"} {
+			if got := s.RunningOn(id); len(got) != len(nodes) {
+				return false, fmt.Errorf("%s on %v, want %v", id, got, nodes)
+			}
+		}
+		if p := s.WithRole("storhaug-ctdb", "Promoted"); len(p) != 1 {
+			return false, fmt.Errorf("CTDB promoted on %v", p)
+		}
+		for _, r := range s.Resources {
+			if strings.HasPrefix(r.ID, setup.IDPrefix) && r.Failed {
+				return false, fmt.Errorf("%s failed on %v", r.ID, r.Nodes)
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Since(t0)
+}
+
+// readThrough reads the test files over SMB and NFS through vip.
+func readThrough(ctx context.Context, l *lab.Lab, vip, smbFile, smbContent, nfsFile, nfsContent string) error {
+	c := l.Client(1)
+	r, err := c.Run(ctx, "smbclient", "//"+vip+"/"+lab.ShareName, "-N", "-c", "get "+smbFile+" -")
+	if err != nil || !strings.Contains(r.Stdout, smbContent) {
+		return fmt.Errorf("SMB via %s: %v %s", vip, err, strings.TrimSpace(r.Output()))
+	}
+	r, err = c.Run(ctx, "nfs-cat", fmt.Sprintf("nfs://%s/export/%s?version=4", vip, nfsFile))
+	if err != nil || r.Stdout != nfsContent {
+		return fmt.Errorf("NFS via %s: %q %v %s", vip, r.Stdout, err, strings.TrimSpace(r.Stderr))
+	}
+	return nil
+}
+
+func TestSetupLab(t *testing.T) {
+	l := sharedLab(t)
+	storhaugBin(t)
+	ctx := ctxFor(t, 20*time.Minute)
+	n1 := l.Node("n1")
+	nodes := []string{"n1", "n2", "n3"}
+	before, beforeEpoch := cibConfig(t, ctx, l)
+	installSampleConfig(t, ctx, l, n1)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		storhaugOn(ctx, n1, "teardown")
+	})
+
+	// Files the clients read.
+	stamp := time.Now().Format("150405.000")
+	smbFile, smbContent := "setup-smb-"+stamp+".txt", "over SMB "+stamp+"\n"
+	nfsFile, nfsContent := "setup-nfs-"+stamp+".txt", "over NFS "+stamp+"\n"
+	if err := os.WriteFile(filepath.Join(l.ShareDir(), smbFile), []byte(smbContent), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(l.ExportDir(), nfsFile), []byte(nfsContent), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.Remove(filepath.Join(l.ShareDir(), smbFile))
+		os.Remove(filepath.Join(l.ExportDir(), nfsFile))
+	})
+
+	// setup brings every resource up, each VIP at home.
+	t0 := time.Now()
+	r, err := storhaugOn(ctx, n1, "setup")
+	if err != nil {
+		t.Fatalf("storhaug setup: %v\n%s", err, r.Output())
+	}
+	t.Logf("storhaug setup wrote the CIB in %.2fs:\n%s", time.Since(t0).Seconds(), r.Stdout)
+	up := waitSetUp(t, ctx, l, setupVIPs, nodes, 4*time.Minute)
+	t.Logf("every resource up %.1fs after setup", time.Since(t0).Seconds())
+	_ = up
+
+	// A second setup changes nothing: the CIB epoch stays.
+	_, epoch1 := cibConfig(t, ctx, l)
+	r, err = storhaugOn(ctx, n1, "setup")
+	if err != nil || !strings.Contains(r.Stdout, "nothing changed") {
+		t.Errorf("second setup: %v\n%s", err, r.Output())
+	}
+	if _, epoch2 := cibConfig(t, ctx, l); epoch2 != epoch1 {
+		t.Errorf("second setup moved the CIB epoch %s -> %s", epoch1, epoch2)
+	}
+
+	// status, as a table and as JSON.
+	r, err = storhaugOn(ctx, n1, "status")
+	if err != nil {
+		t.Errorf("storhaug status: %v\n%s", err, r.Output())
+	}
+	t.Logf("storhaug status:\n%s", r.Stdout)
+	for _, want := range []string{"198.51.100.201", "CTDB leader: n", "fencing OFF", "WARNING: fencing is disabled"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("status lacks %q", want)
+		}
+	}
+	r, err = storhaugOn(ctx, n1, "status", "--output", "json")
+	var st setup.Status
+	if err != nil || json.Unmarshal([]byte(r.Stdout), &st) != nil {
+		t.Fatalf("status --output json: %v\n%s", err, r.Output())
+	}
+	if st.Cluster != l.Prefix() || len(st.VIPs) != 3 || st.CTDBLeader == "" || !st.Quorum {
+		t.Errorf("status json: %+v", st)
+	}
+	for _, v := range st.VIPs {
+		if v.Node != setupVIPs[v.Address] || v.Home != v.Node {
+			t.Errorf("status: VIP %s on %s (home %s), want %s", v.Address, v.Node, v.Home, setupVIPs[v.Address])
+		}
+	}
+
+	// Clients read through every VIP.
+	for vip := range setupVIPs {
+		if err := l.WaitFor(ctx, "reads through "+vip, time.Minute, func() (bool, error) {
+			err := readThrough(ctx, l, vip, smbFile, smbContent, nfsFile, nfsContent)
+			return err == nil, err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Crash n3: its VIP moves to n1 (next in its rotation), clients go on
+	// reading through it.
+	moved := "198.51.100.203"
+	tc := time.Now()
+	// Link first: a powered-off machine sends nothing, not even the FINs a
+	// kernel sends for the sockets of killed processes.
+	if err := l.CutLink("n3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Crash("n3"); err != nil {
+		t.Fatal(err)
+	}
+	err = l.WaitFor(ctx, moved+" on n1", 90*time.Second, func() (bool, error) {
+		s, err := l.CrmMon(ctx)
+		if err != nil {
+			return false, err
+		}
+		if got := s.RunningOn(setup.VIPID(mustAddr(moved))); len(got) != 1 || got[0] != "n1" {
+			return false, fmt.Errorf("on %v", got)
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tMoved := time.Since(tc)
+	if err := l.WaitFor(ctx, "reads through "+moved, 90*time.Second, func() (bool, error) {
+		err := readThrough(ctx, l, moved, smbFile, smbContent, nfsFile, nfsContent)
+		return err == nil, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("crash n3: VIP %s on n1 after %.1fs, SMB and NFS reads through it after %.1fs", moved, tMoved.Seconds(), time.Since(tc).Seconds())
+	if err := l.RestoreLink("n3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Recover(ctx, "n3"); err != nil {
+		t.Fatal(err)
+	}
+	waitSetUp(t, ctx, l, setupVIPs, nodes, 3*time.Minute)
+	t.Logf("n3 back: every VIP at home %.1fs after the crash", time.Since(tc).Seconds())
+
+	// remove n3: its VIP and role=storage go, the clones shrink to two.
+	r, err = storhaugOn(ctx, n1, "remove", "n3")
+	if err != nil {
+		t.Fatalf("storhaug remove n3: %v\n%s", err, r.Output())
+	}
+	two := map[string]string{"198.51.100.201": "n1", "198.51.100.202": "n2"}
+	waitSetUp(t, ctx, l, two, []string{"n1", "n2"}, 3*time.Minute)
+	s, err := l.CrmMon(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Resource(setup.VIPID(mustAddr(moved))); ok {
+		t.Errorf("the removed node's VIP %s is still a resource", moved)
+	}
+	if a, _ := s.Attribute("n3", "role"); a != "" {
+		t.Errorf("n3 keeps role=%s", a)
+	}
+	if b, _ := n1.ReadFile("/etc/sysconfig/storhaug.conf"); !strings.Contains(string(b), `HA_CLUSTER_NODES="n1,n2"`) {
+		t.Errorf("the configuration does not list n1,n2:\n%s", b)
+	}
+	// add n3 with its VIP: back as it was.
+	r, err = storhaugOn(ctx, n1, "add", "n3", moved+"/24")
+	if err != nil {
+		t.Fatalf("storhaug add n3: %v\n%s", err, r.Output())
+	}
+	waitSetUp(t, ctx, l, setupVIPs, nodes, 3*time.Minute)
+	if s, err := l.CrmMon(ctx); err != nil {
+		t.Error(err)
+	} else if a, _ := s.Attribute("n3", "role"); a != "storage" {
+		t.Errorf("added n3 has role=%q", a)
+	}
+	r, err = storhaugOn(ctx, n1, "setup")
+	if err != nil || !strings.Contains(r.Stdout, "nothing changed") {
+		t.Errorf("setup after remove+add is not a no-op: %v\n%s", err, r.Output())
+	}
+
+	// teardown leaves the CIB as it was before setup.
+	r, err = storhaugOn(ctx, n1, "teardown")
+	if err != nil {
+		t.Fatalf("storhaug teardown: %v\n%s", err, r.Output())
+	}
+	after, afterEpoch := cibConfig(t, ctx, l)
+	if after != before {
+		t.Errorf("teardown left the configuration\n%s\nwant\n%s", after, before)
+	}
+	t.Logf("CIB epoch %s before setup, %s after teardown; configuration identical", beforeEpoch, afterEpoch)
+	if err := l.WaitFor(ctx, "no storhaug resources left", time.Minute, func() (bool, error) {
+		s, err := l.CrmMon(ctx)
+		if err != nil {
+			return false, err
+		}
+		for _, r := range s.Resources {
+			if strings.HasPrefix(r.ID, setup.IDPrefix) {
+				return false, fmt.Errorf("%s still there", r.ID)
+			}
+		}
+		return true, nil
+	}); err != nil {
+		t.Error(err)
+	}
+}
