@@ -132,8 +132,9 @@ func TestDispatchByArgv0(t *testing.T) {
 		run(t, nil, link, "usage").want(t, n+" usage", 0)
 		r = run(t, []string{"HA_LOGFACILITY=none"}, link, "frobnicate")
 		r.want(t, n+" frobnicate", 3)
-		if !strings.Contains(r.stderr, "ocf-exit-reason:") {
-			t.Errorf("%s frobnicate: no exit reason: %q", n, r.stderr)
+		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+		if !strings.HasPrefix(lines[len(lines)-1], "ocf-exit-reason:") {
+			t.Errorf("%s frobnicate: the last stderr line is not the exit reason: %q", n, r.stderr)
 		}
 	}
 	// A name that is no agent is the command line.

@@ -63,6 +63,9 @@ Missing directories and links are created at start. D-Bus must be running before
 		{Name: "stop", Timeout: 60 * time.Second, Handler: ganeshaStop},
 		{Name: "monitor", Timeout: 30 * time.Second, Interval: 10 * time.Second, Handler: ganeshaMonitor},
 		{Name: "validate-all", Timeout: 20 * time.Second, Handler: ganeshaValidate},
+		// The original's clone had notify=true: accept notifications (grace
+		// is ganesha_trigger's business) rather than fail them.
+		{Name: "notify", Timeout: 20 * time.Second, Handler: func(*ocf.Request) error { return nil }},
 	},
 }
 

@@ -207,6 +207,9 @@ func ipaddr3Validate(r *ocf.Request) error {
 		return err
 	}
 	v.warn()
+	if err := tickleValidate(r); err != nil {
+		return err
+	}
 	h, err := v.open()
 	if err != nil {
 		return resolveErr(err)
@@ -224,6 +227,9 @@ func ipaddr3Start(r *ocf.Request) error {
 		return err
 	}
 	v.warn()
+	if err := tickleValidate(r); err != nil {
+		return err
+	}
 	if v.interval < time.Second && v.count > 1 {
 		r.Log.Infof("arp_interval %v is below Linux's neighbour locktime (1 s): peers may ignore some rounds", v.interval)
 	}
@@ -328,11 +334,11 @@ func ipaddr3Stop(r *ocf.Request) error {
 		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
 	}
 	defer h.Close()
-	st, err := h.Lookup(v.spec.Addr, 0, true)
+	st, err := h.LookupOn(v.spec.Addr, v.spec.Link)
 	if err != nil {
 		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
 	}
-	if st.Found && (v.spec.Link == "" || st.Link == v.spec.Link) {
+	if st.Found {
 		if err := tickleRelease(r, vipTarget{Addr: v.spec.Addr, Link: st.Link, Namespace: v.ns}); err != nil {
 			r.Log.Errorf("releasing connections to %s: %v", v.spec.Addr, err)
 		}
@@ -367,15 +373,12 @@ func ipaddr3Monitor(r *ocf.Request) error {
 		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
 	}
 	defer h.Close()
-	st, err := h.Lookup(v.spec.Addr, 0, true)
+	st, err := h.LookupOn(v.spec.Addr, v.spec.Link)
 	if err != nil {
 		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
 	}
 	if !st.Found {
 		return ocf.Exit(ocf.NotRunning)
-	}
-	if v.spec.Link != "" && st.Link != v.spec.Link {
-		return ocf.Errorf(ocf.NotRunning, "%s is on %s, not on nic %s", v.spec.Addr, st.Link, v.spec.Link)
 	}
 	if r.Bool("check_link_status") && !st.LinkUp {
 		return ocf.Errorf(ocf.NotRunning, "%s is on %s, whose link is down", v.spec.Addr, st.Link)

@@ -182,17 +182,24 @@ func TestIPaddr3Lifecycle(t *testing.T) {
 		{"ipv4 dotted mask", map[string]string{"ip": "198.51.100.52", "cidr_netmask": "255.255.255.128"}, "198.51.100.52", "eth0", "eth0", 25},
 		{"ipv6 found with DAD", map[string]string{"ip": "2001:db8::50"}, "2001:db8::50", "eth0", "", 64},
 		{"ipv6 nic given nodad", map[string]string{"ip": "2001:db8::51", "nic": "eth0", "cidr_netmask": "64", "nodad": "true"}, "2001:db8::51", "eth0", "", 64},
+		{"ipv6 deprecated noprefixroute", map[string]string{"ip": "2001:db8::52", "preferred_lft": "0", "noprefixroute": "true", "nodad": "1"}, "2001:db8::52", "eth0", "", 64},
+		{"ipv6 link-local", map[string]string{"ip": "fe80::52", "nic": "eth0", "nodad": "yes"}, "fe80::52", "eth0", "", 64},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := nstest.New(t)
 			h := n.AddHost("198.51.100.1/24", "2001:db8::1/64")
-			p := map[string]string{"network_namespace": h.Name, "arp_count": "2", "arp_interval": "1000"}
+			// The keeper lives ~4 s (4 later rounds 1 s apart): long enough to
+			// be seen, even on a loaded machine.
+			p := map[string]string{"network_namespace": h.Name, "arp_count": "5", "arp_interval": "1000"}
 			for k, v := range tc.params {
 				p[k] = v
 			}
 			a := newIP3(t, p)
 			a.monitors(7)
 			a.want("start", 0)
+			if pids := keeperPids(a.state); len(pids) != 1 || !isKeeperProc(pids[0]) {
+				t.Errorf("keeper pids %v: want one running keeper", pids)
+			}
 			found, link, label, prefix, flags := addrOn(t, h, tc.ip)
 			if !found || link != tc.link || prefix != tc.prefix || tc.label != "" && label != tc.label {
 				t.Fatalf("on the host: found %v link %s label %q prefix %d; want %s %q /%d", found, link, label, prefix, tc.link, tc.label, tc.prefix)
@@ -200,15 +207,24 @@ func TestIPaddr3Lifecycle(t *testing.T) {
 			if flags&0x40 != 0 || flags&0x08 != 0 { // tentative, dadfailed
 				t.Errorf("address flags %#x after start: still tentative or dadfailed", flags)
 			}
-			if tc.params["nodad"] == "true" && flags&0x02 == 0 {
+			if tc.params["nodad"] != "" && flags&0x02 == 0 {
 				t.Errorf("nodad: flags %#x lack IFA_F_NODAD", flags)
+			}
+			if tc.params["preferred_lft"] == "0" && flags&0x20 == 0 {
+				t.Errorf("preferred_lft 0: flags %#x lack IFA_F_DEPRECATED", flags)
+			}
+			if tc.params["noprefixroute"] != "" && flags&0x200 == 0 {
+				t.Errorf("noprefixroute: flags %#x lack IFA_F_NOPREFIXROUTE", flags)
 			}
 			a.monitors(0)
 			a.want("start", 0) // idempotent
-			if pids := keeperPids(a.state); len(pids) != 1 || !isKeeperProc(pids[0]) {
-				t.Errorf("keeper pids %v: want one running keeper", pids)
-			}
+			pids := keeperPids(a.state)
 			a.want("stop", 0)
+			for _, pid := range pids {
+				if isKeeperProc(pid) {
+					t.Errorf("keeper %d still running after stop", pid)
+				}
+			}
 			if found, _, _, _, _ := addrOn(t, h, tc.ip); found {
 				t.Fatal("address still there after stop")
 			}
@@ -247,6 +263,40 @@ func TestIPaddr3Keeper(t *testing.T) {
 		t.Errorf("keeper %v still running 5 s after 2 rounds of 1 s", pids)
 	}
 	a.want("stop", 0)
+
+	// arp_bg=false: every round before start returns, no keeper.
+	a.params["arp_bg"] = "false"
+	t0 := time.Now()
+	a.want("start", 0)
+	if d := time.Since(t0); d < 2*time.Second {
+		t.Errorf("arp_bg=false, 3 rounds 1 s apart: start returned after %v", d)
+	}
+	if pids := keeperPids(a.state); len(pids) != 0 {
+		t.Errorf("arp_bg=false: keeper pids %v", pids)
+	}
+	a.want("stop", 0)
+	delete(a.params, "arp_bg")
+
+	// With tickles wanted the keeper stays, and a monitor restarts it when
+	// it is gone.
+	a.params["tickle_dir"] = t.TempDir()
+	a.want("start", 0)
+	pids = keeperPids(a.state)
+	if len(pids) != 1 || !isKeeperProc(pids[0]) {
+		t.Fatalf("keeper pids %v with tickle_dir", pids)
+	}
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	for deadline := time.Now().Add(2 * time.Second); isKeeperProc(pids[0]) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	a.monitors(0)
+	if again := keeperPids(a.state); len(again) != 1 || again[0] == pids[0] || !isKeeperProc(again[0]) {
+		t.Errorf("after the keeper was killed and a monitor ran: keeper pids %v (old %d)", again, pids[0])
+	}
+	a.want("stop", 0)
+	if again := keeperPids(a.state); len(again) != 0 {
+		t.Errorf("pidfile left after stop: %v", again)
+	}
 }
 
 func unixGetsid(pid int) (int, error) {

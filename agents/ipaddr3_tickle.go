@@ -16,6 +16,8 @@ package agents
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -129,8 +131,37 @@ func tickleTakeover(r *ocf.Request, t vipTarget) error {
 		r.Log.Infof("tickle_dir is not set: the TCP clients of %s are not tickled when it moves", t.Addr)
 		return nil
 	}
-	_, err = tickle.Takeover(cfg)
+	_, err = bounded(r.Context(), "reading the connection list in tickle_dir", func() (int, error) {
+		return tickle.Takeover(cfg)
+	})
 	return err
+}
+
+// fsTimeout bounds what start and stop wait for tickle_dir: a hung shared
+// file system must not hold the address back.
+const fsTimeout = 5 * time.Second
+
+// bounded runs fn, giving up on it after fsTimeout or at ctx's end (fn then
+// finishes, or not, in the background).
+func bounded[T any](ctx context.Context, what string, fn func() (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, fsTimeout)
+	defer cancel()
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := fn()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, fmt.Errorf("%s: no answer within %v (is its file system hung?)", what, fsTimeout)
+	}
 }
 
 // tickleKeep keeps the connection list of the address current until ctx
@@ -156,7 +187,15 @@ func tickleRelease(r *ocf.Request, t vipTarget) error {
 	if err != nil {
 		return err
 	}
-	recorded, destroyed, err := tickle.Release(cfg)
+	n, err := bounded(r.Context(), "recording the final connection list in tickle_dir", func() ([2]int, error) {
+		recorded, destroyed, err := tickle.Release(cfg)
+		return [2]int{recorded, destroyed}, err
+	})
+	recorded, destroyed := n[0], n[1]
+	if errors.Is(err, tickle.ErrDestroyUnsupported) {
+		r.Log.Warnf("tickle: the local sockets on %s stay until their services notice: %v", t.Addr, err)
+		err = nil
+	}
 	if cfg.Dir != "" {
 		r.Log.Infof("tickle: %d connections to %s recorded in %s; %d local sockets destroyed", recorded, t.Addr, cfg.Dir, destroyed)
 	} else if destroyed > 0 {

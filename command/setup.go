@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -101,7 +102,7 @@ func init() {
 				printChanges(w, changes)
 				return nil
 			}
-			_, _, changes, changed, err := setup.Update(ctx, r, func(cur *setup.Element) (*setup.Element, []setup.Change, error) {
+			_, after, changes, changed, err := setup.Update(ctx, r, func(cur *setup.Element) (*setup.Element, []setup.Change, error) {
 				return setup.Plan(cur, cfg, setup.BuildFor(cfg, cur), setup.PlanOptions{CreateNodes: setup.Offline()})
 			})
 			if err != nil {
@@ -113,8 +114,12 @@ func init() {
 				fmt.Fprintf(w, "storhaug: set up cluster %s (%d changes):\n", cfg.Name, len(changes))
 				printChanges(w, changes)
 			}
-			if cfg.StonithSet && !cfg.Stonith {
-				fmt.Fprintln(c.App.ErrWriter, "warning: fencing is disabled (HA_STONITH_ENABLED=false): a hung node can corrupt data; configure fencing for production")
+			if after != nil && strings.EqualFold(setup.Property(after, "stonith-enabled"), "false") {
+				why := "the cluster has stonith-enabled=false"
+				if cfg.StonithSet && !cfg.Stonith {
+					why = "HA_STONITH_ENABLED=false"
+				}
+				fmt.Fprintf(c.App.ErrWriter, "warning: fencing is disabled (%s): a node that hangs instead of dying can corrupt data; configure fencing devices for production\n", why)
 			}
 			return waitSettle(c, ctx, r)
 		},

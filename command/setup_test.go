@@ -3,6 +3,7 @@ package command
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,5 +105,82 @@ func TestSetupDryRunCLI(t *testing.T) {
 	os.WriteFile(bad, []byte("HA_CLUSTER_NODES=n1,n2\nHA_VIPS=198.51.100.201\nHA_VIP_PARAMS=no_such_param=1\n"), 0o644)
 	if code := Run([]string{"storhaug", "setup", "--config", bad}); code != 6 {
 		t.Errorf("bad config: exit %d, want 6", code)
+	}
+}
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	app := App()
+	app.Writer, app.ErrWriter = &out, &errb
+	err := app.Run(append([]string{"storhaug"}, args...))
+	return out.String() + errb.String(), err
+}
+
+// The whole command line on a CIB file: setup, setup again, status,
+// remove, add, teardown.
+func TestOfflineCLI(t *testing.T) {
+	if _, err := os.Stat("/usr/sbin/cibadmin"); err != nil {
+		t.Skip("Pacemaker not installed")
+	}
+	dir := t.TempDir()
+	cib := filepath.Join(dir, "cib.xml")
+	empty, err := exec.Command("cibadmin", "--empty").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(cib, empty, 0o600)
+	t.Setenv("CIB_file", cib)
+	sample, _ := os.ReadFile("../examples/storhaug.conf")
+	conf := filepath.Join(dir, "storhaug.conf")
+	os.WriteFile(conf, sample, 0o644)
+	os.Mkdir(filepath.Join(dir, "storhaug.d"), 0o755)
+	os.WriteFile(filepath.Join(dir, "storhaug.d", "10-site.conf"), []byte("HA_MNT_DIR=/srv/shared\n"), 0o644)
+
+	out, err := runCLI(t, "setup", "-c", conf)
+	if err != nil || !strings.Contains(out, "set up cluster storhaug") || !strings.Contains(out, "warning: fencing is disabled (HA_STONITH_ENABLED=false)") {
+		t.Fatalf("setup: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(cib); !strings.Contains(string(b), `value="/srv/shared/state"`) {
+		t.Error("the drop-in's HA_MNT_DIR is not in the CIB")
+	}
+	if out, err := runCLI(t, "setup", "-c", conf); err != nil || !strings.Contains(out, "nothing changed") {
+		t.Errorf("second setup: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "remove", "-c", conf, "n3")
+	if err != nil || !strings.Contains(out, "VIP 198.51.100.203/24 (home n3) goes with it") {
+		t.Fatalf("remove: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile(cib)
+	if strings.Contains(string(b), "198.51.100.203") || strings.Contains(string(b), "storhaug-node-n3") || !strings.Contains(string(b), `name="clone-max" value="2"`) {
+		t.Errorf("after remove n3 the CIB still has n3's objects or clone-max is not 2")
+	}
+	if c, _ := os.ReadFile(conf); !strings.Contains(string(c), `HA_CLUSTER_NODES="n1,n2"`) || !strings.Contains(string(c), `HA_VIPS="198.51.100.201/24 198.51.100.202/24"`) || !strings.Contains(string(c), `HA_VIP_NODES="n1,n2"`) {
+		t.Errorf("config after remove:\n%s", c)
+	}
+	if out, err := runCLI(t, "add", "-c", conf, "n3", "198.51.100.203/24"); err != nil {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	c, _ := os.ReadFile(conf)
+	if !strings.Contains(string(c), `HA_CLUSTER_NODES="n1,n2,n3"`) {
+		t.Errorf("config after add:\n%s", c)
+	}
+	// Back to what the sample says: setup has nothing to do.
+	os.WriteFile(filepath.Join(dir, "orig.conf"), sample, 0o644)
+	if out, err := runCLI(t, "setup", "-c", filepath.Join(dir, "orig.conf"), "--config-dir", filepath.Join(dir, "storhaug.d")); err != nil || !strings.Contains(out, "nothing changed") {
+		t.Errorf("setup after remove+add: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "status")
+	if err != nil || !strings.Contains(out, "vip-198.51.100.203") || !strings.Contains(out, "fencing OFF") {
+		t.Errorf("status: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "teardown", "-c", conf); err != nil || !strings.Contains(out, "removed from cluster storhaug") {
+		t.Fatalf("teardown: %v\n%s", err, out)
+	}
+	after, _ := os.ReadFile(cib)
+	a, _ := setup.ParseXML(after)
+	e, _ := setup.ParseXML(empty)
+	if a.Child("configuration").Canonical() != e.Child("configuration").Canonical() {
+		t.Errorf("teardown left\n%s", a.Child("configuration").XML())
 	}
 }

@@ -25,6 +25,9 @@ func SetScript(etcdir, datadir, name string, enable bool) (was bool, changed boo
 	link := filepath.Join(etcdir, "events", "legacy", name+".script")
 	target := filepath.Join(datadir, "events", "legacy", name+".script")
 	fi, err := os.Lstat(link)
+	if err != nil {
+		fi = nil
+	}
 	switch {
 	case err == nil:
 		was = fi.Mode()&fs.ModeSymlink != 0 || fi.Mode()&0o100 != 0
@@ -37,13 +40,17 @@ func SetScript(etcdir, datadir, name string, enable bool) (was bool, changed boo
 		return was, false, nil
 	}
 	if enable {
+		if fi != nil && fi.Mode().IsRegular() {
+			// The admin's own copy of the script: make it executable.
+			err = os.Chmod(link, fi.Mode().Perm()|0o100)
+			return was, err == nil, err
+		}
 		if _, err := os.Stat(target); err != nil {
 			return was, false, fmt.Errorf("event script %s: %w", name, err)
 		}
 		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
 			return was, false, err
 		}
-		os.Remove(link) // a non-executable copy
 		if err := os.Symlink(target, link); err != nil {
 			return was, false, err
 		}

@@ -27,6 +27,19 @@ func TestSetScript(t *testing.T) {
 	if _, err := os.Lstat(link); !os.IsNotExist(err) {
 		t.Error("link left after disable")
 	}
+	// An admin's own copy (a regular file) is disabled and enabled by its
+	// mode, never replaced.
+	own := filepath.Join(etc, "events", "legacy", "49.winbind.script")
+	os.WriteFile(own, []byte("#!/bin/sh\n# mine\n"), 0o755)
+	if was, changed, err := SetScript(etc, data, "49.winbind", false); !was || !changed || err != nil {
+		t.Errorf("disable own copy: %v %v %v", was, changed, err)
+	}
+	if was, changed, err := SetScript(etc, data, "49.winbind", true); was || !changed || err != nil {
+		t.Errorf("enable own copy: %v %v %v", was, changed, err)
+	}
+	if b, _ := os.ReadFile(own); string(b) != "#!/bin/sh\n# mine\n" {
+		t.Errorf("the admin's copy was replaced: %q", b)
+	}
 	if _, _, err := SetScript(etc, data, "99.nonesuch", true); err == nil {
 		t.Error("enabled a script CTDB does not ship")
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -176,7 +177,20 @@ func (a *Agent) Run(ctx context.Context, args []string, env Env, stdout, stderr 
 	ctx, cancel := context.WithTimeout(ctx, r.timeout-safetyMargin(r.timeout))
 	defer cancel()
 	r.ctx = ctx
-	return r.finish(act.Handler(r))
+	return r.finish(r.call(act.Handler))
+}
+
+// call runs the handler. A panic becomes OCF_ERR_GENERIC (a soft failure)
+// with the stack in the log: left alone it would exit with status 2, which
+// Pacemaker reads as OCF_ERR_ARGS and bans the node.
+func (r *Request) call(h func(*Request) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.Log.Errorf("panic in %s: %v\n%s", r.Action, p, debug.Stack())
+			err = Errorf(ErrGeneric, "%s %s: internal error: %v", r.agent.Name, r.Action, p)
+		}
+	}()
+	return h(r)
 }
 
 // wants11 reports whether the caller speaks OCF 1.1 (Pacemaker 2.1 exports

@@ -384,6 +384,21 @@ func TestExitReason(t *testing.T) {
 	}
 }
 
+func TestHandlerPanicIsGenericError(t *testing.T) {
+	a := testAgent(&seen{})
+	a.Actions[0].Handler = func(r *Request) error { var m map[string]int; m["x"] = 1; return nil }
+	r := run(a, good, "start")
+	if r.code != ErrGeneric {
+		t.Fatalf("code %d, want 1 (exit status 2 would ban the node)", r.code)
+	}
+	if want := "ocf-exit-reason:Dummy start: internal error: assignment to entry in nil map"; r.lastLine() != want {
+		t.Errorf("exit reason %q, want %q", r.lastLine(), want)
+	}
+	if !strings.Contains(r.stderr, "ERROR: panic in start: assignment to entry in nil map") || !strings.Contains(r.stderr, "agent_test.go") {
+		t.Errorf("no stack in the log:\n%s", r.stderr)
+	}
+}
+
 func TestCodes(t *testing.T) {
 	sentinel := errors.New("sentinel")
 	e := Errorf(ErrConfigured, "parameter x: %w", sentinel)

@@ -124,6 +124,13 @@ type opSpec struct {
 	name, interval, timeout, role string
 }
 
+func (b *builder) primitive(id, class, provider, typ string, params, meta [][2]string, ops []opSpec) *Element {
+	if b.cfg.FailureTimeout != "" {
+		meta = append(append([][2]string(nil), meta...), [2]string{"failure-timeout", b.cfg.FailureTimeout})
+	}
+	return primitive(id, class, provider, typ, params, meta, ops)
+}
+
 func primitive(id, class, provider, typ string, params, meta [][2]string, ops []opSpec) *Element {
 	p := E("primitive", "id", id, "class", class)
 	if provider != "" {
@@ -269,7 +276,7 @@ func (b *builder) build() {
 			meta = append(meta, [2]string{"promotable", "true"}, [2]string{"promoted-max", "1"})
 		}
 		params = withExtra(params, c.ExtraParams["CTDB"])
-		ctdb := primitive(idCTDB, "ocf", c.OCFProvider, "CTDB", params, nil, ops)
+		ctdb := b.primitive(idCTDB, "ocf", c.OCFProvider, "CTDB", params, nil, ops)
 		b.rsc(clone(idCTDBClone, ctdb, meta))
 		storageOnly(idCTDBClone)
 		vipDeps = append(vipDeps, idCTDBClone)
@@ -278,7 +285,7 @@ func (b *builder) build() {
 			g := E("group", "id", idSamba, "description", Marker)
 			for _, s := range c.SMBServices {
 				name := strings.TrimSuffix(s, ".service")
-				g.Add(primitive(xmlID(IDPrefix+name), c.SMBManager, "", name, nil, nil, []opSpec{
+				g.Add(b.primitive(xmlID(IDPrefix+name), c.SMBManager, "", name, nil, nil, []opSpec{
 					{"start", "0s", "60s", ""},
 					{"stop", "0s", "60s", ""},
 					{"monitor", "10s", "60s", ""},
@@ -293,7 +300,7 @@ func (b *builder) build() {
 
 	if c.Has("nfs") {
 		if c.NFSType != "" {
-			fs := primitive(idState, "ocf", "heartbeat", "Filesystem", [][2]string{
+			fs := b.primitive(idState, "ocf", "heartbeat", "Filesystem", [][2]string{
 				{"device", c.NFSVol}, {"directory", c.NFSStateDir()}, {"fstype", c.NFSType},
 			}, nil, []opSpec{
 				{"start", "0s", "60s", ""},
@@ -304,7 +311,7 @@ func (b *builder) build() {
 			storageOnly(idStateClone)
 		}
 		params := withExtra([][2]string{{paramGaneshaConf, c.NFSConf}, {paramGaneshaMnt, c.NFSStateDir()}}, c.ExtraParams["ganesha"])
-		g := primitive(idGanesha, "ocf", c.OCFProvider, "ganesha", params, nil, []opSpec{
+		g := b.primitive(idGanesha, "ocf", c.OCFProvider, "ganesha", params, nil, []opSpec{
 			{"start", "0s", "60s", ""},
 			{"stop", "0s", "60s", ""},
 			{"monitor", "10s", "30s", ""},
@@ -343,7 +350,7 @@ func (b *builder) build() {
 			params = append(params, [2]string{paramTicklePorts, c.TicklePorts})
 		}
 		params = withExtra(params, c.ExtraParams["IPaddr3"])
-		b.rsc(primitive(id, "ocf", c.OCFProvider, "IPaddr3", params,
+		b.rsc(b.primitive(id, "ocf", c.OCFProvider, "IPaddr3", params,
 			[][2]string{{"resource-stickiness", "0"}},
 			[]opSpec{
 				{"start", "0s", "20s", ""},
@@ -355,7 +362,7 @@ func (b *builder) build() {
 			b.cons(colocate(id, d), order(d, id))
 		}
 		if c.Has("nfs") {
-			t := primitive(triggerID(v.Addr), "ocf", c.OCFProvider, "ganesha_trigger", [][2]string{{paramIP, v.Addr.String()}}, nil, []opSpec{
+			t := b.primitive(triggerID(v.Addr), "ocf", c.OCFProvider, "ganesha_trigger", [][2]string{{paramIP, v.Addr.String()}}, nil, []opSpec{
 				{"start", "0s", "30s", ""},
 				{"stop", "0s", "30s", ""},
 				{"monitor", "10s", "20s", ""},

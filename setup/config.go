@@ -324,14 +324,15 @@ type Config struct {
 	TicklePorts  string // HA_VIP_TICKLE_PORTS
 	// Extra agent parameters: agent type -> name=value pairs, and the key
 	// that gave them.
-	ExtraParams  map[string][][2]string
-	StonithSet   bool // HA_STONITH_ENABLED given
-	Stonith      bool
-	NoQuorum     string // HA_NO_QUORUM_POLICY
-	OCFProvider  string // HA_OCF_PROVIDER (storhaug)
-	Warnings     []string
-	Settings     map[string]Setting // the effective assignment of each key
-	settingOrder []string
+	ExtraParams    map[string][][2]string
+	FailureTimeout string // HA_FAILURE_TIMEOUT ("" never)
+	StonithSet     bool   // HA_STONITH_ENABLED given
+	Stonith        bool
+	NoQuorum       string // HA_NO_QUORUM_POLICY
+	OCFProvider    string // HA_OCF_PROVIDER (storhaug)
+	Warnings       []string
+	Settings       map[string]Setting // the effective assignment of each key
+	settingOrder   []string
 }
 
 // Has reports whether service ("nfs" or "smb") is configured.
@@ -378,7 +379,7 @@ var keys = map[string]keyInfo{
 	"HA_NFS_TYPE":            {help: "file system type of the shared NFS state volume (empty: mounted outside Pacemaker)"},
 	"HA_NFS_VOL":             {help: "device of the shared NFS state volume"},
 	"HA_NFS_CONF":            {def: "/etc/ganesha/ganesha.conf", help: "NFS-Ganesha configuration file"},
-	"HA_NFS_EXPDIR":          {help: "NFS-Ganesha exports directory (default: exports beside HA_NFS_CONF)"},
+	"HA_NFS_EXPDIR":          {help: "NFS-Ganesha exports directory (default: exports beside HA_NFS_CONF; accepted for compatibility, not used by setup)"},
 	"HA_VIP_NIC":             {help: "interface for the VIPs (default: the one whose route matches)"},
 	"HA_VIP_CIDR_NETMASK":    {help: "prefix length for IPv4 VIPs given without /PREFIX (IPv6 ones take theirs from the routes)"},
 	"HA_VIP_TICKLE":          {def: "true", help: "send tickle ACKs so clients of a moved VIP reconnect at once"},
@@ -393,6 +394,7 @@ var keys = map[string]keyInfo{
 	"HA_CTDB_CONFIG_DIR":     {help: "CTDB configuration directory (default: the agent's, /etc/ctdb)"},
 	"HA_SMB_MANAGER":         {def: SMBByCTDB, help: "who runs smbd/nmbd: ctdb (CTDB event scripts), systemd, lsb, none"},
 	"HA_SMB_SERVICES":        {def: "smbd nmbd", help: "systemd units or init scripts for HA_SMB_MANAGER=systemd|lsb"},
+	"HA_FAILURE_TIMEOUT":     {def: "60s", help: "forget a resource's failures after this long, so that a node is tried again without storhaug cleanup (0: never)"},
 	"HA_STONITH_ENABLED":     {help: "set Pacemaker's stonith-enabled (unset: leave it alone)"},
 	"HA_NO_QUORUM_POLICY":    {help: "set Pacemaker's no-quorum-policy (unset: leave it alone)"},
 	"HA_OCF_PROVIDER":        {def: "storhaug", help: "OCF provider of the storhaug agents"},
@@ -794,6 +796,12 @@ func (v *validator) run() {
 	if (c.SMBManager == SMBBySystemd || c.SMBManager == SMBByLSB) && len(c.SMBServices) == 0 {
 		v.fail("HA_SMB_SERVICES", "empty: name the smbd (and nmbd) services for HA_SMB_MANAGER=%s", c.SMBManager)
 	}
+	ft, _ := v.get("HA_FAILURE_TIMEOUT")
+	if d, ok := pcmkDuration(ft); !ok {
+		v.fail("HA_FAILURE_TIMEOUT", "%q is not a duration (such as 60s, 5min, 0)", ft)
+	} else if d > 0 {
+		c.FailureTimeout = ft
+	}
 	if _, set := v.get("HA_STONITH_ENABLED"); set {
 		c.StonithSet = true
 		c.Stonith = v.boolean("HA_STONITH_ENABLED")
@@ -805,6 +813,22 @@ func (v *validator) run() {
 	if !validNodeName(c.OCFProvider) {
 		v.fail("HA_OCF_PROVIDER", "%q is not an OCF provider name", c.OCFProvider)
 	}
+}
+
+// pcmkDuration parses a duration as Pacemaker writes them (a number and an
+// optional unit: ms, s, m/min, h); it returns the seconds.
+func pcmkDuration(s string) (float64, bool) {
+	num := strings.TrimRightFunc(s, func(r rune) bool { return r >= 'a' && r <= 'z' })
+	unit := s[len(num):]
+	n, err := strconv.ParseUint(num, 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	f := map[string]float64{"": 1, "s": 1, "sec": 1, "ms": 0.001, "msec": 0.001, "m": 60, "min": 60, "h": 3600, "hr": 3600}[unit]
+	if f == 0 {
+		return 0, false
+	}
+	return float64(n) * f, true
 }
 
 func parseVIP(w string, defPrefix int, haveNic bool) (VIP, error) {

@@ -187,6 +187,7 @@ func TestConfigErrors(t *testing.T) {
 		{"tickle source", base + "HA_VIP_TICKLE_SOURCE=pcap\n", []string{`f.conf:3: HA_VIP_TICKLE_SOURCE: "pcap" is not one of auto, conntrack, sockdiag`}},
 		{"extra params syntax", base + "HA_CTDB_PARAMS='ctdb_debuglevel=3 bogus'\n", []string{`f.conf:3: HA_CTDB_PARAMS: "bogus" is not name=value`}},
 		{"extra param twice", base + "HA_VIP_PARAMS='arp_count=3 arp_count=4'\n", []string{"f.conf:3: HA_VIP_PARAMS: parameter arp_count is given twice"}},
+		{"failure timeout", base + "HA_FAILURE_TIMEOUT=soon\n", []string{`f.conf:3: HA_FAILURE_TIMEOUT: "soon" is not a duration`}},
 		{"several errors at once", base + "FOO=1\nBAR=2\n", []string{"f.conf:3: FOO: unknown key", "f.conf:4: BAR: unknown key"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -258,6 +258,17 @@ func (s State) DADFailed() bool { return s.Flags&unix.IFA_F_DADFAILED != 0 }
 // index linkIndex, or on any link when linkIndex is 0. With link true it
 // also asks for that link (its name and state), one more request.
 func (h *Host) Lookup(addr netip.Addr, linkIndex int, link bool) (State, error) {
+	return h.lookup(addr, linkIndex, link, "")
+}
+
+// LookupOn finds addr on the link called name (any link when name is ""),
+// with the link's name and state: one address dump and one link request
+// (one per link holding the address, when it is on several).
+func (h *Host) LookupOn(addr netip.Addr, name string) (State, error) {
+	return h.lookup(addr, 0, true, name)
+}
+
+func (h *Host) lookup(addr netip.Addr, linkIndex int, link bool, name string) (State, error) {
 	addrs, err := h.h.AddrList(nil, family(addr))
 	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
 		return State{}, fmt.Errorf("listing addresses: %w", err)
@@ -273,6 +284,9 @@ func (h *Host) Lookup(addr netip.Addr, linkIndex int, link bool) (State, error) 
 			l, err := h.h.LinkByIndex(a.LinkIndex)
 			if err != nil {
 				return st, fmt.Errorf("interface #%d: %w", a.LinkIndex, err)
+			}
+			if name != "" && l.Attrs().Name != name {
+				continue
 			}
 			st.Link = l.Attrs().Name
 			st.MAC = l.Attrs().HardwareAddr

@@ -50,6 +50,14 @@ func BenchmarkIPaddr(b *testing.B) {
 	if err := os.Symlink(bin, ipaddr3); err != nil {
 		b.Fatal(err)
 	}
+	// The same source built static (CGO_ENABLED=0: no dynamic loader, no
+	// libc start-up), for comparison: monitor only.
+	static := filepath.Join(dir, "static", "IPaddr3")
+	build := exec.Command("go", "build", "-tags", ocftest.BuildTags, "-o", static, "github.com/storhaug/storhaug")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building a static storhaug: %v\n%s", err, out)
+	}
 	net := nstest.New(b)
 	h := net.AddHost("198.51.100.1/24")
 	state := filepath.Join(dir, "state")
@@ -71,6 +79,7 @@ func BenchmarkIPaddr(b *testing.B) {
 	}
 	// run runs one process inside the namespace (forked from a thread that
 	// is in it: no nsenter in the measured time) and returns its wall time.
+	var cpu time.Duration // of the last run: user + system time of the process and its children
 	run := func(path string, args []string, extra []string) (time.Duration, int, string) {
 		var d time.Duration
 		code := 0
@@ -82,6 +91,9 @@ func BenchmarkIPaddr(b *testing.B) {
 			t0 := time.Now()
 			err := cmd.Run()
 			d = time.Since(t0)
+			if cmd.ProcessState != nil {
+				cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+			}
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
 				code, err = ee.ExitCode(), nil
@@ -94,6 +106,7 @@ func BenchmarkIPaddr(b *testing.B) {
 		return d, code, out.String()
 	}
 	times := map[string][]time.Duration{}
+	cpus := map[string][]time.Duration{}
 	b.Cleanup(func() {
 		for _, a := range agents {
 			run(a.path, []string{"stop"}, nil)
@@ -120,32 +133,42 @@ func BenchmarkIPaddr(b *testing.B) {
 					b.Fatalf("%s %s (round %d): exit %d\n%s", a.name, act.name, i, code, out)
 				}
 				times[a.name+" "+act.name] = append(times[a.name+" "+act.name], d)
+				cpus[a.name+" "+act.name] = append(cpus[a.name+" "+act.name], cpu)
 			}
 		}
-		d, code, out := run(floor, nil, nil)
+		d, code, out := run(static, []string{"monitor"}, actions[1].env)
+		if code != 0 {
+			b.Fatalf("static IPaddr3 monitor: exit %d\n%s", code, out)
+		}
+		times["IPaddr3-static monitor"] = append(times["IPaddr3-static monitor"], d)
+		cpus["IPaddr3-static monitor"] = append(cpus["IPaddr3-static monitor"], cpu)
+		d, code, out = run(floor, nil, nil)
 		if code != 0 {
 			b.Fatalf("floor: exit %d\n%s", code, out)
 		}
 		times["floor"] = append(times["floor"], d)
+		cpus["floor"] = append(cpus["floor"], cpu)
 	}
 	b.StopTimer()
 
 	med := map[string]time.Duration{}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "\nIPaddr2 vs IPaddr3, %d rounds, one namespace, %s, GOMAXPROCS %d\n", rounds, "198.51.100.10/24 on eth0", runtime.GOMAXPROCS(0))
-	fmt.Fprintf(tw, "action\tmedian ms\tp10 ms\tp90 ms\tmin ms\t\n")
+	fmt.Fprintf(tw, "action\tmedian ms\tp10 ms\tp90 ms\tmin ms\tCPU median ms\t\n")
 	keys := []string{}
 	for _, a := range agents {
 		for _, act := range actions {
 			keys = append(keys, a.name+" "+act.name)
 		}
 	}
-	keys = append(keys, "floor")
+	keys = append(keys, "IPaddr3-static monitor", "floor")
 	for _, k := range keys {
 		s := slices.Clone(times[k])
 		slices.Sort(s)
 		med[k] = pct(s, 50)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", k, ms(pct(s, 50)), ms(pct(s, 10)), ms(pct(s, 90)), ms(s[0]))
+		c := slices.Clone(cpus[k])
+		slices.Sort(c)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", k, ms(pct(s, 50)), ms(pct(s, 10)), ms(pct(s, 90)), ms(s[0]), ms(pct(c, 50)))
 		b.ReportMetric(float64(med[k].Microseconds())/1000, strings.ReplaceAll(k, " ", "-")+"-ms")
 	}
 	fmt.Fprintf(tw, "\nratio\tvalue\ttarget\tmet\t\n")
@@ -163,6 +186,7 @@ func BenchmarkIPaddr(b *testing.B) {
 	ratio("IPaddr2/IPaddr3 monitor", med["IPaddr2 monitor"], med["IPaddr3 monitor"], 10, true)
 	ratio("IPaddr2/IPaddr3 stop", med["IPaddr2 stop"], med["IPaddr3 stop"], 1, true)
 	ratio("IPaddr3 monitor/floor", med["IPaddr3 monitor"], med["floor"], 1.5, false)
+	ratio("IPaddr3-static monitor/floor", med["IPaddr3-static monitor"], med["floor"], 1.5, false)
 	tw.Flush()
 }
 

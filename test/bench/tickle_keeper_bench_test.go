@@ -201,4 +201,3 @@ func tkKeeperPid(b *testing.B, rsctmp string) int {
 	b.Fatal("no IPaddr3 helper process")
 	return 0
 }
-

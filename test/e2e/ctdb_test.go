@@ -64,25 +64,39 @@ func ctdbAgentEnv(extra ...string) []string {
 }
 
 // ocf-tester inside n1 against the installed agent and the real ctdbd (a
-// cluster of one live node: the others run no ctdbd), plain clone with
-// the lab's cluster lock.
+// cluster of one live node: the others run no ctdbd): as a plain clone
+// with the lab's cluster lock, then as a promotable clone (promote and
+// demote cycles with the real leader election); ctdb.conf is as before
+// after each.
 func TestCTDBAgentOCFTester(t *testing.T) {
 	l := sharedLab(t)
 	storhaugBin(t)
-	ctx := ctxFor(t, 8*time.Minute)
+	ctx := ctxFor(t, 12*time.Minute)
 	n := l.Node("n1")
 	before, _ := n.ReadFile("/etc/ctdb/ctdb.conf")
-	r, err := n.Exec(ctx, []string{"OCF_ROOT=/usr/lib/ocf"}, "/usr/sbin/ocf-tester", "-v", "-n", "ocft-ctdb",
-		"-o", "ctdb_recovery_lock="+l.ClusterLock(), ctdbAgentPath)
-	if err != nil || !strings.Contains(r.Output(), "passed all tests") {
-		t.Fatalf("ocf-tester CTDB on n1: %v\n%s", err, r.Output())
-	}
-	t.Logf("ocf-tester CTDB: passed all tests")
-	if n.Running("ctdbd") {
-		t.Error("ctdbd still runs on n1 after ocf-tester")
-	}
-	if after, _ := n.ReadFile("/etc/ctdb/ctdb.conf"); string(after) != string(before) {
-		t.Errorf("ctdb.conf not restored after the last stop:\n%s\nwas\n%s", after, before)
+	for _, tc := range []struct {
+		name string
+		opts []string
+	}{
+		{"plain clone", []string{"ctdb_recovery_lock=" + l.ClusterLock()}},
+		{"promotable clone", []string{"CRM_meta_promotable=true"}},
+	} {
+		args := []string{"-v", "-n", "ocft-ctdb"}
+		for _, o := range tc.opts {
+			args = append(args, "-o", o)
+		}
+		r, err := n.Exec(ctx, []string{"OCF_ROOT=/usr/lib/ocf"}, "/usr/sbin/ocf-tester", append(args, ctdbAgentPath)...)
+		if err != nil || !strings.Contains(r.Output(), "passed all tests") {
+			t.Errorf("ocf-tester CTDB (%s) on n1: %v\n%s", tc.name, err, r.Output())
+			continue
+		}
+		t.Logf("ocf-tester CTDB (%s): passed all tests", tc.name)
+		if n.Running("ctdbd") {
+			t.Errorf("ctdbd still runs on n1 after ocf-tester (%s)", tc.name)
+		}
+		if after, _ := n.ReadFile("/etc/ctdb/ctdb.conf"); string(after) != string(before) {
+			t.Errorf("ctdb.conf not restored after the last stop (%s):\n%s\nwas\n%s", tc.name, after, before)
+		}
 	}
 }
 
@@ -243,21 +257,31 @@ func TestCTDBPlainCloneClusterLock(t *testing.T) {
 	}
 	t.Logf("leader elected by ctdb: pnn %d", leader)
 
-	// The admin bans n3: its monitor fails with ctdb's word for it.
+	// The admin bans n3: Pacemaker's monitor fails with ctdb's word for
+	// it, and Pacemaker recovers the instance.
 	n3 := l.Node("n3")
 	env := ctdbAgentEnv("OCF_RESKEY_ctdb_recovery_lock=" + l.ClusterLock())
-	n3.Run(ctx, "ctdb", "ban", "60")
-	err = l.WaitFor(ctx, "ctdb bans n3", 20*time.Second, func() (bool, error) {
-		r, _ := n3.Run(ctx, "ctdb", "-X", "nodestatus")
-		return strings.Contains(r.Stdout, "|"+n3.Addr4()+"|0|0|1|"), fmt.Errorf("nodestatus %s", r.Output())
+	if r, err := n3.Run(ctx, "ctdb", "ban", "60"); err != nil {
+		t.Fatalf("ctdb ban: %v %s", err, r.Output())
+	}
+	err = l.WaitFor(ctx, "a failed monitor of ctdb on n3, BANNED", time.Minute, func() (bool, error) {
+		s, err := l.CrmMon(ctx)
+		if err != nil {
+			return false, err
+		}
+		for _, f := range s.FailuresOf("ctdb") {
+			if f.Node == "n3" && f.Task == "monitor" {
+				if f.ExitCode != 1 || !strings.Contains(f.ExitReason, "BANNED") {
+					return false, fmt.Errorf("failed monitor on n3: exit %d reason %q, want 1 with BANNED", f.ExitCode, f.ExitReason)
+				}
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("no failed monitor of ctdb on n3 yet")
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := n3.Exec(ctx, append(env, "OCF_RESKEY_CRM_meta_interval=5000"), ctdbAgentPath, "monitor"); r.Code != 1 || !strings.Contains(r.Stderr, "BANNED") {
-		t.Errorf("monitor of banned n3: %d %s", r.Code, r.Output())
-	}
-	n3.Run(ctx, "ctdb", "unban")
 	if err := l.WaitFor(ctx, "CTDB healthy after the ban", 2*time.Minute, func() (bool, error) { return ctdbHealthyOn(ctx, nodes[0], nodes) }); err != nil {
 		t.Fatal(err)
 	}

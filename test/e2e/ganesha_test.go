@@ -145,6 +145,8 @@ func ganeshaCIB(shared string, v vipCase) (resources, constraints string) {
 func nfsWriteRead(t *testing.T, ctx context.Context, l *lab.Lab, vip, name, content string) {
 	t.Helper()
 	c := l.Client(1)
+	name = t.Name() + "-" + name // the export lives on from test to test
+	t.Cleanup(func() { os.Remove(filepath.Join(l.ExportDir(), name)) })
 	src := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
@@ -217,7 +219,7 @@ func ganeshaDiag(t *testing.T, l *lab.Lab) {
 	for _, n := range l.Nodes() {
 		for _, f := range []struct{ file, pat string }{
 			{ganeshaLogFile, "GRACE|recovery|Recovery|grace"},
-			{"/var/log/pacemaker/pacemaker.log", "vip1_trigger|ganesha_trigger"},
+			{"/var/log/pacemaker/pacemaker.log", "vip1_trigger|ganesha_trigger|IPaddr3(vip1)|vip1_start"},
 		} {
 			b, err := os.ReadFile(filepath.Join(n.LogDir(), strings.TrimPrefix(f.file, "/var/log/")))
 			if err != nil {
@@ -235,11 +237,40 @@ func ganeshaDiag(t *testing.T, l *lab.Lab) {
 	}
 }
 
-// ganeshaRead reports whether the ganesha log of node shows it read the
-// client records of from (grace "5:<from>").
-func ganeshaRead(l *lab.Lab, node, from string) bool {
-	b, err := l.Node(node).ReadFile(ganeshaLogFile)
-	return err == nil && strings.Contains(string(b), "dir (/var/lib/nfs/ganesha/"+from+"/v4recov)")
+// ganeshaLogs reads what the nodes' ganesha logs gained since the mark
+// (the log files live on in the shared lab from test to test).
+type ganeshaLogs struct {
+	l    *lab.Lab
+	mark map[string]int64
+}
+
+func markGaneshaLogs(l *lab.Lab) *ganeshaLogs {
+	g := &ganeshaLogs{l: l, mark: map[string]int64{}}
+	for _, n := range l.Nodes() {
+		if st, err := os.Stat(g.path(n.Name())); err == nil {
+			g.mark[n.Name()] = st.Size()
+		}
+	}
+	return g
+}
+
+func (g *ganeshaLogs) path(node string) string {
+	return filepath.Join(g.l.Node(node).LogDir(), strings.TrimPrefix(ganeshaLogFile, "/var/log/"))
+}
+
+// since is what node's ganesha log gained since the mark.
+func (g *ganeshaLogs) since(node string) string {
+	b, err := os.ReadFile(g.path(node))
+	if err != nil || int64(len(b)) < g.mark[node] {
+		return string(b)
+	}
+	return string(b[g.mark[node]:])
+}
+
+// read reports whether node's ganesha read the client records under from
+// (grace "5:<from>") since the mark.
+func (g *ganeshaLogs) read(node, from string) bool {
+	return strings.Contains(g.since(node), "dir (/var/lib/nfs/ganesha/"+from+"/v4recov)")
 }
 
 // A client record in the failed node's v4recov keeps grace for Grace_Period
@@ -253,6 +284,7 @@ func addClientRecord(t *testing.T, l *lab.Lab, node string) {
 	if err := os.MkdirAll(rec, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(rec) })
 }
 
 // An IPv4 VIP whose trigger names nodes (as the original storhaug did). The
@@ -275,6 +307,7 @@ func ganeshaFailover(t *testing.T, v vipCase) {
 	l := sharedLab(t)
 	storhaugBin(t)
 	ctx := ctxFor(t, 8*time.Minute)
+	logs := markGaneshaLogs(l)
 	res, cons := ganeshaCIB(l.SharedDir(), v)
 	if err := l.ReplaceCIB(ctx, "resources", res); err != nil {
 		t.Fatal(err)
@@ -300,7 +333,7 @@ func ganeshaFailover(t *testing.T, v vipCase) {
 
 	// nothing taken over at the first start ("5:" with an empty name was the original's bug)
 	for _, n := range all {
-		if b, _ := l.Node(n).ReadFile(ganeshaLogFile); strings.Contains(string(b), "recovery event 5") {
+		if strings.Contains(logs.since(n), "recovery event 5") {
 			t.Errorf("%s: ganesha got a takeover on the first start", n)
 		}
 	}
@@ -341,16 +374,16 @@ func ganeshaFailover(t *testing.T, v vipCase) {
 	if in, err := nodeGrace(ctx, l.Node(other)); err != nil || in {
 		t.Errorf("get_grace on %s (not involved) = %v, %v; want false", other, in, err)
 	}
-	if !ganeshaRead(l, owner, v.graceName("n1")) {
+	if !logs.read(owner, v.graceName("n1")) {
 		t.Errorf("ganesha on %s did not read n1's client records (grace 5:%s)", owner, v.graceName("n1"))
 	}
-	if b, _ := l.Node("n1").ReadFile(ganeshaLogFile); !strings.Contains(string(b), "recovery release ip "+v.graceName("n1")) {
+	if !strings.Contains(logs.since("n1"), "recovery release ip "+v.graceName("n1")) {
 		t.Errorf("ganesha on n1 got no release (grace 2:%s) before the move", v.graceName("n1"))
 	}
 	lift := waitGrace(t, ctx, l, false, time.Minute, owner)
 	t.Logf("grace on %s lasted another %v after the move was seen (Grace_Period 20 s)", owner, lift.Round(time.Millisecond))
 	nfsWriteRead(t, ctx, l, v.ip, "after-move.txt", "written through the VIP on "+owner+"\n")
-	if b, err := os.ReadFile(filepath.Join(l.ExportDir(), "before-move.txt")); err != nil || !strings.Contains(string(b), "n1") {
+	if b, err := os.ReadFile(filepath.Join(l.ExportDir(), t.Name()+"-before-move.txt")); err != nil || !strings.Contains(string(b), "n1") {
 		t.Errorf("file written before the move: %q, %v", b, err)
 	}
 
@@ -360,11 +393,16 @@ func ganeshaFailover(t *testing.T, v vipCase) {
 	if err := l.Crash(owner); err != nil {
 		t.Fatal(err)
 	}
+	// a powered-off machine: its kernel (the lab keeps the node's network
+	// namespace) must not answer ARP / neighbour discovery for the VIP
+	if err := l.CutLink(owner); err != nil {
+		t.Fatal(err)
+	}
 	d = waitPlacement(t, ctx, l, other, []string{"n1", other}, 2*time.Minute)
 	t.Logf("%s crashed: vip1 and trigger on %s after %v", owner, other, d.Round(time.Millisecond))
 	d = waitGrace(t, ctx, l, true, 30*time.Second, other)
 	t.Logf("%s in grace %v after the trigger was seen started", other, d.Round(time.Millisecond))
-	if !ganeshaRead(l, other, v.graceName(owner)) {
+	if !logs.read(other, v.graceName(owner)) {
 		t.Errorf("ganesha on %s did not read the crashed %s's client records", other, owner)
 	}
 	if in, err := nodeGrace(ctx, l.Node("n1")); err != nil || in {

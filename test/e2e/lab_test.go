@@ -75,6 +75,17 @@ func TestLabClusterUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n1.Run(ctx, "rm", "-f", "/etc/lab-test")
+	// A directory the host does not have, in the node's /etc only.
+	if err := n1.WriteFile("/etc/lab-test.d/x.conf", []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer n1.Run(ctx, "rm", "-rf", "/etc/lab-test.d")
+	if b, err := n1.ReadFile("/etc/lab-test.d/x.conf"); err != nil || string(b) != "x\n" {
+		t.Errorf("ReadFile: %q, %v", b, err)
+	}
+	if _, err := os.Stat("/etc/lab-test.d"); err == nil {
+		t.Error("a directory made in n1's /etc is visible on the host")
+	}
 	if _, err := l.Node("n2").Run(ctx, "test", "-e", "/etc/lab-test"); err == nil {
 		t.Error("a file written in n1's /etc is visible in n2")
 	}
@@ -88,6 +99,19 @@ func TestLabClusterUp(t *testing.T) {
 	defer os.Remove(shared)
 	if r, err := l.Node("n3").Run(ctx, "cat", shared); err != nil || r.Stdout != "hello\n" {
 		t.Errorf("shared dir: n3 reads %q, %v", r.Stdout, err)
+	}
+
+	// The client reaches every node over IPv4 and IPv6.
+	for _, n := range l.Nodes() {
+		for _, a := range []string{n.Addr4(), n.Addr6()} {
+			if !reachable(l.Client(1), a) {
+				t.Errorf("client cannot reach %s at %s", n.Name(), a)
+			}
+		}
+	}
+	// The node sees its own interfaces in /sys, not the host's.
+	if r, err := n1.Run(ctx, "ls", "/sys/class/net"); err != nil || strings.Join(strings.Fields(r.Stdout), " ") != "eth0 lo" {
+		t.Errorf("n1 /sys/class/net: %q, %v", r.Stdout, err)
 	}
 
 	// The storhaug provider, in every node only.

@@ -147,8 +147,9 @@ func sharedOptions(bin string) lab.Options {
 
 // sharedLab returns the shared lab, bringing it up on first use. It skips
 // the test when not root. Before handing the lab out it repairs it (nodes
-// back up, partitions healed, links restored, cluster ready) and resets the
-// CIB (no resources, constraints or node attributes of earlier tests). When
+// back up, partitions healed, links restored, cluster ready), resets the
+// CIB (no resources, constraints or node attributes of earlier tests) and
+// stops ctdbd/smbd/ganesha.nfsd that an earlier test left running. When
 // the test fails, the tail of every node log is printed.
 func sharedLab(t *testing.T) *lab.Lab {
 	t.Helper()
@@ -190,6 +191,11 @@ func sharedLab(t *testing.T) *lab.Lab {
 	}
 	if err := l.ResetCIB(ctx, 2*time.Minute); err != nil {
 		t.Fatalf("shared lab: reset CIB: %v", err)
+	}
+	if stray, err := l.StopStrays(ctx); err != nil {
+		t.Fatalf("shared lab: stop stray daemons: %v", err)
+	} else if len(stray) > 0 {
+		t.Logf("shared lab: stopped daemons an earlier test left running: %v", stray)
 	}
 	return l
 }

@@ -9,11 +9,14 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -230,6 +233,40 @@ func TestSetupLab(t *testing.T) {
 	// Crash n3: its VIP moves to n1 (next in its rotation), clients go on
 	// reading through it.
 	moved := "198.51.100.203"
+	// Connections the clients hold open: the VIP's new owner must reset
+	// them (tickle ACKs) so that the clients reconnect at once.
+	type ended struct {
+		err error
+		at  time.Time
+	}
+	type held struct {
+		port int
+		done chan ended
+	}
+	var helds []held
+	for _, port := range []int{445, 2049} {
+		var conn net.Conn
+		if err := l.Client(1).Do(func() error {
+			var err error
+			conn, err = net.DialTimeout("tcp", net.JoinHostPort(moved, fmt.Sprint(port)), 5*time.Second)
+			return err
+		}); err != nil {
+			t.Fatalf("connect to %s:%d: %v", moved, port, err)
+		}
+		defer conn.Close()
+		h := held{port, make(chan ended, 1)}
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				if _, err := conn.Read(buf); err != nil {
+					h.done <- ended{err, time.Now()}
+					return
+				}
+			}
+		}()
+		helds = append(helds, h)
+	}
+	time.Sleep(2 * time.Second) // IPaddr3 records connections every second
 	tc := time.Now()
 	// Link first: a powered-off machine sends nothing, not even the FINs a
 	// kernel sends for the sockets of killed processes.
@@ -260,6 +297,18 @@ func TestSetupLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("crash n3: VIP %s on n1 after %.1fs, SMB and NFS reads through it after %.1fs", moved, tMoved.Seconds(), time.Since(tc).Seconds())
+	for _, h := range helds {
+		select {
+		case e := <-h.done:
+			if !errors.Is(e.err, syscall.ECONNRESET) {
+				t.Errorf("the client's connection to port %d ended with %v, not a reset", h.port, e.err)
+			} else {
+				t.Logf("the client's connection to port %d was reset %.2fs after the crash", h.port, e.at.Sub(tc).Seconds())
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("the client's connection to port %d was not reset after the VIP moved: the client hangs", h.port)
+		}
+	}
 	if err := l.RestoreLink("n3"); err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func (l *Lab) QueryCIB(ctx context.Context, section string) (string, error) {
 // properties, the bare node list (no permanent node attributes), and empty
 // resources and constraints (no rsc_defaults or op_defaults); then it
 // waits (up to timeout) until Pacemaker has stopped every resource that
-// ran, and clears the failure history (crm_resource --cleanup) if any.
+// ran, and clears the resource history and failures (crm_resource --cleanup).
 func (l *Lab) ResetCIB(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -76,13 +76,12 @@ func (l *Lab) ResetCIB(ctx context.Context, timeout time.Duration) error {
 	if _, err := l.Cibadmin(ctx, "--replace", "--scope", "configuration", "--xml-text", b.String()); err != nil {
 		return err
 	}
-	var last *ClusterState
+	l.logf("reset CIB")
 	err := l.WaitFor(ctx, "every resource stopped after ResetCIB", timeout, func() (bool, error) {
 		s, err := l.CrmMon(ctx)
 		if err != nil {
 			return false, err
 		}
-		last = s
 		for _, r := range s.Resources {
 			if r.Active {
 				return false, fmt.Errorf("%s still active on %v", r.ID, r.Nodes)
@@ -93,10 +92,8 @@ func (l *Lab) ResetCIB(ctx context.Context, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if len(last.Resources) == 0 && len(last.Failures) == 0 && len(last.FailCount) == 0 {
-		return nil
-	}
-	l.logf("reset CIB: clean up resource history")
+	// Always: the status section keeps the operation history of removed
+	// resources, which a later resource with the same id would inherit.
 	n, err := l.pacemakerNode()
 	if err != nil {
 		return err

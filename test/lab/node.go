@@ -97,10 +97,14 @@ func (n *Node) Path(p string) (string, error) {
 	return fmt.Sprintf("/proc/%d/root%s", pid, filepath.Clean("/"+p)), nil
 }
 
-// WriteFile writes a file inside the running node, atomically.
+// WriteFile writes a file inside the running node, atomically, making its
+// parent directories if needed (e.g. /etc/sysconfig, in the node's /etc).
 func (n *Node) WriteFile(p string, data []byte, perm os.FileMode) error {
 	hp, err := n.Path(p)
 	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
 		return err
 	}
 	return atomicfile.Write(hp, data, perm)

@@ -506,3 +506,29 @@ func (l *Lab) Repair(ctx context.Context) error {
 	}
 	return nil
 }
+
+// StopStrays stops, on every node, the daemons of services the lab only
+// prepared (ctdbd, smbd, ganesha.nfsd, and dbus-daemon / the cluster stack
+// when Prepared) that still run: after ResetCIB no resource owns them, so
+// they are leftovers of an earlier test. It returns what it stopped
+// ("n2:ctdb"), and logs it.
+func (l *Lab) StopStrays(ctx context.Context) ([]string, error) {
+	var stopped []string
+	for _, n := range l.nodes {
+		if !n.Alive() {
+			continue
+		}
+		for i := len(serviceOrder) - 1; i >= 0; i-- {
+			s := serviceOrder[i]
+			if l.mode(s) == Started || !n.running(services[s].procs...) {
+				continue
+			}
+			l.logf("stray %s on %s: stopping it", s, n.name)
+			if err := n.Stop(ctx, s); err != nil {
+				return stopped, err
+			}
+			stopped = append(stopped, n.name+":"+string(s))
+		}
+	}
+	return stopped, nil
+}

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/storhaug/storhaug/ganesha"
 	"github.com/storhaug/storhaug/test/lab"
 )
@@ -252,7 +254,7 @@ func runDemo(ctx context.Context, l *lab.Lab, sample []byte) error {
 			return err == nil && !s.IsOnline(demoVictim)
 		})
 	})
-	watch("VIP "+demoVIP+" started on "+demoHeir, func() (time.Time, error) {
+	watch("Pacemaker: VIP "+demoVIP+" started on "+demoHeir, func() (time.Time, error) {
 		return poll(func() bool {
 			s, err := n1.CrmMon(wctx)
 			if err != nil {
@@ -260,6 +262,21 @@ func runDemo(ctx context.Context, l *lab.Lab, sample []byte) error {
 			}
 			on := s.RunningOn(vipID(demoVIP))
 			return len(on) == 1 && on[0] == demoHeir
+		})
+	})
+	watch("VIP "+demoVIP+" configured on "+demoHeir+"'s eth0", func() (time.Time, error) {
+		return poll(func() bool {
+			found := false
+			n1.Do(func() error {
+				addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+				for _, a := range addrs {
+					if a.IP.String() == demoVIP {
+						found = true
+					}
+				}
+				return err
+			})
+			return found
 		})
 	})
 	watch("NFS-Ganesha on "+demoHeir+" in grace", func() (time.Time, error) {
@@ -299,6 +316,7 @@ func runDemo(ctx context.Context, l *lab.Lab, sample []byte) error {
 
 	section("%s comes back: its VIP returns home (DETERMINISTIC_FAILOVER)", demoVictim)
 	t1 := time.Now()
+	var failed error
 	if err := l.RestoreLink(demoVictim); err != nil {
 		return err
 	}
@@ -306,9 +324,11 @@ func runDemo(ctx context.Context, l *lab.Lab, sample []byte) error {
 		return err
 	}
 	if err := waitAllUp(ctx, l, demoHomes, 3*time.Minute); err != nil {
-		return err
+		failed = fmt.Errorf("after %s came back: %v", demoVictim, err)
+		fmt.Println("PROBLEM:", failed)
+	} else {
+		fmt.Printf("%s rebooted and every VIP at home again after %.1fs\n", demoVictim, time.Since(t1).Seconds())
 	}
-	fmt.Printf("%s rebooted and every VIP at home again after %.1fs\n", demoVictim, time.Since(t1).Seconds())
 	if r, err = storhaug("status"); err != nil {
 		return err
 	}
@@ -324,7 +344,7 @@ func runDemo(ctx context.Context, l *lab.Lab, sample []byte) error {
 			fmt.Println(line)
 		}
 	}
-	return nil
+	return failed
 }
 
 // waitAllUp waits until every storhaug resource runs and each VIP is on

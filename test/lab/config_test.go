@@ -1,0 +1,74 @@
+package lab
+
+import (
+	"strings"
+	"testing"
+)
+
+func testLab(nodes int) *Lab {
+	o := Options{Prefix: "unit", Nodes: nodes}
+	o.normalize()
+	l := &Lab{opts: o, root: Root(o.Prefix)}
+	for i := 1; i <= nodes; i++ {
+		l.nodes = append(l.nodes, &Node{lab: l, name: "n" + string(rune('0'+i)), index: i, addr4: NodeAddr4(i), addr6: NodeAddr6(i)})
+	}
+	return l
+}
+
+func TestCorosyncConf(t *testing.T) {
+	c := testLab(3).corosyncConf()
+	for _, want := range []string{"cluster_name: unit", "token: 1000", "token_coefficient: 0", "crypto_cipher: none",
+		"ring0_addr: 198.51.100.11", "name: n3", "nodeid: 3", "provider: corosync_votequorum", "to_syslog: no"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("corosync.conf lacks %q:\n%s", want, c)
+		}
+	}
+	if strings.Contains(c, "two_node") {
+		t.Error("two_node with 3 nodes")
+	}
+	if !strings.Contains(testLab(2).corosyncConf(), "two_node: 1") {
+		t.Error("no two_node with 2 nodes")
+	}
+	// corosync wants every { at the end of its line.
+	for _, line := range strings.Split(c, "\n") {
+		if i := strings.Index(line, "{"); i >= 0 && strings.TrimSpace(line[i+1:]) != "" {
+			t.Errorf("corosync.conf: %q", line)
+		}
+	}
+}
+
+func TestSeedCIB(t *testing.T) {
+	l := testLab(3)
+	cib := l.seedCIB()
+	for _, want := range []string{`name="stonith-enabled" value="false"`, `name="dc-deadtime" value="2s"`,
+		`<node id="2" uname="n2"/>`, "no fence device"} {
+		if !strings.Contains(cib, want) {
+			t.Errorf("seed CIB lacks %q:\n%s", want, cib)
+		}
+	}
+	if s, err := ParseCrmMon([]byte("<x/>")); err != nil || s.DC != "" {
+		t.Errorf("empty crm_mon: %+v %v", s, err)
+	}
+}
+
+func TestServiceConfs(t *testing.T) {
+	l := testLab(3)
+	if c := l.ctdbConf(); !strings.Contains(c, "cluster lock = /var/tmp/storhaug-lab/unit/shared/ctdb/reclock") {
+		t.Errorf("ctdb.conf:\n%s", c)
+	}
+	if c := l.ctdbNodes(); c != "198.51.100.11\n198.51.100.12\n198.51.100.13\n" {
+		t.Errorf("nodes: %q", c)
+	}
+	if c := l.smbConf(); !strings.Contains(c, "clustering = yes") || !strings.Contains(c, "path = /var/tmp/storhaug-lab/unit/shared/smb") {
+		t.Errorf("smb.conf:\n%s", c)
+	}
+	c := l.ganeshaConf()
+	for _, want := range []string{"RecoveryBackend = fs;", "Path = /var/tmp/storhaug-lab/unit/shared/export;", "Pseudo = /export;", "Name = VFS;"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("ganesha.conf lacks %q", want)
+		}
+	}
+	if strings.Count(c, "{") != strings.Count(c, "}") {
+		t.Error("ganesha.conf: unbalanced braces")
+	}
+}
