@@ -234,6 +234,13 @@ func TestGaneshaAgentBadInput(t *testing.T) {
 			t.Errorf("%s: stop = %v, want 0\n%s", tc.name, code, stderr)
 		}
 	}
+	// another process owns org.ganesha.nfsd: start refuses, naming it
+	taken := ganeshatest.Bus(t)
+	ganeshatest.Serve(t, taken)
+	code, stderr := runAgent(t, ganeshaAgent, "start", with(f.env, "OCF_RESKEY_dbus_address", taken))
+	if code != ocf.ErrGeneric || !strings.Contains(stderr, fmt.Sprintf("org.ganesha.nfsd is already owned by pid %d", os.Getpid())) {
+		t.Errorf("start with the bus name taken = %v\n%s", code, stderr)
+	}
 	if code, _ := runAgent(t, ganeshaAgent, "validate-all", with(f.env, "OCF_RESKEY_config", "/nonexistent")); code != ocf.ErrConfigured {
 		t.Errorf("validate-all without config = %v, want 6", code)
 	}

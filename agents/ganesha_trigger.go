@@ -49,7 +49,7 @@ recovery directory. A grace request ganesha refuses fails the notification with 
 		{Name: "ip", ShortDesc: "the virtual IP",
 			LongDesc: "The virtual IP this trigger follows (IPv4 or IPv6). Required with name_form=ip."},
 		{Name: "recovery_root", Default: "/var/lib/nfs/ganesha", ShortDesc: "ganesha's RecoveryRoot",
-			LongDesc: "ganesha's RecoveryRoot. With name_form=ip, <recovery_root>/<ip> is linked to <recovery_root>/<stopped node> " +
+			LongDesc: "ganesha's RecoveryRoot (checked for the stopped node's records before a takeover). With name_form=ip, <recovery_root>/<ip> is linked to <recovery_root>/<stopped node> " +
 				"before grace, so the address's clients are that node's. Empty: no link is made."},
 		{Name: "dbus_address", ShortDesc: "D-Bus address",
 			LongDesc: "The address of the bus ganesha.nfsd is on. Empty: the system bus."},
@@ -102,15 +102,16 @@ func triggerStart(r *ocf.Request) error {
 	// post-start notification only when it stopped the instance there (or
 	// fenced the node). When a node is lost without fencing, nobody is
 	// named; the owner recorded in the CIB still tells.
-	prev := ""
+	var prev string
 	if rsc := triggerResource(r); rsc != "" && r.NodeName() != "" {
 		ctx, cancel := context.WithTimeout(r.Context(), ownerTimeout)
 		defer cancel()
+		var seq int64
 		var err error
-		if prev, err = owners.Latest(ctx, rsc); err != nil {
+		if prev, seq, err = owners.Latest(ctx, rsc); err != nil {
+			// without the highest number, recording could only mislead
 			r.Log.Warnf("cannot read the previous owner of %s: %v", rsc, err)
-		}
-		if err := owners.Record(ctx, rsc, r.NodeName()); err != nil {
+		} else if err := owners.Record(ctx, rsc, r.NodeName(), seq+1); err != nil {
 			r.Log.Warnf("cannot record %s as the owner of %s: %v", r.NodeName(), rsc, err)
 		}
 	}
@@ -147,32 +148,33 @@ func triggerResource(r *ocf.Request) string {
 // ownerTimeout bounds each CIB access of start.
 const ownerTimeout = 5 * time.Second
 
-// ownerStore keeps, cluster-wide, which node last started a trigger.
+// ownerStore keeps, cluster-wide, which node last started a trigger: each
+// start records a sequence number one above the highest recorded.
 type ownerStore interface {
-	Latest(ctx context.Context, rsc string) (string, error)
-	Record(ctx context.Context, rsc, node string) error
+	Latest(ctx context.Context, rsc string) (node string, seq int64, err error)
+	Record(ctx context.Context, rsc, node string, seq int64) error
 }
 
 var owners ownerStore = cibOwners{}
 
 // cibOwners keeps the owner as a permanent node attribute,
-// storhaug-owner-<resource> = the time (ns) the node started the trigger.
+// storhaug-owner-<resource> = the sequence number of the node's last start
+// (a counter rather than a time: nodes' clocks may differ).
 type cibOwners struct{}
 
 func ownerAttr(rsc string) string { return "storhaug-owner-" + rsc }
 
-func (cibOwners) Latest(ctx context.Context, rsc string) (string, error) {
+func (cibOwners) Latest(ctx context.Context, rsc string) (string, int64, error) {
 	out, err := exec.CommandContext(ctx, "cibadmin", "--query", "--scope", "nodes").Output()
 	if err != nil {
-		return "", fmt.Errorf("cibadmin --query --scope nodes: %w", err)
+		return "", 0, fmt.Errorf("cibadmin --query --scope nodes: %w", err)
 	}
 	return latestOwner(out, ownerAttr(rsc))
 }
 
-func (cibOwners) Record(ctx context.Context, rsc, node string) error {
-	stamp := strconv.FormatInt(time.Now().UnixNano(), 10)
+func (cibOwners) Record(ctx context.Context, rsc, node string, seq int64) error {
 	out, err := exec.CommandContext(ctx, "crm_attribute", "--type", "nodes", "--node", node,
-		"--name", ownerAttr(rsc), "--update", stamp).CombinedOutput()
+		"--name", ownerAttr(rsc), "--update", strconv.FormatInt(seq, 10)).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("crm_attribute: %v: %s", err, bytes.TrimSpace(out))
 	}
@@ -180,8 +182,8 @@ func (cibOwners) Record(ctx context.Context, rsc, node string) error {
 }
 
 // latestOwner finds, in the CIB's nodes section, the node whose attribute
-// attr holds the largest time.
-func latestOwner(nodesXML []byte, attr string) (string, error) {
+// attr holds the highest sequence number, and that number (0 for none).
+func latestOwner(nodesXML []byte, attr string) (string, int64, error) {
 	var doc struct {
 		Nodes []struct {
 			Uname string `xml:"uname,attr"`
@@ -192,9 +194,9 @@ func latestOwner(nodesXML []byte, attr string) (string, error) {
 		} `xml:"node"`
 	}
 	if err := xml.Unmarshal(nodesXML, &doc); err != nil {
-		return "", fmt.Errorf("CIB nodes section: %v", err)
+		return "", 0, fmt.Errorf("CIB nodes section: %v", err)
 	}
-	best, bestT := "", int64(-1)
+	best, bestT := "", int64(0)
 	for _, n := range doc.Nodes {
 		for _, a := range n.Attrs {
 			if a.Name != attr {
@@ -205,7 +207,7 @@ func latestOwner(nodesXML []byte, attr string) (string, error) {
 			}
 		}
 	}
-	return best, nil
+	return best, bestT, nil
 }
 
 func triggerStop(r *ocf.Request) error {
@@ -260,6 +262,14 @@ func triggerNotify(r *ocf.Request) error {
 				}
 			}
 			return sendGrace(r, ganesha.TakeIP, []string{ip.String()}, true)
+		}
+		if root := r.String("recovery_root"); root != "" {
+			for _, s := range stopped {
+				if _, err := os.Stat(filepath.Join(root, s, "v4recov")); err != nil {
+					r.Log.Warnf("%s has no v4recov under %s: ganesha will not find %s's client records "+
+						"(a node added after ganesha started here is linked at ganesha's next start)", s, root, s)
+				}
+			}
 		}
 		return sendGrace(r, ganesha.TakeIP, stopped, true)
 	case "pre-stop":

@@ -3,6 +3,7 @@ package agents
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -203,15 +204,16 @@ func TestTriggerOCFTester(t *testing.T) {
 
 type fakeOwners struct {
 	latest   map[string]string
+	seq      int64
 	recorded []string
 }
 
-func (f *fakeOwners) Latest(ctx context.Context, rsc string) (string, error) {
-	return f.latest[rsc], nil
+func (f *fakeOwners) Latest(ctx context.Context, rsc string) (string, int64, error) {
+	return f.latest[rsc], f.seq, nil
 }
-func (f *fakeOwners) Record(ctx context.Context, rsc, node string) error {
-	f.recorded = append(f.recorded, rsc+"="+node)
-	f.latest[rsc] = node
+func (f *fakeOwners) Record(ctx context.Context, rsc, node string, seq int64) error {
+	f.recorded = append(f.recorded, fmt.Sprintf("%s=%s@%d", rsc, node, seq))
+	f.latest[rsc], f.seq = node, seq
 	return nil
 }
 
@@ -221,7 +223,7 @@ func (f *fakeOwners) Record(ctx context.Context, rsc, node string) error {
 func TestTriggerTakeoverAfterUnfencedLoss(t *testing.T) {
 	bus := ganeshatest.Bus(t)
 	fake := ganeshatest.Serve(t, bus)
-	fo := &fakeOwners{latest: map[string]string{"vip1_trigger": "n2"}}
+	fo := &fakeOwners{latest: map[string]string{"vip1_trigger": "n2"}, seq: 4}
 	saved := owners
 	owners = fo
 	t.Cleanup(func() { owners = saved })
@@ -230,8 +232,8 @@ func TestTriggerTakeoverAfterUnfencedLoss(t *testing.T) {
 	if code, stderr := runAgent(t, ganeshaTriggerAgent, "start", env); code != 0 {
 		t.Fatalf("start = %v: %s", code, stderr)
 	}
-	if got := strings.Join(fo.recorded, " "); got != "vip1_trigger=n3" {
-		t.Fatalf("recorded %q, want vip1_trigger=n3", got)
+	if got := strings.Join(fo.recorded, " "); got != "vip1_trigger=n3@5" {
+		t.Fatalf("recorded %q, want vip1_trigger=n3@5", got)
 	}
 	if code, stderr := runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n3", "post", "start", "n3", "")); code != 0 {
 		t.Fatalf("post-start = %v: %s", code, stderr)
@@ -257,10 +259,10 @@ func TestLatestOwner(t *testing.T) {
     <nvpair id="c" name="storhaug-owner-vip2_trigger" value="900"/></instance_attributes></node>
   <node id="3" uname="n3"/>
 </nodes>`
-	if got, err := latestOwner([]byte(x), "storhaug-owner-vip1_trigger"); err != nil || got != "n2" {
-		t.Fatalf("latestOwner = %q, %v; want n2", got, err)
+	if got, seq, err := latestOwner([]byte(x), "storhaug-owner-vip1_trigger"); err != nil || got != "n2" || seq != 300 {
+		t.Fatalf("latestOwner = %q, %d, %v; want n2, 300", got, seq, err)
 	}
-	if got, err := latestOwner([]byte(x), "storhaug-owner-vip3_trigger"); err != nil || got != "" {
-		t.Fatalf("latestOwner of an unknown resource = %q, %v", got, err)
+	if got, seq, err := latestOwner([]byte(x), "storhaug-owner-vip3_trigger"); err != nil || got != "" || seq != 0 {
+		t.Fatalf("latestOwner of an unknown resource = %q, %d, %v", got, seq, err)
 	}
 }

@@ -562,6 +562,21 @@ func TestIPaddr3AnnouncementsIPv4(t *testing.T) {
 			t.Errorf("round %d came %v after round %d; want 1.1 s (>= 1 s locktime)", r+1, gap, r)
 		}
 	}
+
+	// arp_count_refresh: each monitor sends that many rounds.
+	wait = capture(t, watcher, 0x0806, 3*time.Second)
+	if code, out := a.run("monitor", "OCF_RESKEY_arp_count_refresh=2", "OCF_RESKEY_arp_interval=1000"); code != 0 {
+		t.Fatalf("monitor with arp_count_refresh: exit %d\n%s", code, out)
+	}
+	refresh := 0
+	for _, f := range wait() {
+		if len(f.b) >= 42 && bytes.Equal(f.b[6:12], owner.MAC) && bytes.Equal(f.b[28:32], vipIP.AsSlice()) {
+			refresh++
+		}
+	}
+	if refresh != 4 {
+		t.Errorf("monitor with arp_count_refresh=2 sent %d ARP frames, want 4", refresh)
+	}
 	a.want("stop", 0)
 }
 

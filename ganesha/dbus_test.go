@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -176,4 +177,28 @@ func TestGraceBoundedByDeadline(t *testing.T) {
 	if !strings.Contains(err.Error(), "deadline") {
 		t.Errorf("error %q does not mention the deadline", err)
 	}
+}
+
+// What ganesha parses back out of GraceArg's string (split at the first
+// colon, event by atoi) is exactly the event and address given.
+func FuzzGraceArg(f *testing.F) {
+	for _, s := range []string{"n1", "2001:db8::1", "198.51.100.7", "", "a:b:c", "../x", "node-1.example.com"} {
+		f.Add(5, s)
+	}
+	f.Fuzz(func(t *testing.T, ev int, addr string) {
+		arg, err := ganesha.GraceArg(ganesha.Event(ev), addr)
+		if err != nil {
+			return
+		}
+		evs, rest, ok := strings.Cut(arg, ":")
+		if !ok || evs != strconv.Itoa(ev) || rest != addr {
+			t.Fatalf("GraceArg(%d, %q) = %q: ganesha would read event %q address %q", ev, addr, arg, evs, rest)
+		}
+		if strings.ContainsAny(addr, "/\x00") || addr == ".." {
+			t.Fatalf("GraceArg(%d, %q) accepted a name that is not one path component", ev, addr)
+		}
+		if (ev == 2 || ev == 5) && addr == "" {
+			t.Fatalf("GraceArg(%d, \"\") accepted an empty name", ev)
+		}
+	})
 }

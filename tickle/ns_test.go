@@ -95,7 +95,8 @@ func dial(t *testing.T, h *nstest.Host, addr string, k int) []*client {
 	var cs []*client
 	err := h.Do(func() error {
 		for range k {
-			c, err := net.Dial("tcp", addr)
+			// No keepalive probes: only a tickle may reset a client here.
+			c, err := (&net.Dialer{KeepAlive: -1}).Dial("tcp", addr)
 			if err != nil {
 				return err
 			}

@@ -165,7 +165,9 @@ func tkConnect(b *testing.B, h *nstest.Host, addr string, k int) []*tkClient {
 	cs := make([]*tkClient, 0, k)
 	err := h.Do(func() error {
 		for range k {
-			c, err := net.Dial("tcp", addr)
+			// No keepalive probes (Go's default is 15 s): only a tickle may
+			// reset a client here.
+			c, err := (&net.Dialer{KeepAlive: -1}).Dial("tcp", addr)
 			if err != nil {
 				return err
 			}

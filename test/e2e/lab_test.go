@@ -528,12 +528,16 @@ func TestLabResetCIB(t *testing.T) {
 	if _, err := l.Node("n1").Run(ctx, "crm_attribute", "--node", "n3", "--name", "role", "--update", "storage"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := l.Node("n2").Run(ctx, "crm_attribute", "--node", "n2", "--lifetime", "reboot", "--name", "lab-transient", "--update", "1"); err != nil {
+		t.Fatal(err)
+	}
 	err := l.WaitFor(ctx, "lab-d1 on n2 and lab-bad failed", time.Minute, func() (bool, error) {
 		s, err := l.CrmMon(ctx)
 		if err != nil {
 			return false, err
 		}
-		return reflect.DeepEqual(s.RunningOn("lab-d1"), []string{"n2"}) && len(s.FailuresOf("lab-bad")) > 0, nil
+		_, tr := s.Attribute("n2", "lab-transient")
+		return reflect.DeepEqual(s.RunningOn("lab-d1"), []string{"n2"}) && len(s.FailuresOf("lab-bad")) > 0 && tr, nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -550,6 +554,18 @@ func TestLabResetCIB(t *testing.T) {
 	}
 	if v, ok := s.Attribute("n3", "role"); ok {
 		t.Errorf("after ResetCIB n3 role=%s", v)
+	}
+	// attrd forgets a deleted attribute a moment later.
+	err = l.WaitFor(ctx, "transient attribute gone", 10*time.Second, func() (bool, error) {
+		s, err := l.CrmMon(ctx)
+		if err != nil {
+			return false, err
+		}
+		_, ok := s.Attribute("n2", "lab-transient")
+		return !ok, nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 	if out, err := l.QueryCIB(ctx, "constraints"); err != nil || strings.Contains(out, "lab-d1") {
 		t.Errorf("constraints after ResetCIB: %s %v", out, err)

@@ -252,7 +252,9 @@ func (c *client) dial(h *node, deadline time.Time) (string, error) {
 	for {
 		var conn net.Conn
 		err := h.h.Do(func() (err error) {
-			conn, err = net.DialTimeout("tcp", c.v.hostPort(), time.Second)
+			// No keepalive probes (Go's default is 15 s): only a tickle may
+			// reset a client here, as with most clients (2 h).
+			conn, err = (&net.Dialer{Timeout: time.Second, KeepAlive: -1}).Dial("tcp", c.v.hostPort())
 			return
 		})
 		if err == nil {

@@ -61,7 +61,8 @@ func (l *Lab) QueryCIB(ctx context.Context, section string) (string, error) {
 // properties, the bare node list (no permanent node attributes), and empty
 // resources and constraints (no rsc_defaults or op_defaults); then it
 // waits (up to timeout) until Pacemaker has stopped every resource that
-// ran, and clears the resource history and failures (crm_resource --cleanup).
+// ran, deletes the transient node attributes (promotion scores...), and
+// clears the resource history and failures (crm_resource --cleanup).
 func (l *Lab) ResetCIB(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -77,11 +78,13 @@ func (l *Lab) ResetCIB(ctx context.Context, timeout time.Duration) error {
 		return err
 	}
 	l.logf("reset CIB")
+	var last *ClusterState
 	err := l.WaitFor(ctx, "every resource stopped after ResetCIB", timeout, func() (bool, error) {
 		s, err := l.CrmMon(ctx)
 		if err != nil {
 			return false, err
 		}
+		last = s
 		for _, r := range s.Resources {
 			if r.Active {
 				return false, fmt.Errorf("%s still active on %v", r.ID, r.Nodes)
@@ -92,12 +95,26 @@ func (l *Lab) ResetCIB(ctx context.Context, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	// Always: the status section keeps the operation history of removed
-	// resources, which a later resource with the same id would inherit.
 	n, err := l.pacemakerNode()
 	if err != nil {
 		return err
 	}
+	// The node attributes left are transient ones (permanent ones went
+	// with <nodes>): promotion scores, attributes tests set. Delete them.
+	for _, ns := range last.Nodes {
+		names := make([]string, 0, len(ns.Attributes))
+		for name := range ns.Attributes {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			if _, err := n.Run(ctx, "attrd_updater", "--delete", "--name", name, "--node", ns.Name); err != nil {
+				return err
+			}
+		}
+	}
+	// Always: the status section keeps the operation history of removed
+	// resources, which a later resource with the same id would inherit.
 	_, err = n.Run(ctx, "crm_resource", "--cleanup")
 	return err
 }

@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os/exec"
 	"runtime"
@@ -333,5 +332,3 @@ func (c *Client) Run(ctx context.Context, name string, args ...string) (Result, 
 func (c *Client) Exec(ctx context.Context, env []string, name string, args ...string) (Result, error) {
 	return runCmd(c.Command(ctx, env, name, args...), c.name, name, args)
 }
-
-var errNoNode = errors.New("lab: no such node")

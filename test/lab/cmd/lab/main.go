@@ -60,12 +60,14 @@ func main() {
 		os.Exit(2)
 	}
 	if err := sc.run(os.Args[2:]); err != nil {
-		var ee *exec.ExitError
-		if e, ok := err.(*exec.ExitError); ok {
-			ee = e
+		if ee, ok := err.(*exec.ExitError); ok { // from shell: the command's own code
 			os.Exit(ee.ExitCode())
 		}
-		fmt.Fprintln(os.Stderr, "lab:", err)
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "lab") {
+			msg = "lab: " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
 		os.Exit(1)
 	}
 }
