@@ -57,8 +57,9 @@ Unset: nothing is recorded or tickled.`},
 		ShortDesc: "Where connections are recorded from",
 		LongDesc: `sockdiag: the local sockets on the address (netlink sock_diag, as ss; always available).
 conntrack: connection tracking, which also sees connections forwarded or NATed through this node (netlink; a
-network namespace tracks only once some netfilter rule uses connection tracking; when it tracks nothing the agent
-says so once and relies on sock_diag). auto: both, without duplicates.`},
+network namespace tracks only once some netfilter rule uses connection tracking; when it tracks nothing, or cannot
+be read, the agent says so once and relies on sock_diag). auto: both, without duplicates; while conntrack shows
+nothing sock_diag does not, auto reads it only every 10th time (its dump costs the kernel more).`},
 	{Name: "tickle_ports", ShortDesc: "Local ports to record and tickle",
 		LongDesc: `Only connections to these ports of the address are recorded, tickled and destroyed on stop: a list
 of ports and ranges separated by commas, such as 445,2049,20048-20050. Unset: every port.`},

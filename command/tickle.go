@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -23,8 +24,11 @@ func (l stderrLog) Debugf(f string, a ...any) {}
 func (l stderrLog) Warnf(f string, a ...any)  { fmt.Fprintf(l.w, "storhaug: warning: "+f+"\n", a...) }
 
 func tickleVIP(c *cli.Context) (netip.Addr, error) {
+	if c.NArg() > 1 && strings.HasPrefix(c.Args().Get(1), "-") {
+		return netip.Addr{}, exitWith(2, "options go before the address: storhaug tickle %s [options] VIP", c.Command.Name)
+	}
 	if c.NArg() != 1 {
-		return netip.Addr{}, exitWith(2, "give one address: storhaug tickle %s VIP", c.Command.Name)
+		return netip.Addr{}, exitWith(2, "give one address: storhaug tickle %s [options] VIP", c.Command.Name)
 	}
 	a, err := netip.ParseAddr(c.Args().First())
 	if err != nil || a.Zone() != "" {

@@ -162,6 +162,10 @@ type Change struct {
 	New     string `json:"new,omitempty"`
 	// NewSection is set when the section did not exist before.
 	NewSection bool `json:"new_section,omitempty"`
+	// Line and Raw are where a removed key was, and its line as written,
+	// so that restoring puts it back in place.
+	Line int    `json:"line,omitempty"`
+	Raw  string `json:"raw,omitempty"`
 }
 
 // Apply sets the owned keys and returns what changed. Keys already at
@@ -172,8 +176,10 @@ func (c *Conf) Apply(settings []Setting) []Change {
 		old, had := c.Get(s.Section, s.Key)
 		if s.Remove {
 			if had {
+				at, _ := c.find(s.Section, s.Key)
+				raw := c.lines[at]
 				c.Unset(s.Section, s.Key)
-				ch = append(ch, Change{Section: s.Section, Key: s.Key, Had: true, Old: old})
+				ch = append(ch, Change{Section: s.Section, Key: s.Key, Had: true, Old: old, Line: at, Raw: raw})
 			}
 			continue
 		}
@@ -196,7 +202,9 @@ func (c *Conf) Restore(changes []Change) {
 		if has != ch.Wrote || has && cur != ch.New {
 			continue
 		}
-		if ch.Had {
+		if ch.Had && !has && ch.Raw != "" && ch.Line <= len(c.lines) && c.sectionAt(ch.Line) == normKey(ch.Section) {
+			c.lines = append(c.lines[:ch.Line], append([]string{ch.Raw}, c.lines[ch.Line:]...)...)
+		} else if ch.Had {
 			c.Set(ch.Section, ch.Key, ch.Old)
 		} else {
 			c.Unset(ch.Section, ch.Key)
@@ -205,6 +213,16 @@ func (c *Conf) Restore(changes []Change) {
 			}
 		}
 	}
+}
+
+// sectionAt is the section a line inserted at index i would be in.
+func (c *Conf) sectionAt(i int) string {
+	for j := i - 1; j >= 0; j-- {
+		if s, ok := sectionOf(c.lines[j]); ok {
+			return s
+		}
+	}
+	return ""
 }
 
 // dropEmpty removes section's header when nothing but blank lines follow

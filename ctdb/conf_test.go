@@ -74,6 +74,20 @@ func TestConfRestoreLeavesAdminEdits(t *testing.T) {
 	}
 }
 
+// A key removed and restored goes back where it was, as it was written.
+func TestConfRemoveRestoresInPlace(t *testing.T) {
+	in := "[cluster]\n\t# On the shared storage\n\tcluster lock = /shared/reclock\n\t# trailing comment\n[legacy]\n\tx = 1\n"
+	c := ParseConf([]byte(in))
+	ch := c.Apply([]Setting{{Section: "cluster", Key: "cluster lock", Remove: true}, {Section: "cluster", Key: "leader capability", Value: "false"}})
+	if _, ok := c.Get("cluster", "cluster lock"); ok {
+		t.Fatal("not removed")
+	}
+	c.Restore(ch)
+	if got := string(c.Bytes()); got != in {
+		t.Errorf("restored\n%s\nwant\n%s", got, in)
+	}
+}
+
 func TestConfRemoveAndCaseInsensitiveKeys(t *testing.T) {
 	c := ParseConf([]byte("[Cluster]\n\tRecovery  Lock = /old/lock\n"))
 	ch := c.Apply([]Setting{{Section: "cluster", Key: "recovery lock", Remove: true}})

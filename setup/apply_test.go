@@ -514,3 +514,39 @@ func TestUpdateRetriesOnConflict(t *testing.T) {
 		t.Errorf("no-op update: changed %v, calls %v, %v", changed, r.calls, err)
 	}
 }
+
+// Teardown first stops storhaug's resources (target-role=Stopped on each
+// top-level one), touching nothing else.
+func TestPlanStop(t *testing.T) {
+	cur := mustParse(t, liveCIB)
+	cfg := cfgFor(t, 3, false, "")
+	set, _, err := Plan(cur, cfg, BuildFor(cfg, cur), PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped, changes, err := PlanStop(set, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range stopped.Find("configuration", "resources").Children {
+		has := strings.Contains(r.Canonical(), `name="target-role" value="Stopped"`)
+		if Owned(r.Get("id")) {
+			n++
+			if !has {
+				t.Errorf("%s not stopped", r.Get("id"))
+			}
+		} else if has {
+			t.Errorf("foreign %s stopped", r.Get("id"))
+		}
+	}
+	if len(changes) != n || n == 0 {
+		t.Errorf("%d changes for %d resources", len(changes), n)
+	}
+	if _, again, _ := PlanStop(stopped, cfg); len(again) != 0 {
+		t.Errorf("stopping twice changes %v", again)
+	}
+	if _, _, err := PlanStop(set, cfgFor(t, 3, false, "HA_NAME=other\n")); err == nil {
+		t.Error("PlanStop on the wrong cluster")
+	}
+}

@@ -37,10 +37,10 @@ func ParseSource(s string) (Source, error) {
 // Recorder records the established TCP connections on a VIP, in one network
 // namespace, over netlink sockets it keeps open between calls.
 //
-// sock_diag is always used for conntrack's blind spot: conntrack tracks
-// nothing in a namespace until some netfilter rule needs it. When conntrack
-// is asked for but its table is empty, the Recorder says so once and relies
-// on sock_diag.
+// Auto reads both. Conntrack reads conntrack alone while it can be read
+// and tracks something: a namespace tracks nothing until some netfilter
+// rule needs conntrack, and then (as when conntrack cannot be read) the
+// Recorder says so once and relies on sock_diag, which is always available.
 type Recorder struct {
 	VIP    netip.Addr
 	Ports  Ports
@@ -155,14 +155,18 @@ func (r *Recorder) gather() ([]Conn, error) {
 	}
 	nct := len(r.buf)
 	nsock := 0
-	err := r.diag.established(r.VIP, func(s *diagSocket) {
-		nsock++
-		if r.Ports.Has(s.local.Port()) {
-			r.buf = append(r.buf, NewConn(s.local, s.peer))
+	var err error
+	// conntrack alone only while it can be read and tracks something.
+	if r.Source != Conntrack || r.ct == nil || r.ctEmpty || len(errs) > 0 {
+		err = r.diag.established(r.VIP, func(s *diagSocket) {
+			nsock++
+			if r.Ports.Has(s.local.Port()) {
+				r.buf = append(r.buf, NewConn(s.local, s.peer))
+			}
+		})
+		if err != nil {
+			errs = append(errs, err)
 		}
-	})
-	if err != nil {
-		errs = append(errs, err)
 	}
 	if readCt && err == nil {
 		r.ctLocalOnly = subset(r.buf[:nct], r.buf[nct:])
@@ -172,10 +176,13 @@ func (r *Recorder) gather() ([]Conn, error) {
 		r.Log.Warnf("tickle: conntrack tracks nothing in this network namespace (no netfilter rule uses connection tracking), "+
 			"so forwarded or NATed connections to %s cannot be seen; recording local sockets from sock_diag only", r.VIP)
 	}
-	if len(errs) > 0 && (r.Source == Conntrack || err != nil) {
+	if err != nil {
 		return r.buf, errors.Join(errs...)
 	}
-	if len(errs) > 0 {
+	if len(errs) > 0 && r.Source == Conntrack && !r.ctWarned {
+		r.ctWarned = true
+		r.Log.Warnf("tickle: cannot read conntrack (%v); recording local sockets from sock_diag", errors.Join(errs...))
+	} else if len(errs) > 0 {
 		r.Log.Debugf("tickle: %v", errors.Join(errs...))
 	}
 	return r.buf, nil

@@ -149,7 +149,8 @@ func sharedOptions(bin string) lab.Options {
 // the test when not root. Before handing the lab out it repairs it (nodes
 // back up, partitions healed, links restored, cluster ready), resets the
 // CIB (no resources, constraints or node attributes of earlier tests) and
-// stops ctdbd/smbd/ganesha.nfsd that an earlier test left running. When
+// stops ctdbd/smbd/ganesha.nfsd that an earlier test left running, and
+// restores /etc/{ctdb,samba,ganesha} in the nodes as the lab prepared them. When
 // the test fails, the tail of every node log is printed.
 func sharedLab(t *testing.T) *lab.Lab {
 	t.Helper()
@@ -196,6 +197,11 @@ func sharedLab(t *testing.T) *lab.Lab {
 		t.Fatalf("shared lab: stop stray daemons: %v", err)
 	} else if len(stray) > 0 {
 		t.Logf("shared lab: stopped daemons an earlier test left running: %v", stray)
+	}
+	if changed, err := l.RestoreConfigs(); err != nil {
+		t.Fatalf("shared lab: restore configuration: %v", err)
+	} else if len(changed) > 0 {
+		t.Logf("shared lab: restored configuration an earlier test changed: %v", changed)
 	}
 	return l
 }

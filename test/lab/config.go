@@ -204,25 +204,7 @@ func (l *Lab) writeConfigs() error {
 		for _, sub := range []string{"corosync", "ctdb", "samba", "ganesha"} {
 			os.MkdirAll(filepath.Join(n.LogDir(), sub), 0o755)
 		}
-		files := map[string]string{
-			"hostname": n.name + "\n",
-			"hosts":    l.hostsFile(),
-		}
-		if l.opts.Pacemaker != Off {
-			files["corosync/corosync.conf"] = l.corosyncConf()
-		}
-		if l.opts.CTDB != Off {
-			files["ctdb/ctdb.conf"] = l.ctdbConf()
-			files["ctdb/nodes"] = l.ctdbNodes()
-			files["ctdb/ctdb.tunables"] = ctdbTunables
-		}
-		if l.opts.Samba != Off {
-			files["samba/smb.conf"] = l.smbConf()
-		}
-		if l.opts.Ganesha != Off {
-			files["ganesha/ganesha.conf"] = l.ganeshaConf()
-		}
-		for rel, content := range files {
+		for rel, content := range l.etcFiles(n) {
 			if err := writeFile(filepath.Join(d, "etc", rel), []byte(content), 0o644); err != nil {
 				return err
 			}
@@ -237,6 +219,29 @@ func (l *Lab) writeConfigs() error {
 		}
 	}
 	return nil
+}
+
+// etcFiles are the files the lab writes into a node's /etc (relative).
+func (l *Lab) etcFiles(n *Node) map[string]string {
+	files := map[string]string{
+		"hostname": n.name + "\n",
+		"hosts":    l.hostsFile(),
+	}
+	if l.opts.Pacemaker != Off {
+		files["corosync/corosync.conf"] = l.corosyncConf()
+	}
+	if l.opts.CTDB != Off {
+		files["ctdb/ctdb.conf"] = l.ctdbConf()
+		files["ctdb/nodes"] = l.ctdbNodes()
+		files["ctdb/ctdb.tunables"] = ctdbTunables
+	}
+	if l.opts.Samba != Off {
+		files["samba/smb.conf"] = l.smbConf()
+	}
+	if l.opts.Ganesha != Off {
+		files["ganesha/ganesha.conf"] = l.ganeshaConf()
+	}
+	return files
 }
 
 func (l *Lab) hostsFile() string {
