@@ -712,6 +712,11 @@ func (c *ctdbRes) ensureWatch(s *ctdbState) {
 	if watchAlive(s.WatchPID) {
 		return
 	}
+	if s.Naming == "recmaster" {
+		// Before 4.16 nobody broadcasts the leader, and "ctdb recmaster"
+		// is a plain control: cheap, no watch needed.
+		return
+	}
 	pid, err := ctdbSys.spawnWatch(c.r)
 	if err != nil {
 		c.r.Log.Warnf("cannot start the leader watch: %v", err)
@@ -777,6 +782,9 @@ func ctdbMonitor(r *ocf.Request) error {
 	}
 	s, _ := c.load()
 	if !watchAlive(s.WatchPID) && !r.IsProbe() {
+		if s.Naming == "" {
+			c.naming(s) // from the tool cache, normally
+		}
 		c.ensureWatch(s)
 		s.PNN = n.PNN
 		c.save(s)
@@ -882,8 +890,24 @@ func ctdbPromote(r *ocf.Request) error {
 	for {
 		l, err := c.leader(s)
 		if err == nil && l == n.PNN {
-			r.Log.Infof("CTDB node %d is the leader (%v after the role was given)", n.PNN, time.Since(t0).Round(time.Millisecond))
-			return nil
+			tl := time.Since(t0)
+			// The new leader's first recovery follows; this node is
+			// healthy again after it (and its next monitor event): what
+			// services ordered after the promotion need.
+			for {
+				m, err := c.tool.NodeStatus(r.Context())
+				if err == nil && m.Healthy() {
+					r.Log.Infof("CTDB node %d is the leader %v after the role was given, healthy after %v",
+						n.PNN, tl.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+					return nil
+				}
+				select {
+				case <-r.Context().Done():
+					r.Log.Warnf("CTDB node %d is the leader (after %v) but not yet healthy at the end of the promote timeout (%v)", n.PNN, tl.Round(time.Millisecond), err)
+					return nil
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
 		}
 		select {
 		case <-r.Context().Done():

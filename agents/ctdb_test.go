@@ -55,9 +55,9 @@ func (f *fakeCTDB) Run(ctx context.Context, env []string, name string, args ...s
 	switch cmd {
 	case "-X nodestatus":
 		return []byte(nsHeader + f.nodeRow + "\n"), nil, 0, nil
-	case "leader":
+	case "leader", "recmaster":
 		return []byte(f.leader + "\n"), nil, 0, nil
-	case "setleaderrole on", "setleaderrole off", "shutdown":
+	case "setleaderrole on", "setleaderrole off", "setrecmasterrole on", "setrecmasterrole off", "shutdown":
 		return nil, nil, 0, nil
 	case "scriptstatus":
 		return []byte(f.scripts), nil, 0, nil
@@ -385,6 +385,27 @@ func TestCTDBPromotable(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(x.conf); string(b) != adminCTDBConf {
 		t.Errorf("ctdb.conf after stop:\n%s", b)
+	}
+}
+
+// CTDB before 4.16 ("recmaster"): no leader broadcast to watch; the
+// promotable monitor asks "ctdb recmaster" (a plain control there).
+func TestCTDBPromotableRecmasterNaming(t *testing.T) {
+	x := newCTDBFixture(t, true)
+	x.f.running = true
+	state := filepath.Join(x.dir, "state")
+	os.MkdirAll(state, 0o755)
+	info := `{"binary_id": "` + binaryID(x.env["OCF_RESKEY_ctdb_binary"]) + `", "version": "4.15.13", "naming": "recmaster"}`
+	os.WriteFile(filepath.Join(state, "storhaug-CTDB-tool.json"), []byte(info), 0o644)
+	x.f.leader = "0"
+	code, out := x.run("monitor", "OCF_RESKEY_CRM_meta_interval=11000")
+	if code != ocf.RunningPromoted || !contains(x.f.calls, "recmaster") || x.f.watchPID != 0 {
+		t.Errorf("monitor: %v calls %v watch %d\n%s", code, x.f.calls, x.f.watchPID, out)
+	}
+	x.f.calls = nil
+	x.run("promote")
+	if !contains(x.f.calls, "setrecmasterrole on") {
+		t.Errorf("promote calls %v", x.f.calls)
 	}
 }
 

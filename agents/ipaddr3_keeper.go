@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -207,6 +208,17 @@ func ipaddr3Keeper(r *ocf.Request) error {
 	if err != nil {
 		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
 	}
+	// The tickle side runs alongside the announcements, not after them: its
+	// later takeover rounds are due at ~1.1 and ~2.2 s and the connection list
+	// must be fresh from the start.
+	var tickling sync.WaitGroup
+	if tickleWanted(r) {
+		tickling.Add(1)
+		go func() {
+			defer tickling.Done()
+			tickleKeep(ctx, r, v.target(t))
+		}()
+	}
 	rounds, _ := strconv.Atoi(r.Getenv(envKeeperRounds))
 	if rounds > 0 {
 		a, err := h.NewAnnouncer(t)
@@ -224,8 +236,6 @@ func ipaddr3Keeper(r *ocf.Request) error {
 			r.Log.Debugf("sent %d later announcement rounds for %s", sent, t.Addr)
 		}
 	}
-	if tickleWanted(r) && ctx.Err() == nil {
-		tickleKeep(ctx, r, v.target(t))
-	}
+	tickling.Wait()
 	return nil
 }

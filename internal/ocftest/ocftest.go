@@ -71,6 +71,7 @@ func Binary(t testing.TB) string {
 		bin := filepath.Join(build.dir, "storhaug")
 		cmd := exec.Command(goTool, "build", "-tags", BuildTags, "-o", bin, ".")
 		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as the Makefile builds it
 		build.out, build.err = cmd.CombinedOutput()
 		build.bin = bin
 	})

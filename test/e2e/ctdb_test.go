@@ -79,7 +79,7 @@ func TestCTDBAgentOCFTester(t *testing.T) {
 		opts []string
 	}{
 		{"plain clone", []string{"ctdb_recovery_lock=" + l.ClusterLock()}},
-		{"promotable clone", []string{"CRM_meta_promotable=true"}},
+		{"promotable clone", []string{"CRM_meta_promotable=true", "CRM_meta_timeout=60000"}},
 	} {
 		args := []string{"-v", "-n", "ocft-ctdb"}
 		for _, o := range tc.opts {
@@ -322,6 +322,11 @@ func TestCTDBPlainCloneClusterLock(t *testing.T) {
 	t.Logf("ctdbd on n2 killed, found not running, restarted and healthy again in %.1fs", time.Since(tk).Seconds())
 }
 
+// ctdbPromotableCIB is the storhaug layout: CTDB as a promotable clone
+// without a cluster lock, smbd (clustering = yes) cloned after the
+// promotion (until an instance is promoted nobody leads and no node is
+// healthy; promote returns once the leader's node is healthy), a VIP with
+// smbd.
 func ctdbPromotableCIB() (resources, constraints string) {
 	resources = fmt.Sprintf(`<resources>
   <clone id="ctdb-master">
@@ -344,7 +349,7 @@ func ctdbPromotableCIB() (resources, constraints string) {
   </clone>
   <clone id="smb-clone">
     <meta_attributes id="smb-clone-meta">
-      <nvpair id="smb-clone-interleave" name="interleave" value="true"/>
+      <nvpair id="smb-clone-interleave" name="interleave" value="false"/>
     </meta_attributes>
     <primitive id="smb" class="ocf" provider="heartbeat" type="anything">
       <instance_attributes id="smb-params">
@@ -372,7 +377,7 @@ func ctdbPromotableCIB() (resources, constraints string) {
 </resources>`, ctdbVIP)
 	constraints = `<constraints>
   <rsc_colocation id="smb-with-ctdb" rsc="smb-clone" with-rsc="ctdb-master" score="INFINITY"/>
-  <rsc_order id="ctdb-promote-then-smb" first="ctdb-master" first-action="promote" then="smb-clone" then-action="start" kind="Optional"/>
+  <rsc_order id="ctdb-promote-then-smb" first="ctdb-master" first-action="promote" then="smb-clone" then-action="start"/>
   <rsc_order id="ctdb-then-smb" first="ctdb-master" then="smb-clone"/>
   <rsc_colocation id="vip-with-smb" rsc="vip-smb" with-rsc="smb-clone" score="INFINITY"/>
   <rsc_order id="smb-then-vip" first="smb-clone" then="vip-smb"/>

@@ -23,6 +23,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/storhaug/storhaug/internal/ocftest"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -119,7 +120,8 @@ func buildStorhaug() (string, error) {
 		gobin = "/usr/local/go/bin/go"
 	}
 	out := filepath.Join(shared.tmp, "storhaug")
-	cmd := exec.Command(gobin, "build", "-o", out, "github.com/storhaug/storhaug")
+	cmd := exec.Command(gobin, "build", "-tags", ocftest.BuildTags, "-o", out, "github.com/storhaug/storhaug")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as the Makefile builds it
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build storhaug: %v\n%s", err, b)
 	}
