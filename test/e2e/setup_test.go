@@ -54,6 +54,8 @@ HA_SMB_MNT_DIR="ctdb"
 HA_VIP_TICKLE_DIR=%q
 HA_VIP_NIC="eth0"
 HA_GANESHA_PARAMS="logfile=/var/log/ganesha/ganesha.log"
+# Only because the lab has no fence device.
+HA_STONITH_ENABLED="false"
 `, l.Prefix(), l.SharedDir(), filepath.Join(l.SharedDir(), "tickle-setup"))
 	if err := n.WriteFile("/etc/sysconfig/storhaug.d/50-lab.conf", []byte(dropIn), 0o644); err != nil {
 		t.Fatal(err)
