@@ -620,7 +620,7 @@ func ctdbStart(r *ocf.Request) error {
 		return err
 	}
 	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
-	r.Log.Infof("ctdbd started (pid %d, pnn %d, %s) in %v: release detection %v, %d persistent databases checked in %v, configuration %v, ctdbd spawned in %v, then %v until ready; mode: %s",
+	r.Log.Infof("ctdbd started (pid %d, pnn %d, %s) in %v: status check and release detection %v, %d persistent databases checked in %v, configuration %v, ctdbd spawned in %v, then %v until ready; mode: %s",
 		pid, node.PNN, node.State(), ms(time.Since(t0)), ms(tNaming), n, ms(tCheck-tNaming),
 		ms(tConf-tCheck), ms(tSpawn-tConf), ms(time.Since(t0)-tSpawn), c.modeText())
 	return c.afterStart(s, node)
@@ -638,7 +638,17 @@ func (c *ctdbRes) waitStarted(ctx context.Context, pid int) (ctdb.Node, error) {
 		case err == nil && n.Healthy():
 			return n, nil
 		case err == nil && c.promotable && !n.Banned && !n.Stopped && !n.Disconnected:
-			return n, nil
+			// Nobody can lead before Pacemaker promotes an instance, and
+			// no node is healthy before then: done, unless a leader
+			// exists (this instance joins a running cluster), then wait
+			// for health like a plain clone.
+			// A leader announces itself every second: two are enough.
+			quick := *c.tool
+			quick.Timeout = 2 * time.Second
+			if l, lerr := quick.Leader(ctx); lerr == nil && l == ctdb.UnknownPNN {
+				return n, nil
+			}
+			last = n.State() + " (a leader exists: waiting for health)"
 		case err == nil:
 			last = n.State()
 		default:
@@ -891,11 +901,11 @@ func ctdbPromote(r *ocf.Request) error {
 		l, err := c.leader(s)
 		if err == nil && l == n.PNN {
 			tl := time.Since(t0)
-			// The new leader's first recovery follows; this node is
-			// healthy again after it (and its next monitor event): what
-			// services ordered after the promotion need.
+			// The new leader's recovery follows; the nodes are healthy
+			// after it (and their next monitor event): what services
+			// ordered after the promotion (smbd) need.
 			for {
-				m, err := c.tool.NodeStatus(r.Context())
+				m, err := c.allHealthy(r.Context())
 				if err == nil && m.Healthy() {
 					r.Log.Infof("CTDB node %d is the leader %v after the role was given, healthy after %v",
 						n.PNN, tl.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
@@ -915,6 +925,29 @@ func ctdbPromote(r *ocf.Request) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// allHealthy returns this node's row when every node present in the
+// cluster (not disconnected, banned or stopped) is healthy, else an error
+// naming one that is not.
+func (c *ctdbRes) allHealthy(ctx context.Context) (ctdb.Node, error) {
+	nodes, err := c.tool.Nodes(ctx)
+	if err != nil {
+		return ctdb.Node{}, err
+	}
+	var me ctdb.Node
+	for _, n := range nodes {
+		if n.This {
+			me = n
+		}
+		if n.Disconnected || n.Banned || n.Stopped {
+			continue
+		}
+		if !n.Healthy() {
+			return ctdb.Node{}, fmt.Errorf("CTDB node %d is %s", n.PNN, n.State())
+		}
+	}
+	return me, nil
 }
 
 func ctdbDemote(r *ocf.Request) error {

@@ -53,7 +53,7 @@ func (f *fakeCTDB) Run(ctx context.Context, env []string, name string, args ...s
 		return nil, []byte("connect() failed, errno=111\nFailed to connect to CTDB daemon (/run/ctdb/ctdbd.socket)\n"), 1, nil
 	}
 	switch cmd {
-	case "-X nodestatus":
+	case "-X nodestatus", "-X status":
 		return []byte(nsHeader + f.nodeRow + "\n"), nil, 0, nil
 	case "leader", "recmaster":
 		return []byte(f.leader + "\n"), nil, 0, nil
@@ -328,6 +328,7 @@ func TestCTDBPromotable(t *testing.T) {
 	x := newCTDBFixture(t, true)
 	// Before any promotion nobody leads and every node is unhealthy.
 	x.f.nodeRow = "|0|198.51.100.11|0|0|0|0|1|0|0|0|Y|"
+	x.f.leader = "UNKNOWN"
 	code, out := x.run("start")
 	if code != ocf.Success {
 		t.Fatalf("start: %v %s", code, out)

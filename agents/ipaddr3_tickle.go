@@ -189,7 +189,7 @@ func tickleRelease(r *ocf.Request, t vipTarget) error {
 		return err
 	}
 	n, err := bounded(r.Context(), "recording the final connection list in tickle_dir", func() ([2]int, error) {
-		recorded, destroyed, err := tickle.Release(cfg)
+		recorded, destroyed, err := tickle.Release(r.Context(), cfg)
 		return [2]int{recorded, destroyed}, err
 	})
 	recorded, destroyed := n[0], n[1]

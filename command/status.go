@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -78,31 +79,37 @@ func init() {
 	register(&cli.Command{
 		Name:  "cleanup",
 		Usage: "clear the failures of storhaug's resources (crm_resource --cleanup)",
-		Flags: []cli.Flag{
+		Description: "Clears the failed operations and fail counts Pacemaker remembers for storhaug's resources, so\n" +
+			"that it probes them afresh and may place them again where they failed. Refuses a cluster whose\n" +
+			"cluster-name is not the configuration's HA_NAME. With CIB_file=FILE it clears them in that file.",
+		Flags: append(configFlags(),
 			&cli.StringFlag{Name: "node", Usage: "only on this `NODE`"},
 			timeoutFlag(time.Minute),
-		},
+		),
 		Action: func(c *cli.Context) error {
-			ctx, cancel := cmdContext(c)
-			defer cancel()
-			r := setup.Exec{}
-			ids, err := setup.CleanupTargets(ctx, r)
+			cfg, err := loadConfig(c)
 			if err != nil {
 				return err
 			}
-			if len(ids) == 0 {
-				fmt.Fprintln(c.App.Writer, "storhaug: no storhaug resources in the CIB")
+			ctx, cancel := cmdContext(c)
+			defer cancel()
+			cleaned, err := setup.Cleanup(ctx, setup.Exec{}, cfg, c.String("node"))
+			if errors.Is(err, setup.ErrNotSetUp) {
+				fmt.Fprintf(c.App.Writer, "storhaug: %v; nothing to clean up\n", err)
 				return nil
 			}
-			for _, id := range ids {
-				args := []string{"--cleanup", "--resource", id}
-				if n := c.String("node"); n != "" {
-					args = append(args, "--node", n)
+			for _, cl := range cleaned {
+				if cl.Node != "" {
+					fmt.Fprintf(c.App.Writer, "cleaned up %s on %s\n", cl.Resource, cl.Node)
+				} else {
+					fmt.Fprintf(c.App.Writer, "cleaned up %s\n", cl.Resource)
 				}
-				if _, err := r.Run(ctx, nil, "crm_resource", args...); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.App.Writer, "cleaned up %s\n", id)
+			}
+			if err != nil {
+				return err
+			}
+			if len(cleaned) == 0 {
+				fmt.Fprintln(c.App.Writer, "storhaug: no failures to clear")
 			}
 			return nil
 		},

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -27,6 +28,10 @@ func (Exec) Run(ctx context.Context, env []string, name string, args ...string) 
 	if len(env) > 0 {
 		cmd.Env = append(cmd.Environ(), env...)
 	}
+	// A process group of its own: when its -T limit strikes, the ctdb
+	// tool sends SIGTERM to its whole process group, which would otherwise
+	// be the agent's.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = time.Second
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -62,9 +67,12 @@ func (t *Tool) call(ctx context.Context, args ...string) (out []byte, status int
 		to = 10 * time.Second
 	}
 	secs := int((to + time.Second - 1) / time.Second)
-	ctx, cancel := context.WithTimeout(ctx, to+time.Second)
+	// -t bounds each wait for the daemon (and the wait for a leader
+	// broadcast); -T, a second later, the whole run; the context kills the
+	// tool a second after that.
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs+2)*time.Second)
 	defer cancel()
-	full := append([]string{"-t", strconv.Itoa(secs), "-T", strconv.Itoa(secs)}, args...)
+	full := append([]string{"-t", strconv.Itoa(secs), "-T", strconv.Itoa(secs + 1)}, args...)
 	var env []string
 	if t.Socket != "" {
 		env = []string{"CTDB_SOCKET=" + t.Socket}

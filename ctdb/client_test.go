@@ -40,7 +40,7 @@ func TestToolCallsCarryTheirOwnTimeLimit(t *testing.T) {
 		t.Fatalf("%+v %v (a disabled node's non-zero exit is not an error)", n, err)
 	}
 	c := f.calls[0]
-	if strings.Join(c.args, " ") != "-t 3 -T 3 -X nodestatus" || c.name != "/usr/bin/ctdb" || len(c.env) != 1 || c.env[0] != "CTDB_SOCKET=/tmp/s" {
+	if strings.Join(c.args, " ") != "-t 3 -T 4 -X nodestatus" || c.name != "/usr/bin/ctdb" || len(c.env) != 1 || c.env[0] != "CTDB_SOCKET=/tmp/s" {
 		t.Errorf("call %+v", c)
 	}
 }
@@ -71,9 +71,22 @@ func TestToolHungCallEndsAtItsOwnLimit(t *testing.T) {
 	defer cancel()
 	t0 := time.Now()
 	_, err := tool.NodeStatus(ctx)
-	if err == nil || time.Since(t0) > 5*time.Second {
+	if err == nil || time.Since(t0) > 6*time.Second {
 		t.Errorf("hung call: %v after %v", err, time.Since(t0))
 	}
+}
+
+// The real ctdb tool, when its -T limit strikes, sends SIGTERM to its
+// process group: that must not be the caller's.
+func TestToolMaxRuntimeSparesCaller(t *testing.T) {
+	dir := t.TempDir()
+	tool := filepath.Join(dir, "ctdb")
+	os.WriteFile(tool, []byte("#!/bin/sh\nkill -TERM 0\nsleep 5\n"), 0o755)
+	_, _, _, err := Exec{}.Run(context.Background(), nil, tool)
+	if err != nil {
+		t.Logf("tool: %v", err)
+	}
+	// Still here: the SIGTERM went to the tool's own group.
 }
 
 func TestLeaderAndRoleCommandsFollowNaming(t *testing.T) {

@@ -245,21 +245,3 @@ func WaitSettle(ctx context.Context, r Runner) error {
 	}
 	return nil
 }
-
-// CleanupTargets returns the ids of storhaug's top-level resources in the
-// CIB.
-func CleanupTargets(ctx context.Context, r Runner) ([]string, error) {
-	cib, err := QueryCIB(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	if rs := cib.Find("configuration", "resources"); rs != nil {
-		for _, e := range rs.Children {
-			if !e.Comment && Owned(e.Get("id")) {
-				ids = append(ids, e.Get("id"))
-			}
-		}
-	}
-	return ids, nil
-}

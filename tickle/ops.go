@@ -100,9 +100,13 @@ func Keep(ctx context.Context, cfg Config) error {
 
 // Release is the stop side, before the address is removed: it records the
 // final list into the shared directory (when one is set), keeps the keeper
-// from overwriting it, and destroys the local sockets on the VIP so that
-// local services drop them (their clients get an RST).
-func Release(cfg Config) (recorded, destroyed int, err error) {
+// from overwriting it, and resets the local sockets on the VIP so that local
+// services drop them (their clients get an RST): with sock_diag's
+// SOCK_DESTROY, or, where the kernel refuses that (the first refusal says
+// so), by tickling each local socket and answering with an exact RST,
+// within ctx and at most releaseResetBudget after Release began.
+func Release(ctx context.Context, cfg Config) (recorded, destroyed int, err error) {
+	begin := time.Now()
 	rec, err := OpenRecorder(cfg.Netns, cfg.VIP, cfg.Ports, cfg.Source, cfg.Log)
 	if err != nil {
 		return 0, 0, err
@@ -128,12 +132,42 @@ func Release(cfg Config) (recorded, destroyed int, err error) {
 		errs = append(errs, serr)
 	}
 	unlock()
-	destroyed, derr := rec.Destroy()
+	var derr error
+	if !forceExactRST {
+		destroyed, derr = rec.Destroy()
+	}
+	if forceExactRST || errors.Is(derr, ErrDestroyUnsupported) {
+		why := "forced (test)"
+		if derr != nil {
+			why = derr.Error()
+		}
+		ctx, cancel := context.WithDeadline(ctx, begin.Add(releaseResetBudget))
+		start := time.Now()
+		n, rerr := resetLocal(ctx, cfg.Netns, rec)
+		cancel()
+		destroyed += n
+		if rerr != nil {
+			derr = fmt.Errorf("%s; resetting the local sockets on %s with exact RSTs instead: %d reset, %w", why, cfg.VIP, n, rerr)
+		} else {
+			derr = nil
+			log := orNop(cfg.Log)
+			log.Infof("tickle: %s; %d local sockets on %s reset with exact RSTs instead, in %v",
+				why, n, cfg.VIP, time.Since(start).Round(time.Millisecond))
+		}
+	}
 	if derr != nil {
 		errs = append(errs, derr)
 	}
 	return recorded, destroyed, errors.Join(errs...)
 }
+
+// releaseResetBudget bounds Release when it resets sockets with exact RSTs
+// (the agent gives Release 5 s in all).
+const releaseResetBudget = 4 * time.Second
+
+// forceExactRST makes Release reset sockets with exact RSTs even where the
+// kernel could destroy them (for tests).
+var forceExactRST bool
 
 // List records the connections on the VIP now (for the admin's "storhaug
 // tickle list" on the owning node).

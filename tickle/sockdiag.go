@@ -216,8 +216,11 @@ func (d *sockDiag) destroy(s *diagSocket) error {
 	return err
 }
 
-// ErrDestroyUnsupported says the kernel cannot destroy sockets
-// (built without CONFIG_INET_DIAG_DESTROY).
-var ErrDestroyUnsupported = errors.New("this kernel cannot destroy sockets (CONFIG_INET_DIAG_DESTROY is not set)")
+// ErrDestroyUnsupported says the kernel refused to destroy a socket: it was
+// built without CONFIG_INET_DIAG_DESTROY (EOPNOTSUPP), or the caller lacks
+// CAP_NET_ADMIN (EPERM).
+var ErrDestroyUnsupported = errors.New("this kernel cannot destroy sockets (no CONFIG_INET_DIAG_DESTROY, or no CAP_NET_ADMIN)")
 
-func destroyUnsupported(err error) bool { return errors.Is(err, unix.EOPNOTSUPP) }
+func destroyUnsupported(err error) bool {
+	return errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EPERM)
+}

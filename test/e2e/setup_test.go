@@ -272,6 +272,12 @@ func TestSetupLab(t *testing.T) {
 		}
 	}
 
+	// A failure: Pacemaker records one for n2's VIP (and recovers it);
+	// status shows it; cleanup with another cluster's configuration is
+	// refused; storhaug cleanup clears it.
+	checkCleanup(t, ctx, l, n1)
+	waitSetUp(t, ctx, l, setupVIPs, nodes, time.Minute)
+
 	// Clients read through every VIP.
 	for vip := range setupVIPs {
 		if err := l.WaitFor(ctx, "reads through "+vip, time.Minute, func() (bool, error) {
@@ -453,4 +459,65 @@ func TestSetupLab(t *testing.T) {
 	}); err != nil {
 		t.Error(err)
 	}
+}
+
+// failuresOn returns the failures storhaug status --output json on n shows.
+func failuresOn(ctx context.Context, n *lab.Node) ([]setup.Failure, error) {
+	r, err := storhaugOn(ctx, n, "status", "--output", "json")
+	var st setup.Status
+	if err != nil || json.Unmarshal([]byte(r.Stdout), &st) != nil {
+		return nil, fmt.Errorf("status --output json: %v %s", err, r.Output())
+	}
+	return st.Failures, nil
+}
+
+// checkCleanup makes n2's VIP fail (crm_resource --fail), waits until
+// storhaug status shows the failure, and clears it with storhaug cleanup.
+func checkCleanup(t *testing.T, ctx context.Context, l *lab.Lab, n1 *lab.Node) {
+	t.Helper()
+	t0 := time.Now()
+	vip := setup.VIPID(mustAddr("198.51.100.202"))
+	if r, err := n1.Run(ctx, "crm_resource", "--fail", "--resource", vip, "--node", "n2"); err != nil {
+		t.Fatalf("crm_resource --fail: %v\n%s", err, r.Output())
+	}
+	if err := l.WaitFor(ctx, "status shows the failure", 20*time.Second, func() (bool, error) {
+		fs, err := failuresOn(ctx, n1)
+		if err != nil {
+			return false, err
+		}
+		for _, f := range fs {
+			if f.Resource == vip && f.Node == "n2" {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("failures %+v", fs)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Another cluster's configuration: refused, naming both.
+	sample, _ := os.ReadFile("../../examples/storhaug.conf")
+	if err := n1.WriteFile("/etc/sysconfig/storhaug-other.conf", append(sample, "HA_NAME=other\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := storhaugOn(ctx, n1, "cleanup", "-c", "/etc/sysconfig/storhaug-other.conf", "--config-dir", "/nonexistent")
+	if err == nil || !strings.Contains(r.Stderr, fmt.Sprintf("this cluster is %q but /etc/sysconfig/storhaug-other.conf says HA_NAME=\"other\"", l.Prefix())) {
+		t.Errorf("cleanup with another cluster's configuration: %v\n%s", err, r.Output())
+	}
+	if fs, err := failuresOn(ctx, n1); err != nil || len(fs) == 0 {
+		t.Errorf("after a refused cleanup: failures %+v, %v", fs, err)
+	}
+	r, err = storhaugOn(ctx, n1, "cleanup")
+	if err != nil || !strings.Contains(r.Stdout, "cleaned up "+vip) {
+		t.Fatalf("storhaug cleanup: %v\n%s", err, r.Output())
+	}
+	if err := l.WaitFor(ctx, "status shows no failure", 20*time.Second, func() (bool, error) {
+		fs, err := failuresOn(ctx, n1)
+		if err != nil || len(fs) > 0 {
+			return false, fmt.Errorf("failures %+v %v", fs, err)
+		}
+		return true, nil
+	}); err != nil {
+		t.Error(err)
+	}
+	t.Logf("cleanup: failure shown and cleared in %.1fs", time.Since(t0).Seconds())
 }

@@ -199,7 +199,8 @@ func TestTicklePacemakerCrash(t *testing.T) {
 		for range k {
 			conn, greet, err := tkDial(c1, a, time.Now().Add(20*time.Second))
 			if err != nil || greet != owner.Name() {
-				t.Fatalf("client of %s: greeted by %q (%v), want %s", a, greet, err, owner.Name())
+				diag, _ := owner.Sh(ctx, "ip -br addr; ss -ltnp; ls -la "+dir+"; tail -5 /var/log/pacemaker/pacemaker.log")
+				t.Fatalf("client of %s: greeted by %q (%v), want %s\n%s:\n%s", a, greet, err, owner.Name(), owner.Name(), diag.Output())
 			}
 			c := &tkLabClient{addr: a, conn: conn, ended: make(chan error, 1)}
 			t.Cleanup(func() { c.conn.Close() })

@@ -485,6 +485,11 @@ func (n *Node) initSpec() initSpec {
 		mountSpec{Source: "tmpfs", Target: "/run", FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755,size=256m"},
 		mountSpec{Source: "tmpfs", Target: "/dev/shm", FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=1777,size=512m"},
 		mountSpec{Source: "tmpfs", Target: "/tmp", FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=1777,size=256m"},
+		// A node's root has a home of its own: the host's /root holds the host
+		// user's login profile (on these machines it runs "pyenv rehash",
+		// which waits for ever on a lock a killed "su -" leaves behind), and
+		// "su -" is how ocf:heartbeat:anything starts its service.
+		mountSpec{Source: "tmpfs", Target: "/root", FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0700,size=64m"},
 		mountSpec{Source: "overlay", Target: "/etc", FSType: "overlay",
 			Data: fmt.Sprintf("lowerdir=/etc,upperdir=%s,workdir=%s", filepath.Join(d, "etc"), filepath.Join(d, ".etc-work"))},
 	)
