@@ -43,7 +43,7 @@ takes the address over reads that file and sends each client a "tickle" (an ACK 
 address, so that the client answers, gets an RST from the new owner and reconnects. Tickles go out in tickle_rounds
 rounds spaced by tickle_interval, the first before start returns, after the first announcement. On stop, the final
 list is recorded and the local sockets on the address are destroyed, so local services drop them and their clients
-are reset at once.
+are reset at once (where the kernel cannot destroy sockets, each is reset with a tickle and an exact RST instead).
 The default is true, but recording and tickling need tickle_dir: without it (as in a CIB written for IPaddr2)
 IPaddr3 only destroys the local sockets on stop, and start says once that no clients are tickled. So a resource
 switched from IPaddr2 starts cleanly, and setting tickle_dir turns the feature on. false turns everything off.`},

@@ -11,8 +11,9 @@
 // owner's kernel has no socket for them and answers with an exact RST, and
 // the client reconnects. Tickles go out in rounds spaced past Linux's 500 ms
 // rate limit on answers to invalid segments ([Schedule]). When an address is
-// released gracefully, the local sockets on it are destroyed
-// ([Recorder.Destroy]) so local services drop them too.
+// released gracefully ([Release]), the local sockets on it are destroyed
+// ([Recorder.Destroy]) so local services drop them too; where the kernel
+// cannot destroy sockets, each is tickled and answered with an exact RST.
 //
 // The package knows nothing of OCF; the IPaddr3 agent and the "storhaug
 // tickle" command drive it.
