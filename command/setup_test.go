@@ -135,7 +135,7 @@ func TestOfflineCLI(t *testing.T) {
 	conf := filepath.Join(dir, "storhaug.conf")
 	os.WriteFile(conf, sample, 0o644)
 	os.Mkdir(filepath.Join(dir, "storhaug.d"), 0o755)
-	os.WriteFile(filepath.Join(dir, "storhaug.d", "10-site.conf"), []byte("HA_MNT_DIR=/srv/shared\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "storhaug.d", "10-site.conf"), []byte("HA_MNT_DIR=/srv/shared\nHA_STONITH_ENABLED=false\n"), 0o644)
 
 	out, err := runCLI(t, "setup", "-c", conf)
 	if err != nil || !strings.Contains(out, "set up cluster storhaug") || !strings.Contains(out, "warning: fencing is disabled (HA_STONITH_ENABLED=false)") {
