@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Node is one row of "ctdb -X nodestatus" (or "ctdb -X status"): a node's
@@ -193,14 +194,16 @@ func ParseListNodes(out []byte) (map[int]string, error) {
 	return m, nil
 }
 
-var versionRE = regexp.MustCompile(`(\d+)\.(\d+)(?:\.(\d+))?`)
+// versionRE is compiled on first use: every agent invocation (and a monitor
+// runs every few seconds) would otherwise pay for it at start-up.
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(\d+)\.(\d+)(?:\.(\d+))?`) })
 
 // Version is a CTDB release number.
 type Version struct{ Major, Minor, Patch int }
 
 // ParseVersion reads "ctdb version" ("4.17.12-Debian", "CTDB version: 4.9.5").
 func ParseVersion(out []byte) (Version, error) {
-	m := versionRE.FindStringSubmatch(string(out))
+	m := versionRE().FindStringSubmatch(string(out))
 	if m == nil {
 		return Version{}, fmt.Errorf("no version number in %q", clip(out))
 	}
