@@ -291,9 +291,18 @@ func (b *builder) build() {
 					{"monitor", "10s", "60s", ""},
 				}))
 			}
-			b.rsc(clone(idSambaClone, g, cloneMeta))
+			sambaMeta, after := cloneMeta, order(idCTDBClone, idSambaClone)
+			if c.CTDBMode == CTDBLeader {
+				// No CTDB node is healthy until an instance is promoted and
+				// leads: smbd starts after the promotion, on every node, so
+				// the Samba clone is not interleaved.
+				sambaMeta = [][2]string{{"clone-max", nStorage}, {"clone-node-max", "1"}, {"interleave", "false"}}
+				after.Set("first-action", "promote")
+				after.Set("then-action", "start")
+			}
+			b.rsc(clone(idSambaClone, g, sambaMeta))
 			storageOnly(idSambaClone)
-			b.cons(colocate(idSambaClone, idCTDBClone), order(idCTDBClone, idSambaClone))
+			b.cons(colocate(idSambaClone, idCTDBClone), after)
 			vipDeps = append(vipDeps, idSambaClone)
 		}
 	}

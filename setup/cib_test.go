@@ -181,3 +181,44 @@ func TestVIPIDStable(t *testing.T) {
 		}
 	}
 }
+
+// With a separate Samba clone in leader mode, smbd starts only after a CTDB
+// instance is promoted (no CTDB node is healthy before), on every node: the
+// order is promote-then-start and the Samba clone is not interleaved. In
+// lock mode a plain start-then-start order is right.
+func TestSambaAfterCTDBPromotion(t *testing.T) {
+	for _, mode := range []string{"leader", "lock"} {
+		c := cfgFor(t, 3, false, "HA_SMB_MANAGER=\"systemd\"\nHA_CTDB_MODE=\""+mode+"\"\nHA_CTDB_LOCK=\"/shared/ctdb/lock\"\n")
+		m := Build(c, Options{})
+		var order *Element
+		for _, e := range m.Constraints {
+			if e.Name == "rsc_order" && e.Get("first") == idCTDBClone && e.Get("then") == idSambaClone {
+				order = e
+			}
+		}
+		if order == nil {
+			t.Fatalf("%s: no order from %s to %s", mode, idCTDBClone, idSambaClone)
+		}
+		interleave := ""
+		for _, r := range m.Resources {
+			if r.Get("id") == idSambaClone {
+				r.Walk(func(e *Element) bool {
+					if e.Name == "nvpair" && e.Get("name") == "interleave" {
+						interleave = e.Get("value")
+					}
+					return true
+				})
+			}
+		}
+		wantFirst, wantInterleave := "", "true"
+		if mode == "leader" {
+			wantFirst, wantInterleave = "promote", "false"
+		}
+		if got := order.Get("first-action"); got != wantFirst {
+			t.Errorf("%s: order first-action %q, want %q", mode, got, wantFirst)
+		}
+		if interleave != wantInterleave {
+			t.Errorf("%s: Samba clone interleave %q, want %q", mode, interleave, wantInterleave)
+		}
+	}
+}

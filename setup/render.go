@@ -180,7 +180,14 @@ func (m *Model) PCS() []string {
 		case "rsc_colocation":
 			out = append(out, fmt.Sprintf("%sconstraint colocation add %s with %s %s id=%s", pcs, c.Get("rsc"), c.Get("with-rsc"), c.Get("score"), id))
 		case "rsc_order":
-			out = append(out, fmt.Sprintf("%sconstraint order %s then %s kind=%s id=%s", pcs, c.Get("first"), c.Get("then"), c.Get("kind"), id))
+			first, then := c.Get("first"), c.Get("then")
+			if a := c.Get("first-action"); a != "" {
+				first = a + " " + first
+			}
+			if a := c.Get("then-action"); a != "" {
+				then = a + " " + then
+			}
+			out = append(out, fmt.Sprintf("%sconstraint order %s then %s kind=%s id=%s", pcs, first, then, c.Get("kind"), id))
 		}
 	}
 	out = append(out, "pcs cluster cib-push storhaug.cib --config")
