@@ -50,14 +50,6 @@ func BenchmarkIPaddr(b *testing.B) {
 	if err := os.Symlink(bin, ipaddr3); err != nil {
 		b.Fatal(err)
 	}
-	// The same source built static (CGO_ENABLED=0: no dynamic loader, no
-	// libc start-up), for comparison: monitor only.
-	static := filepath.Join(dir, "static", "IPaddr3")
-	build := exec.Command("go", "build", "-tags", ocftest.BuildTags, "-o", static, "github.com/storhaug/storhaug")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building a static storhaug: %v\n%s", err, out)
-	}
 	net := nstest.New(b)
 	h := net.AddHost("198.51.100.1/24")
 	state := filepath.Join(dir, "state")
@@ -135,21 +127,17 @@ func BenchmarkIPaddr(b *testing.B) {
 				times[a.name+" "+act.name] = append(times[a.name+" "+act.name], d)
 				cpus[a.name+" "+act.name] = append(cpus[a.name+" "+act.name], cpu)
 				if a.name == "IPaddr3" && act.name == "monitor" {
-					d, code, out := run(static, []string{"monitor"}, act.env)
+					// The floor, timed beside IPaddr3's monitor under the
+					// same conditions (caches, the keeper's later rounds).
+					d, code, out := run(floor, nil, nil)
 					if code != 0 {
-						b.Fatalf("static IPaddr3 monitor: exit %d\n%s", code, out)
+						b.Fatalf("floor: exit %d\n%s", code, out)
 					}
-					times["IPaddr3-static monitor"] = append(times["IPaddr3-static monitor"], d)
-					cpus["IPaddr3-static monitor"] = append(cpus["IPaddr3-static monitor"], cpu)
+					times["floor"] = append(times["floor"], d)
+					cpus["floor"] = append(cpus["floor"], cpu)
 				}
 			}
 		}
-		d, code, out := run(floor, nil, nil)
-		if code != 0 {
-			b.Fatalf("floor: exit %d\n%s", code, out)
-		}
-		times["floor"] = append(times["floor"], d)
-		cpus["floor"] = append(cpus["floor"], cpu)
 	}
 	b.StopTimer()
 
@@ -163,7 +151,7 @@ func BenchmarkIPaddr(b *testing.B) {
 			keys = append(keys, a.name+" "+act.name)
 		}
 	}
-	keys = append(keys, "IPaddr3-static monitor", "floor")
+	keys = append(keys, "floor")
 	for _, k := range keys {
 		s := slices.Clone(times[k])
 		slices.Sort(s)
@@ -188,7 +176,6 @@ func BenchmarkIPaddr(b *testing.B) {
 	ratio("IPaddr2/IPaddr3 monitor", med["IPaddr2 monitor"], med["IPaddr3 monitor"], 10, true)
 	ratio("IPaddr2/IPaddr3 stop", med["IPaddr2 stop"], med["IPaddr3 stop"], 1, true)
 	ratio("IPaddr3 monitor/floor", med["IPaddr3 monitor"], med["floor"], 1.5, false)
-	ratio("IPaddr3-static monitor/floor", med["IPaddr3-static monitor"], med["floor"], 1.5, false)
 	tw.Flush()
 }
 
