@@ -113,8 +113,18 @@ func (d *Daemon) Start(ctx context.Context) (int, error) {
 // Stop ends ctdbd: "ctdb shutdown" (within the tool's own time limit),
 // then a wait for the pid to go, bounded by ctx less a reserve, then
 // SIGTERM and SIGKILL of that pid only. It returns how it ended.
-func (d *Daemon) Stop(ctx context.Context, tool *Tool) (string, error) {
+func (d *Daemon) Stop(ctx context.Context, tool *Tool) (how string, err error) {
 	pid := d.PID()
+	if last := d.recordedPID(); last > 0 {
+		// Whichever way ctdbd ends (or ended: killed, it leaves its pid
+		// file), its event daemon must be gone before Stop returns, or the
+		// next ctdbd cannot start one of its own.
+		defer func() {
+			if err == nil {
+				d.endHelpers(ctx, last)
+			}
+		}()
+	}
 	serr := tool.Shutdown(ctx)
 	if errors.Is(serr, ErrNotRunning) && pid == 0 {
 		return "not running", nil
@@ -143,6 +153,70 @@ func (d *Daemon) Stop(ctx context.Context, tool *Tool) (string, error) {
 		return fmt.Sprintf("ended by SIGKILL (pid %d)", pid), nil
 	}
 	return "", fmt.Errorf("ctdbd (pid %d) is still running after SIGKILL", pid)
+}
+
+// recordedPID is the pid in ctdbd's pid file, alive or not.
+func (d *Daemon) recordedPID() int {
+	b, err := os.ReadFile(d.PidFile())
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// helpersOf returns the pids of the event daemons ctdbd pid started: they
+// run as "ctdb-eventd -P <pid>" and outlive a killed ctdbd for up to a
+// second, during which a new ctdbd fails to start its own.
+func helpersOf(pid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	want := strconv.Itoa(pid)
+	var pids []int
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if filepath.Base(args[0]) != "ctdb-eventd" {
+			continue
+		}
+		for i := 1; i+1 < len(args); i++ {
+			if args[i] == "-P" && args[i+1] == want {
+				pids = append(pids, p)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// endHelpers waits, for at most 2 s within ctx, until the event daemons of
+// the ctdbd that was pid have gone by themselves, then ends the rest by pid.
+func (d *Daemon) endHelpers(ctx context.Context, pid int) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for {
+		left := helpersOf(pid)
+		if len(left) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			for _, p := range left {
+				syscall.Kill(p, syscall.SIGKILL)
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // waitGone waits until pid is gone or ctx is reserve from its end.
