@@ -8,11 +8,9 @@ package e2e
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -166,42 +164,6 @@ func readOne(ctx context.Context, l *lab.Lab, proto, vip, smbFile, smbContent, n
 	return nil
 }
 
-// smb2Negotiate sends an SMB2 NEGOTIATE (dialects 2.0.2 to 3.0.2) and
-// reads the answer, as a client does first (smbd drops connections that
-// never negotiate).
-func smb2Negotiate(conn net.Conn) error {
-	hdr := make([]byte, 64)
-	copy(hdr, "\xfeSMB")
-	binary.LittleEndian.PutUint16(hdr[4:], 64) // structure size
-	binary.LittleEndian.PutUint16(hdr[14:], 1) // credits requested
-	body := make([]byte, 36)
-	binary.LittleEndian.PutUint16(body[0:], 36)
-	dialects := []uint16{0x0202, 0x0210, 0x0300, 0x0302}
-	binary.LittleEndian.PutUint16(body[2:], uint16(len(dialects)))
-	binary.LittleEndian.PutUint16(body[4:], 1) // signing enabled
-	copy(body[12:28], "storhaug-e2e-001")
-	for _, d := range dialects {
-		body = binary.LittleEndian.AppendUint16(body, d)
-	}
-	msg := append(hdr, body...)
-	frame := append([]byte{0, byte(len(msg) >> 16), byte(len(msg) >> 8), byte(len(msg))}, msg...)
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	defer conn.SetDeadline(time.Time{})
-	if _, err := conn.Write(frame); err != nil {
-		return err
-	}
-	var resp [8]byte
-	if _, err := io.ReadFull(conn, resp[:]); err != nil {
-		return err
-	}
-	if string(resp[4:8]) != "\xfeSMB" {
-		return fmt.Errorf("answer is not SMB2: % x", resp)
-	}
-	n := int(resp[1])<<16 | int(resp[2])<<8 | int(resp[3])
-	_, err := io.CopyN(io.Discard, conn, int64(n-4))
-	return err
-}
-
 func TestSetupLab(t *testing.T) {
 	l := sharedLab(t)
 	storhaugBin(t)
@@ -318,7 +280,7 @@ func TestSetupLab(t *testing.T) {
 		}
 		defer conn.Close()
 		if port == 445 {
-			if err := smb2Negotiate(conn); err != nil {
+			if err := lab.SMBNegotiate(conn); err != nil {
 				t.Fatalf("SMB negotiate with %s: %v", moved, err)
 			}
 		}

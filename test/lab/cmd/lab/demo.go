@@ -9,11 +9,9 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -416,7 +414,7 @@ func holdConn(c *lab.Client, addr string, port int) (*heldConn, error) {
 	if port == 445 {
 		// Speak first, as an SMB client does: smbd drops connections
 		// that never negotiate.
-		if err := smbNegotiate(hc.conn); err != nil {
+		if err := lab.SMBNegotiate(hc.conn); err != nil {
 			hc.conn.Close()
 			return nil, fmt.Errorf("SMB negotiate with %s: %v", addr, err)
 		}
@@ -432,41 +430,6 @@ func holdConn(c *lab.Client, addr string, port int) (*heldConn, error) {
 		}
 	}()
 	return hc, nil
-}
-
-// smbNegotiate sends an SMB2 NEGOTIATE (dialects 2.0.2 to 3.0.2) and reads
-// the answer's header.
-func smbNegotiate(conn net.Conn) error {
-	hdr := make([]byte, 64)
-	copy(hdr, "\xfeSMB")
-	binary.LittleEndian.PutUint16(hdr[4:], 64) // structure size
-	binary.LittleEndian.PutUint16(hdr[14:], 1) // credits requested
-	body := make([]byte, 36)
-	binary.LittleEndian.PutUint16(body[0:], 36) // structure size
-	dialects := []uint16{0x0202, 0x0210, 0x0300, 0x0302}
-	binary.LittleEndian.PutUint16(body[2:], uint16(len(dialects)))
-	binary.LittleEndian.PutUint16(body[4:], 1) // signing enabled
-	copy(body[12:28], "storhaug-demo-01")      // client GUID
-	for _, d := range dialects {
-		body = binary.LittleEndian.AppendUint16(body, d)
-	}
-	msg := append(hdr, body...)
-	frame := append([]byte{0, byte(len(msg) >> 16), byte(len(msg) >> 8), byte(len(msg))}, msg...)
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	defer conn.SetDeadline(time.Time{})
-	if _, err := conn.Write(frame); err != nil {
-		return err
-	}
-	var resp [8]byte
-	if _, err := io.ReadFull(conn, resp[:]); err != nil {
-		return err
-	}
-	if string(resp[4:8]) != "\xfeSMB" {
-		return fmt.Errorf("answer is not SMB2: % x", resp)
-	}
-	n := int(resp[1])<<16 | int(resp[2])<<8 | int(resp[3])
-	_, err := io.CopyN(io.Discard, conn, int64(n-4))
-	return err
 }
 
 type event struct {
