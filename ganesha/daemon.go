@@ -162,8 +162,14 @@ func (d *Daemon) Start(ctx context.Context, ready func(ctx context.Context, pid 
 			}
 			return 0, &StartError{Err: err, Log: d.logTail()}
 		case <-tick.C:
-			if last = ready(ctx, pid); last == nil {
+			err := ready(ctx, pid)
+			if err == nil {
 				return pid, nil
+			}
+			// A probe cut short by the deadline says nothing about the
+			// daemon: keep the reason the last complete probe gave.
+			if ctx.Err() == nil || last == nil {
+				last = err
 			}
 		}
 	}
