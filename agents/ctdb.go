@@ -109,6 +109,8 @@ type ctdbEnv struct {
 	stopDaemon  func(ctx context.Context, d *ctdb.Daemon, t *ctdb.Tool) (string, error)
 	// watchAlive reports whether the leader-watch helper with pid runs.
 	watchAlive func(pid int) bool
+	// localNode asks the ctdbd behind socket for this node's state.
+	localNode func(ctx context.Context, socket string) (ctdb.Node, error)
 }
 
 var ctdbSys = ctdbEnv{
@@ -128,6 +130,7 @@ var ctdbSys = ctdbEnv{
 	stopDaemon: func(ctx context.Context, d *ctdb.Daemon, t *ctdb.Tool) (string, error) {
 		return d.Stop(ctx, t)
 	},
+	localNode: ctdb.LocalNode,
 }
 
 // ctdbRes is one invocation's view of the resource.
@@ -165,6 +168,14 @@ func newCTDB(r *ocf.Request) *ctdbRes {
 	c.tool = &ctdb.Tool{Path: r.String("ctdb_binary"), Socket: c.socket, Timeout: to, Runner: ctdbSys.runner, Naming: ctdb.Naming{Leader: true}}
 	c.daemon = &ctdb.Daemon{Path: r.String("ctdbd_binary"), RunDir: r.String("ctdb_rundir"), Env: env, MaxOpenFiles: r.Int("ctdb_max_open_files")}
 	return c
+}
+
+// nodeStatus is this node's state, asked of ctdbd over its socket (no
+// ctdb process: the monitor's one question), within ctdb_timeout.
+func (c *ctdbRes) nodeStatus(ctx context.Context) (ctdb.Node, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.tool.Timeout)
+	defer cancel()
+	return ctdbSys.localNode(ctx, c.socketPath())
 }
 
 func (c *ctdbRes) socketPath() string {
@@ -566,7 +577,7 @@ func ctdbStart(r *ocf.Request) error {
 	ctx := r.Context()
 	s, _ := c.load()
 	t0 := time.Now()
-	if n, err := c.tool.NodeStatus(ctx); err == nil {
+	if n, err := c.nodeStatus(ctx); err == nil {
 		r.Log.Infof("ctdbd is already running (pnn %d, %s)", n.PNN, n.State())
 		return c.afterStart(s, n)
 	}
@@ -633,7 +644,7 @@ func ctdbStart(r *ocf.Request) error {
 func (c *ctdbRes) waitStarted(ctx context.Context, pid int) (ctdb.Node, error) {
 	last := "no answer yet"
 	for {
-		n, err := c.tool.NodeStatus(ctx)
+		n, err := c.nodeStatus(ctx)
 		switch {
 		case err == nil && n.Healthy():
 			return n, nil
@@ -780,7 +791,7 @@ func ctdbMonitor(r *ocf.Request) error {
 		}
 		return ocf.Errorf(ocf.ErrInstalled, "%v", err)
 	}
-	n, err := c.tool.NodeStatus(r.Context())
+	n, err := c.nodeStatus(r.Context())
 	if errors.Is(err, ctdb.ErrNotRunning) {
 		return ocf.Exit(ocf.NotRunning)
 	}
@@ -883,7 +894,7 @@ func ctdbPromote(r *ocf.Request) error {
 		return nil
 	}
 	s, _ := c.load()
-	n, err := c.tool.NodeStatus(r.Context())
+	n, err := c.nodeStatus(r.Context())
 	if err != nil {
 		return ocf.Errorf(ocf.ErrGeneric, "cannot promote: %v", err)
 	}
@@ -956,7 +967,7 @@ func ctdbDemote(r *ocf.Request) error {
 		return nil
 	}
 	s, _ := c.load()
-	if _, err := c.tool.NodeStatus(r.Context()); errors.Is(err, ctdb.ErrNotRunning) {
+	if _, err := c.nodeStatus(r.Context()); errors.Is(err, ctdb.ErrNotRunning) {
 		return nil
 	}
 	if _, err := c.naming(s); err != nil {

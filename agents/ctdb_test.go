@@ -112,6 +112,9 @@ func newCTDBFixture(t *testing.T, promotable bool) *ctdbFixture {
 			return f.watchPID, nil
 		},
 		watchAlive: func(pid int) bool { return pid != 0 && pid == f.watchPID },
+		localNode: func(ctx context.Context, socket string) (ctdb.Node, error) {
+			return (&ctdb.Tool{Path: "ctdb", Runner: f}).NodeStatus(ctx) // the fake's nodestatus row
+		},
 		startDaemon: func(ctx context.Context, d *ctdb.Daemon) (int, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()

@@ -98,11 +98,17 @@ func TestTickleCLIListAndSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	// A keeps its side of each connection referenced: a collected
+	// net.Conn is closed by its finaliser, and the FIN would end the
+	// client's connection before the test does.
+	accepted := make(chan net.Conn, 16)
 	go func() {
 		for {
-			if _, err := ln.Accept(); err != nil {
+			cn, err := ln.Accept()
+			if err != nil {
 				return
 			}
+			accepted <- cn
 		}
 	}()
 	var conns []net.Conn
@@ -123,7 +129,20 @@ func TestTickleCLIListAndSend(t *testing.T) {
 			cn.Close()
 		}
 	}()
-	time.Sleep(50 * time.Millisecond)
+	var served []net.Conn
+	defer func() {
+		for _, cn := range served {
+			cn.Close()
+		}
+	}()
+	for range conns { // A's side of each connection exists
+		select {
+		case cn := <-accepted:
+			served = append(served, cn)
+		case <-time.After(5 * time.Second):
+			t.Fatal("A did not accept the clients' connections")
+		}
+	}
 	out, errs, code := tkCLI("tickle", "list", "--live", "--netns", a.Name, "198.51.100.10")
 	if code != 0 || strings.Count(out, "198.51.100.10:4445 198.51.100.3:") != 3 || !strings.Contains(errs, "3 connections to 198.51.100.10 (live on this node)") {
 		t.Fatalf("list --live: exit %d\n%s%s", code, out, errs)
