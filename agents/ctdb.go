@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,13 +25,12 @@ import (
 	"github.com/storhaug/storhaug/ocf"
 )
 
-func init() { register(ctdbAgent) }
-
-var ctdbAgent = &ocf.Agent{
-	Name:      "CTDB",
-	Version:   "1.0",
-	ShortDesc: "CTDB, Samba's clustered database daemon",
-	LongDesc: `Runs ctdbd (CTDB 4.9 or later) for a clustered Samba, in one of two modes.
+var ctdbAgent = sync.OnceValue(func() *ocf.Agent {
+	return &ocf.Agent{
+		Name:      "CTDB",
+		Version:   "1.0",
+		ShortDesc: "CTDB, Samba's clustered database daemon",
+		LongDesc: `Runs ctdbd (CTDB 4.9 or later) for a clustered Samba, in one of two modes.
 As a promotable clone (the storhaug setup), Pacemaker picks the one node allowed to be CTDB's
 leader: the promoted instance gets the leader role ("ctdb setleaderrole on"), every other
 instance runs without it, and no cluster lock is needed. As a plain clone, ctdb elects its
@@ -42,60 +42,61 @@ start when a persistent database is corrupt (checked with tdbdump). With ctdb_ma
 it writes a clustering block into smb.conf's [global] section, removed again on stop.
 Replaces ocf:heartbeat:CTDB: its parameters keep their names and defaults; those that no
 longer apply to CTDB 4.9 and later are accepted and reported as deprecated.`,
-	Params: []ocf.Param{
-		{Name: "ctdb_recovery_lock", Unique: true, ShortDesc: "CTDB cluster lock",
-			LongDesc: `The cluster lock: a file on storage all nodes share (its directory must be writable), or "!helper args" for a lock helper.
+		Params: []ocf.Param{
+			{Name: "ctdb_recovery_lock", Unique: true, ShortDesc: "CTDB cluster lock",
+				LongDesc: `The cluster lock: a file on storage all nodes share (its directory must be writable), or "!helper args" for a lock helper.
 Required for a plain clone; optional for a promotable clone, where Pacemaker picks the leader.`},
-		{Name: "ctdb_manages_samba", Type: ocf.Boolean, Default: "no", ShortDesc: "Should CTDB manage Samba?",
-			LongDesc: "Enable CTDB's 50.samba event script and write the clustering settings into smb.conf. Prefer a separate Samba resource."},
-		{Name: "ctdb_manages_winbind", Type: ocf.Boolean, Default: "no", ShortDesc: "Should CTDB manage Winbind?",
-			LongDesc: "Enable CTDB's 49.winbind event script. Prefer a separate Winbind resource."},
-		{Name: "ctdb_service_smb", ShortDesc: "Name of the smb service", LongDesc: "CTDB_SERVICE_SMB for the 50.samba event script (script.options)."},
-		{Name: "ctdb_service_nmb", ShortDesc: "Name of the nmb service", LongDesc: "CTDB_SERVICE_NMB for the 50.samba event script (script.options)."},
-		{Name: "ctdb_service_winbind", ShortDesc: "Name of the winbind service", LongDesc: "CTDB_SERVICE_WINBIND for the 49.winbind event script (script.options)."},
-		{Name: "ctdb_samba_skip_share_check", Type: ocf.Boolean, Default: "yes", ShortDesc: "Skip share check during monitor?",
-			LongDesc: "CTDB_SAMBA_SKIP_SHARE_CHECK for the 50.samba event script (script.options)."},
-		{Name: "ctdb_monitor_free_memory", Type: ocf.Integer, Default: "100", ShortDesc: "Minimum amount of free memory (MB)",
-			LongDesc: "Ignored.", Deprecated: "CTDB 4.4 and later ignore it; set memory limits in ctdb's 05.system script options."},
-		{Name: "ctdb_start_as_disabled", Type: ocf.Boolean, Default: "no", ShortDesc: "Start CTDB disabled?",
-			LongDesc: `ctdb.conf [legacy] "start as disabled": the node starts DISABLED (it hosts no public addresses until "ctdb enable").`},
-		{Name: "ctdb_config_dir", Default: "/etc/ctdb", ShortDesc: "CTDB config directory",
-			LongDesc: "The directory of ctdb.conf, nodes and events/. CTDB 4.9 and later read it at a built-in place (/etc/ctdb); it must be that."},
-		{Name: "ctdb_binary", Default: "/usr/bin/ctdb", ShortDesc: "CTDB tool path", LongDesc: "Full path to the ctdb tool."},
-		{Name: "ctdbd_binary", Default: "/usr/sbin/ctdbd", ShortDesc: "CTDB daemon path", LongDesc: "Full path to the ctdbd daemon."},
-		{Name: "ctdb_dbdir", Default: "/var/lib/ctdb", Unique: true, ShortDesc: "CTDB database directory",
-			LongDesc: "Local database directory: volatile, persistent and state databases go in its subdirectories of those names."},
-		{Name: "ctdb_logfile", Default: "/var/log/ctdb/log.ctdb", ShortDesc: "CTDB log file",
-			LongDesc: `Full path to ctdbd's log file, or "syslog".`},
-		{Name: "ctdb_rundir", Default: "/run/ctdb", ShortDesc: "CTDB run directory",
-			LongDesc: "Where ctdbd keeps its pid file and socket: the directory built into ctdbd (/run/ctdb)."},
-		{Name: "ctdb_socket", Unique: true, ShortDesc: "CTDB socket",
-			LongDesc: "ctdbd's socket. Unset: the built-in one (ctdb_rundir/ctdbd.socket). When set, ctdbd, the ctdb tool and smbd are all pointed at it (CTDB_SOCKET)."},
-		{Name: "ctdb_timeout", Type: ocf.Integer, Default: "10", ShortDesc: "Time limit of each ctdb call (s)",
-			LongDesc: "How long each ctdb call may take, whatever the operation's timeout: a dead peer must not make every monitor time out."},
-		{Name: "ctdb_debuglevel", Type: ocf.Integer, Default: "2", ShortDesc: "CTDB debug level",
-			LongDesc: "ctdbd's log level: 0 ERROR, 1 WARNING, 2 NOTICE, 3 INFO, 4 and more DEBUG."},
-		{Name: "ctdb_max_open_files", Type: ocf.Integer, ShortDesc: "Max open files", LongDesc: "ctdbd's limit of open files (ulimit -n)."},
-		{Name: "smb_conf", Default: "/etc/samba/smb.conf", ShortDesc: "Path to smb.conf", LongDesc: "The Samba configuration that gets the clustering block when ctdb_manages_samba is set."},
-		{Name: "smb_private_dir", Unique: true, ShortDesc: "Samba private dir", LongDesc: "private dir in the clustering block.",
-			Deprecated: "only CTDB before 1.0.50 needed a shared private dir; leave it unset."},
-		{Name: "smb_passdb_backend", Default: "tdbsam", ShortDesc: "Samba passdb backend", LongDesc: "passdb backend in the clustering block."},
-		{Name: "smb_idmap_backend", Default: "tdb2", ShortDesc: "Samba idmap backend", LongDesc: `"idmap config * : backend" in the clustering block.`},
-		{Name: "smb_fileid_algorithm", ShortDesc: "Samba VFS fileid algorithm", LongDesc: `fileid:algorithm in the clustering block (and "fileid" added to vfs objects), e.g. fsid for OCFS2.`},
-		{Name: "tdbdump_binary", Default: "/usr/bin/tdbdump", ShortDesc: "tdbdump path", LongDesc: "The tool that checks persistent databases before a start."},
-	},
-	Actions: []ocf.Action{
-		{Name: "start", Timeout: 90 * time.Second, Handler: ctdbStart},
-		{Name: "stop", Timeout: 100 * time.Second, Handler: ctdbStop},
-		{Name: "monitor", Timeout: 20 * time.Second, Interval: 10 * time.Second, Handler: ctdbMonitor},
-		{Name: "monitor", Timeout: 20 * time.Second, Interval: 11 * time.Second, Role: "Promoted"},
-		{Name: "promote", Timeout: 30 * time.Second, Handler: ctdbPromote},
-		{Name: "demote", Timeout: 30 * time.Second, Handler: ctdbDemote},
-		{Name: "notify", Timeout: 20 * time.Second, Handler: ctdbNotify},
-		{Name: "validate-all", Timeout: 30 * time.Second, Handler: ctdbValidate},
-		{Name: "leader-watch", Hidden: true, Handler: ctdbLeaderWatch},
-	},
-}
+			{Name: "ctdb_manages_samba", Type: ocf.Boolean, Default: "no", ShortDesc: "Should CTDB manage Samba?",
+				LongDesc: "Enable CTDB's 50.samba event script and write the clustering settings into smb.conf. Prefer a separate Samba resource."},
+			{Name: "ctdb_manages_winbind", Type: ocf.Boolean, Default: "no", ShortDesc: "Should CTDB manage Winbind?",
+				LongDesc: "Enable CTDB's 49.winbind event script. Prefer a separate Winbind resource."},
+			{Name: "ctdb_service_smb", ShortDesc: "Name of the smb service", LongDesc: "CTDB_SERVICE_SMB for the 50.samba event script (script.options)."},
+			{Name: "ctdb_service_nmb", ShortDesc: "Name of the nmb service", LongDesc: "CTDB_SERVICE_NMB for the 50.samba event script (script.options)."},
+			{Name: "ctdb_service_winbind", ShortDesc: "Name of the winbind service", LongDesc: "CTDB_SERVICE_WINBIND for the 49.winbind event script (script.options)."},
+			{Name: "ctdb_samba_skip_share_check", Type: ocf.Boolean, Default: "yes", ShortDesc: "Skip share check during monitor?",
+				LongDesc: "CTDB_SAMBA_SKIP_SHARE_CHECK for the 50.samba event script (script.options)."},
+			{Name: "ctdb_monitor_free_memory", Type: ocf.Integer, Default: "100", ShortDesc: "Minimum amount of free memory (MB)",
+				LongDesc: "Ignored.", Deprecated: "CTDB 4.4 and later ignore it; set memory limits in ctdb's 05.system script options."},
+			{Name: "ctdb_start_as_disabled", Type: ocf.Boolean, Default: "no", ShortDesc: "Start CTDB disabled?",
+				LongDesc: `ctdb.conf [legacy] "start as disabled": the node starts DISABLED (it hosts no public addresses until "ctdb enable").`},
+			{Name: "ctdb_config_dir", Default: "/etc/ctdb", ShortDesc: "CTDB config directory",
+				LongDesc: "The directory of ctdb.conf, nodes and events/. CTDB 4.9 and later read it at a built-in place (/etc/ctdb); it must be that."},
+			{Name: "ctdb_binary", Default: "/usr/bin/ctdb", ShortDesc: "CTDB tool path", LongDesc: "Full path to the ctdb tool."},
+			{Name: "ctdbd_binary", Default: "/usr/sbin/ctdbd", ShortDesc: "CTDB daemon path", LongDesc: "Full path to the ctdbd daemon."},
+			{Name: "ctdb_dbdir", Default: "/var/lib/ctdb", Unique: true, ShortDesc: "CTDB database directory",
+				LongDesc: "Local database directory: volatile, persistent and state databases go in its subdirectories of those names."},
+			{Name: "ctdb_logfile", Default: "/var/log/ctdb/log.ctdb", ShortDesc: "CTDB log file",
+				LongDesc: `Full path to ctdbd's log file, or "syslog".`},
+			{Name: "ctdb_rundir", Default: "/run/ctdb", ShortDesc: "CTDB run directory",
+				LongDesc: "Where ctdbd keeps its pid file and socket: the directory built into ctdbd (/run/ctdb)."},
+			{Name: "ctdb_socket", Unique: true, ShortDesc: "CTDB socket",
+				LongDesc: "ctdbd's socket. Unset: the built-in one (ctdb_rundir/ctdbd.socket). When set, ctdbd, the ctdb tool and smbd are all pointed at it (CTDB_SOCKET)."},
+			{Name: "ctdb_timeout", Type: ocf.Integer, Default: "10", ShortDesc: "Time limit of each ctdb call (s)",
+				LongDesc: "How long each ctdb call may take, whatever the operation's timeout: a dead peer must not make every monitor time out."},
+			{Name: "ctdb_debuglevel", Type: ocf.Integer, Default: "2", ShortDesc: "CTDB debug level",
+				LongDesc: "ctdbd's log level: 0 ERROR, 1 WARNING, 2 NOTICE, 3 INFO, 4 and more DEBUG."},
+			{Name: "ctdb_max_open_files", Type: ocf.Integer, ShortDesc: "Max open files", LongDesc: "ctdbd's limit of open files (ulimit -n)."},
+			{Name: "smb_conf", Default: "/etc/samba/smb.conf", ShortDesc: "Path to smb.conf", LongDesc: "The Samba configuration that gets the clustering block when ctdb_manages_samba is set."},
+			{Name: "smb_private_dir", Unique: true, ShortDesc: "Samba private dir", LongDesc: "private dir in the clustering block.",
+				Deprecated: "only CTDB before 1.0.50 needed a shared private dir; leave it unset."},
+			{Name: "smb_passdb_backend", Default: "tdbsam", ShortDesc: "Samba passdb backend", LongDesc: "passdb backend in the clustering block."},
+			{Name: "smb_idmap_backend", Default: "tdb2", ShortDesc: "Samba idmap backend", LongDesc: `"idmap config * : backend" in the clustering block.`},
+			{Name: "smb_fileid_algorithm", ShortDesc: "Samba VFS fileid algorithm", LongDesc: `fileid:algorithm in the clustering block (and "fileid" added to vfs objects), e.g. fsid for OCFS2.`},
+			{Name: "tdbdump_binary", Default: "/usr/bin/tdbdump", ShortDesc: "tdbdump path", LongDesc: "The tool that checks persistent databases before a start."},
+		},
+		Actions: []ocf.Action{
+			{Name: "start", Timeout: 90 * time.Second, Handler: ctdbStart},
+			{Name: "stop", Timeout: 100 * time.Second, Handler: ctdbStop},
+			{Name: "monitor", Timeout: 20 * time.Second, Interval: 10 * time.Second, Handler: ctdbMonitor},
+			{Name: "monitor", Timeout: 20 * time.Second, Interval: 11 * time.Second, Role: "Promoted"},
+			{Name: "promote", Timeout: 30 * time.Second, Handler: ctdbPromote},
+			{Name: "demote", Timeout: 30 * time.Second, Handler: ctdbDemote},
+			{Name: "notify", Timeout: 20 * time.Second, Handler: ctdbNotify},
+			{Name: "validate-all", Timeout: 30 * time.Second, Handler: ctdbValidate},
+			{Name: "leader-watch", Hidden: true, Handler: ctdbLeaderWatch},
+		},
+	}
+})
 
 // ctdbEnv is what the handlers reach the system through; tests replace it.
 type ctdbEnv struct {

@@ -166,7 +166,7 @@ func (x *ctdbFixture) run(action string, extra ...string) (ocf.Code, string) {
 		env[k] = v
 	}
 	var out, errb bytes.Buffer
-	code := ctdbAgent.Run(context.Background(), []string{action}, ocf.MapEnv(env), &out, &errb)
+	code := ctdbAgent().Run(context.Background(), []string{action}, ocf.MapEnv(env), &out, &errb)
 	return code, errb.String()
 }
 
@@ -424,7 +424,7 @@ func contains(list []string, s string) bool {
 
 func TestCTDBMetaData(t *testing.T) {
 	var out bytes.Buffer
-	if err := ctdbAgent.WriteMetaData(&out, false); err != nil {
+	if err := ctdbAgent().WriteMetaData(&out, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"ctdb_recovery_lock", "ctdb_manages_samba", "ctdb_manages_winbind", "ctdb_service_smb", "ctdb_service_nmb",

@@ -8,66 +8,67 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/storhaug/storhaug/ganesha"
 	"github.com/storhaug/storhaug/ocf"
 )
 
-func init() { register(ganeshaAgent) }
-
-var ganeshaAgent = &ocf.Agent{
-	Name:      "ganesha",
-	Version:   "1.0",
-	ShortDesc: "NFS-Ganesha user-space NFS server",
-	LongDesc: `Starts, stops and monitors ganesha.nfsd, the NFS-Ganesha server, normally as a clone on every NFS node.
+var ganeshaAgent = sync.OnceValue(func() *ocf.Agent {
+	return &ocf.Agent{
+		Name:      "ganesha",
+		Version:   "1.0",
+		ShortDesc: "NFS-Ganesha user-space NFS server",
+		LongDesc: `Starts, stops and monitors ganesha.nfsd, the NFS-Ganesha server, normally as a clone on every NFS node.
 Monitor checks that the process in the pidfile is ganesha.nfsd and that it answers on D-Bus as org.ganesha.nfsd
 (the interface failover uses to start grace periods).
 With state_mnt set, NFS state lives on shared storage: <state_mnt>/nfs-ganesha/<node>/ holds this node's
 ganesha/{v4recov,v4old} and statd/{sm,sm.bak}, with links to the other nodes' directories, and /var/lib/nfs
 points there while the resource runs (a previous /var/lib/nfs is kept as /var/lib/nfs.backup and put back on stop).
 Missing directories and links are created at start. D-Bus must be running before ganesha.nfsd starts.`,
-	Params: []ocf.Param{
-		{Name: "config", Default: "/etc/ganesha/ganesha.conf", ShortDesc: "configuration file",
-			LongDesc: "Full path of ganesha.nfsd's configuration file (-f)."},
-		{Name: "pidfile", Default: "/var/run/ganesha/ganesha.pid", ShortDesc: "pidfile",
-			LongDesc: "Full path of the pidfile ganesha.nfsd writes (-p); stop and monitor find the daemon by it."},
-		{Name: "options", ShortDesc: "more options",
-			LongDesc: "More command-line options for ganesha.nfsd, separated by spaces (such as \"-E 42\")."},
-		{Name: "logfile", ShortDesc: "log file",
-			LongDesc: "ganesha.nfsd's log file (-L), or SYSLOG. Empty: ganesha's own default."},
-		{Name: "debuglevel", ShortDesc: "log level",
-			LongDesc: "ganesha.nfsd's log level (-N), such as NIV_EVENT. Empty: ganesha's own default."},
-		{Name: "binary", Default: ganesha.DefaultBinary, ShortDesc: "ganesha.nfsd binary",
-			LongDesc: "Full path of the ganesha.nfsd binary."},
-		{Name: "state_mnt", ShortDesc: "shared state directory",
-			LongDesc: "Where the shared NFS state storage is mounted (storhaug.conf HA_MNT_DIR/HA_NFS_MNT_DIR). " +
-				"Empty: /var/lib/nfs is left alone."},
-		{Name: "state_fs", Deprecated: "ignored: the state storage is mounted by its own resource", ShortDesc: "shared state FS type",
-			LongDesc: "Accepted for compatibility with the original storhaug's CIB."},
-		{Name: "nodename", ShortDesc: "this node's state directory name",
-			LongDesc: "The name of this node's directory under <state_mnt>/nfs-ganesha. Empty: the node's name in Pacemaker " +
-				"(the name ganesha_trigger sends in grace requests), else the host name."},
-		{Name: "peers", ShortDesc: "the other nodes",
-			LongDesc: "The other NFS nodes, separated by spaces or commas, whose state directories this node links to. " +
-				"Empty: every node directory found under <state_mnt>/nfs-ganesha."},
-		{Name: "nfs_dir", Default: ganesha.DefaultNFSDir, ShortDesc: "local NFS state directory",
-			LongDesc: "The local NFS state directory that is pointed at the shared one (ganesha's RecoveryRoot is under it)."},
-		{Name: "dbus_address", ShortDesc: "D-Bus address",
-			LongDesc: "The address of the bus ganesha.nfsd registers on. Empty: the system bus."},
-		{Name: "dbus_timeout", Type: ocf.Integer, Default: "10", ShortDesc: "D-Bus timeout (s)",
-			LongDesc: "How long monitor waits for ganesha.nfsd to answer on D-Bus, in seconds (never longer than the operation's timeout)."},
-	},
-	Actions: []ocf.Action{
-		{Name: "start", Timeout: 60 * time.Second, Handler: ganeshaStart},
-		{Name: "stop", Timeout: 60 * time.Second, Handler: ganeshaStop},
-		{Name: "monitor", Timeout: 30 * time.Second, Interval: 10 * time.Second, Handler: ganeshaMonitor},
-		{Name: "validate-all", Timeout: 20 * time.Second, Handler: ganeshaValidate},
-		// The original's clone had notify=true: accept notifications (grace
-		// is ganesha_trigger's business) rather than fail them.
-		{Name: "notify", Timeout: 20 * time.Second, Handler: func(*ocf.Request) error { return nil }},
-	},
-}
+		Params: []ocf.Param{
+			{Name: "config", Default: "/etc/ganesha/ganesha.conf", ShortDesc: "configuration file",
+				LongDesc: "Full path of ganesha.nfsd's configuration file (-f)."},
+			{Name: "pidfile", Default: "/var/run/ganesha/ganesha.pid", ShortDesc: "pidfile",
+				LongDesc: "Full path of the pidfile ganesha.nfsd writes (-p); stop and monitor find the daemon by it."},
+			{Name: "options", ShortDesc: "more options",
+				LongDesc: "More command-line options for ganesha.nfsd, separated by spaces (such as \"-E 42\")."},
+			{Name: "logfile", ShortDesc: "log file",
+				LongDesc: "ganesha.nfsd's log file (-L), or SYSLOG. Empty: ganesha's own default."},
+			{Name: "debuglevel", ShortDesc: "log level",
+				LongDesc: "ganesha.nfsd's log level (-N), such as NIV_EVENT. Empty: ganesha's own default."},
+			{Name: "binary", Default: ganesha.DefaultBinary, ShortDesc: "ganesha.nfsd binary",
+				LongDesc: "Full path of the ganesha.nfsd binary."},
+			{Name: "state_mnt", ShortDesc: "shared state directory",
+				LongDesc: "Where the shared NFS state storage is mounted (storhaug.conf HA_MNT_DIR/HA_NFS_MNT_DIR). " +
+					"Empty: /var/lib/nfs is left alone."},
+			{Name: "state_fs", Deprecated: "ignored: the state storage is mounted by its own resource", ShortDesc: "shared state FS type",
+				LongDesc: "Accepted for compatibility with the original storhaug's CIB."},
+			{Name: "nodename", ShortDesc: "this node's state directory name",
+				LongDesc: "The name of this node's directory under <state_mnt>/nfs-ganesha. Empty: the node's name in Pacemaker " +
+					"(the name ganesha_trigger sends in grace requests), else the host name."},
+			{Name: "peers", ShortDesc: "the other nodes",
+				LongDesc: "The other NFS nodes, separated by spaces or commas, whose state directories this node links to. " +
+					"Empty: every node directory found under <state_mnt>/nfs-ganesha."},
+			{Name: "nfs_dir", Default: ganesha.DefaultNFSDir, ShortDesc: "local NFS state directory",
+				LongDesc: "The local NFS state directory that is pointed at the shared one (ganesha's RecoveryRoot is under it)."},
+			{Name: "dbus_address", ShortDesc: "D-Bus address",
+				LongDesc: "The address of the bus ganesha.nfsd registers on. Empty: the system bus."},
+			{Name: "dbus_timeout", Type: ocf.Integer, Default: "10", ShortDesc: "D-Bus timeout (s)",
+				LongDesc: "How long monitor waits for ganesha.nfsd to answer on D-Bus, in seconds (never longer than the operation's timeout)."},
+		},
+		Actions: []ocf.Action{
+			{Name: "start", Timeout: 60 * time.Second, Handler: ganeshaStart},
+			{Name: "stop", Timeout: 60 * time.Second, Handler: ganeshaStop},
+			{Name: "monitor", Timeout: 30 * time.Second, Interval: 10 * time.Second, Handler: ganeshaMonitor},
+			{Name: "validate-all", Timeout: 20 * time.Second, Handler: ganeshaValidate},
+			// The original's clone had notify=true: accept notifications (grace
+			// is ganesha_trigger's business) rather than fail them.
+			{Name: "notify", Timeout: 20 * time.Second, Handler: func(*ocf.Request) error { return nil }},
+		},
+	}
+})
 
 // ganeshaConf is the daemon and its state layout as the parameters describe them.
 type ganeshaConf struct {

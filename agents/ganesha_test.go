@@ -111,7 +111,7 @@ func TestGaneshaAgentReal(t *testing.T) {
 	run := func(action string, env map[string]string) (ocf.Code, string) {
 		var code ocf.Code
 		var stderr string
-		srv.Do(func() error { code, stderr = runAgent(t, ganeshaAgent, action, env); return nil })
+		srv.Do(func() error { code, stderr = runAgent(t, ganeshaAgent(), action, env); return nil })
 		return code, stderr
 	}
 	expect := func(action string, env map[string]string, want ocf.Code) string {
@@ -157,7 +157,7 @@ func TestGaneshaAgentReal(t *testing.T) {
 		t.Fatal(err)
 	}
 	tenv := notifyEnv(with(triggerEnv(t, f.bus), "OCF_RESKEY_recovery_root", filepath.Join(f.nfsDir, "ganesha")), "n1", "post", "start", "n1", "n0")
-	if code, stderr := runAgent(t, ganeshaTriggerAgent, "notify", tenv); code != ocf.Success {
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", tenv); code != ocf.Success {
 		t.Fatalf("trigger post-start = %v: %s", code, stderr)
 	}
 	if !getGrace(t, f.bus) {
@@ -223,28 +223,28 @@ func TestGaneshaAgentBadInput(t *testing.T) {
 		{"bad node name", with(f.env, "OCF_RESKEY_nodename", "../n1"), ocf.ErrConfigured, "parameter nodename"},
 		{"no D-Bus", with(f.env, "OCF_RESKEY_dbus_address", "unix:path="+filepath.Join(f.dir, "nobus")), ocf.ErrGeneric, "D-Bus is not reachable"},
 	} {
-		code, stderr := runAgent(t, ganeshaAgent, "start", tc.env)
+		code, stderr := runAgent(t, ganeshaAgent(), "start", tc.env)
 		if code != tc.start || !strings.Contains(stderr, "ocf-exit-reason:") || !strings.Contains(stderr, tc.reason) {
 			t.Errorf("%s: start = %v, want %v with %q\n%s", tc.name, code, tc.start, tc.reason, stderr)
 		}
-		if code, _ := runAgent(t, ganeshaAgent, "monitor", with(tc.env, "OCF_RESKEY_CRM_meta_interval", "0")); code != ocf.NotRunning {
+		if code, _ := runAgent(t, ganeshaAgent(), "monitor", with(tc.env, "OCF_RESKEY_CRM_meta_interval", "0")); code != ocf.NotRunning {
 			t.Errorf("%s: probe = %v, want 7", tc.name, code)
 		}
-		if code, stderr := runAgent(t, ganeshaAgent, "stop", tc.env); code != ocf.Success {
+		if code, stderr := runAgent(t, ganeshaAgent(), "stop", tc.env); code != ocf.Success {
 			t.Errorf("%s: stop = %v, want 0\n%s", tc.name, code, stderr)
 		}
 	}
 	// another process owns org.ganesha.nfsd: start refuses, naming it
 	taken := ganeshatest.Bus(t)
 	ganeshatest.Serve(t, taken)
-	code, stderr := runAgent(t, ganeshaAgent, "start", with(f.env, "OCF_RESKEY_dbus_address", taken))
+	code, stderr := runAgent(t, ganeshaAgent(), "start", with(f.env, "OCF_RESKEY_dbus_address", taken))
 	if code != ocf.ErrGeneric || !strings.Contains(stderr, fmt.Sprintf("org.ganesha.nfsd is already owned by pid %d", os.Getpid())) {
 		t.Errorf("start with the bus name taken = %v\n%s", code, stderr)
 	}
-	if code, _ := runAgent(t, ganeshaAgent, "validate-all", with(f.env, "OCF_RESKEY_config", "/nonexistent")); code != ocf.ErrConfigured {
+	if code, _ := runAgent(t, ganeshaAgent(), "validate-all", with(f.env, "OCF_RESKEY_config", "/nonexistent")); code != ocf.ErrConfigured {
 		t.Errorf("validate-all without config = %v, want 6", code)
 	}
-	if code, _ := runAgent(t, ganeshaAgent, "monitor", probe); code != ocf.NotRunning {
+	if code, _ := runAgent(t, ganeshaAgent(), "monitor", probe); code != ocf.NotRunning {
 		t.Errorf("probe = %v", code)
 	}
 	// nothing was started by any of it, and /var/lib/nfs is untouched

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/storhaug/storhaug/ganesha"
@@ -25,13 +26,12 @@ import (
 	"github.com/storhaug/storhaug/ocf"
 )
 
-func init() { register(ganeshaTriggerAgent) }
-
-var ganeshaTriggerAgent = &ocf.Agent{
-	Name:      "ganesha_trigger",
-	Version:   "1.0",
-	ShortDesc: "NFS-Ganesha grace on VIP takeover",
-	LongDesc: `Sends NFS-Ganesha's grace requests over D-Bus when a virtual IP moves, so that the NFS clients of the node
+var ganeshaTriggerAgent = sync.OnceValue(func() *ocf.Agent {
+	return &ocf.Agent{
+		Name:      "ganesha_trigger",
+		Version:   "1.0",
+		ShortDesc: "NFS-Ganesha grace on VIP takeover",
+		LongDesc: `Sends NFS-Ganesha's grace requests over D-Bus when a virtual IP moves, so that the NFS clients of the node
 that had the address can reclaim their locks and state on the node that takes it over.
 Configure it as a clone with clone-max=1 and notify=true, colocated with and ordered after the VIP.
 After it starts on the new node (post-start notification) it sends grace "5:NAME" to the local ganesha, NAME being
@@ -42,26 +42,27 @@ fenced, Pacemaker reports no stopped node; the trigger then takes over the clien
 before (a permanent node attribute storhaug-owner-<resource>, written by start). With name_form=ip, NAME is the
 address in parameter ip instead of a node name, and <recovery_root>/<ip> is first pointed at the stopped node's
 recovery directory. A grace request ganesha refuses fails the notification with ganesha's reason.`,
-	Params: []ocf.Param{
-		{Name: "name_form", Type: ocf.Select, Options: []string{"node", "ip"}, Default: "node", ShortDesc: "node name or address",
-			LongDesc: "What names the clients taken over in grace requests: node, the stopped node's name (as the original storhaug did); " +
-				"ip, the address in parameter ip."},
-		{Name: "ip", ShortDesc: "the virtual IP",
-			LongDesc: "The virtual IP this trigger follows (IPv4 or IPv6). Required with name_form=ip."},
-		{Name: "recovery_root", Default: "/var/lib/nfs/ganesha", ShortDesc: "ganesha's RecoveryRoot",
-			LongDesc: "ganesha's RecoveryRoot (checked for the stopped node's records before a takeover). With name_form=ip, <recovery_root>/<ip> is linked to <recovery_root>/<stopped node> " +
-				"before grace, so the address's clients are that node's. Empty: no link is made."},
-		{Name: "dbus_address", ShortDesc: "D-Bus address",
-			LongDesc: "The address of the bus ganesha.nfsd is on. Empty: the system bus."},
-	},
-	Actions: []ocf.Action{
-		{Name: "start", Timeout: 20 * time.Second, Handler: triggerStart},
-		{Name: "stop", Timeout: 20 * time.Second, Handler: triggerStop},
-		{Name: "monitor", Timeout: 20 * time.Second, Interval: 10 * time.Second, Handler: triggerMonitor},
-		{Name: "notify", Timeout: 30 * time.Second, Handler: triggerNotify},
-		{Name: "validate-all", Timeout: 20 * time.Second, Handler: triggerValidate},
-	},
-}
+		Params: []ocf.Param{
+			{Name: "name_form", Type: ocf.Select, Options: []string{"node", "ip"}, Default: "node", ShortDesc: "node name or address",
+				LongDesc: "What names the clients taken over in grace requests: node, the stopped node's name (as the original storhaug did); " +
+					"ip, the address in parameter ip."},
+			{Name: "ip", ShortDesc: "the virtual IP",
+				LongDesc: "The virtual IP this trigger follows (IPv4 or IPv6). Required with name_form=ip."},
+			{Name: "recovery_root", Default: "/var/lib/nfs/ganesha", ShortDesc: "ganesha's RecoveryRoot",
+				LongDesc: "ganesha's RecoveryRoot (checked for the stopped node's records before a takeover). With name_form=ip, <recovery_root>/<ip> is linked to <recovery_root>/<stopped node> " +
+					"before grace, so the address's clients are that node's. Empty: no link is made."},
+			{Name: "dbus_address", ShortDesc: "D-Bus address",
+				LongDesc: "The address of the bus ganesha.nfsd is on. Empty: the system bus."},
+		},
+		Actions: []ocf.Action{
+			{Name: "start", Timeout: 20 * time.Second, Handler: triggerStart},
+			{Name: "stop", Timeout: 20 * time.Second, Handler: triggerStop},
+			{Name: "monitor", Timeout: 20 * time.Second, Interval: 10 * time.Second, Handler: triggerMonitor},
+			{Name: "notify", Timeout: 30 * time.Second, Handler: triggerNotify},
+			{Name: "validate-all", Timeout: 20 * time.Second, Handler: triggerValidate},
+		},
+	}
+})
 
 // triggerState is the file that says this instance is started.
 func triggerState(r *ocf.Request) string {

@@ -69,14 +69,14 @@ func TestTriggerState(t *testing.T) {
 		{"start", ocf.Success}, {"monitor", ocf.Success}, {"stop", ocf.Success}, {"monitor", ocf.NotRunning},
 	}
 	for i, s := range steps {
-		if code, stderr := runAgent(t, ganeshaTriggerAgent, s.action, env); code != s.want {
+		if code, stderr := runAgent(t, ganeshaTriggerAgent(), s.action, env); code != s.want {
 			t.Fatalf("step %d: %s = %v, want %v (%s)", i, s.action, code, s.want, stderr)
 		}
 	}
 	// instances do not share state
 	other := with(env, "OCF_RESOURCE_INSTANCE", "vip2_trigger:0")
-	runAgent(t, ganeshaTriggerAgent, "start", env)
-	if code, _ := runAgent(t, ganeshaTriggerAgent, "monitor", other); code != ocf.NotRunning {
+	runAgent(t, ganeshaTriggerAgent(), "start", env)
+	if code, _ := runAgent(t, ganeshaTriggerAgent(), "monitor", other); code != ocf.NotRunning {
 		t.Fatalf("monitor of another instance = %v, want 7", code)
 	}
 }
@@ -103,7 +103,7 @@ func TestTriggerNotifyNodeForm(t *testing.T) {
 		// two nodes lost at once
 		{notifyEnv(env, "n3", "post", "start", "n3", "n1 n2"), "2:n1 5:n1 5:n1 5:n2"},
 	} {
-		code, stderr := runAgent(t, ganeshaTriggerAgent, "notify", s.env)
+		code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", s.env)
 		if code != ocf.Success {
 			t.Fatalf("notify %s-%s on %s = %v: %s", s.env["OCF_RESKEY_CRM_meta_notify_type"], s.env["OCF_RESKEY_CRM_meta_notify_operation"],
 				s.env["OCF_RESKEY_CRM_meta_on_node"], code, stderr)
@@ -121,10 +121,10 @@ func TestTriggerNotifyIPForm(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "n1", "v4recov"), 0o755)
 	env := with(triggerEnv(t, bus), "OCF_RESKEY_name_form", "ip", "OCF_RESKEY_ip", "2001:DB8::10", "OCF_RESKEY_recovery_root", root)
-	if code, stderr := runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n2", "post", "start", "n2", "n1")); code != 0 {
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n2", "post", "start", "n2", "n1")); code != 0 {
 		t.Fatalf("post-start = %v: %s", code, stderr)
 	}
-	if code, stderr := runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n2", "pre", "stop", "n1", "n2")); code != 0 {
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n2", "pre", "stop", "n1", "n2")); code != 0 {
 		t.Fatalf("pre-stop = %v: %s", code, stderr)
 	}
 	// ganesha splits at the first colon: "5:2001:db8::10" is event 5 for the address
@@ -136,7 +136,7 @@ func TestTriggerNotifyIPForm(t *testing.T) {
 		t.Fatalf("recovery link = %q, %v; want n1", tgt, err)
 	}
 	// first start: nothing
-	if code, _ := runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n1", "post", "start", "n1", "")); code != 0 || len(fake.Calls()) != 2 {
+	if code, _ := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n1", "post", "start", "n1", "")); code != 0 || len(fake.Calls()) != 2 {
 		t.Fatalf("first start = %v, calls %q", code, fake.Calls())
 	}
 }
@@ -152,7 +152,7 @@ func TestTriggerBadInput(t *testing.T) {
 		with(env, "OCF_RESKEY_name_form", "hostname"),
 	} {
 		for _, action := range []string{"validate-all", "start"} {
-			if code, stderr := runAgent(t, ganeshaTriggerAgent, action, e); code != ocf.ErrConfigured || !strings.Contains(stderr, "ocf-exit-reason:parameter") {
+			if code, stderr := runAgent(t, ganeshaTriggerAgent(), action, e); code != ocf.ErrConfigured || !strings.Contains(stderr, "ocf-exit-reason:parameter") {
 				t.Errorf("%s with name_form=%q ip=%q = %v (%s), want 6 naming the parameter", action,
 					e["OCF_RESKEY_name_form"], e["OCF_RESKEY_ip"], code, stderr)
 			}
@@ -161,20 +161,20 @@ func TestTriggerBadInput(t *testing.T) {
 
 	// ganesha not running: a takeover fails with a clear reason; a release has nothing to do
 	start := time.Now()
-	code, stderr := runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(with(env, "OCF_RESKEY_CRM_meta_timeout", "2000"), "n2", "post", "start", "n2", "n1"))
+	code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(with(env, "OCF_RESKEY_CRM_meta_timeout", "2000"), "n2", "post", "start", "n2", "n1"))
 	if code != ocf.ErrGeneric || !strings.Contains(stderr, "ocf-exit-reason:cannot take over n1's clients: ganesha is not running") {
 		t.Errorf("post-start without ganesha = %v: %s", code, stderr)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("post-start without ganesha took %v, its timeout was 2s", d)
 	}
-	if code, stderr := runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n1", "pre", "stop", "n2", "n1")); code != ocf.Success {
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n1", "pre", "stop", "n2", "n1")); code != ocf.Success {
 		t.Errorf("pre-stop without ganesha = %v: %s", code, stderr)
 	}
 
 	// no D-Bus at all
 	noBus := with(env, "OCF_RESKEY_dbus_address", "unix:path="+filepath.Join(t.TempDir(), "none"))
-	code, stderr = runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(noBus, "n2", "post", "start", "n2", "n1"))
+	code, stderr = runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(noBus, "n2", "post", "start", "n2", "n1"))
 	if code != ocf.ErrGeneric || !strings.Contains(stderr, "D-Bus is not reachable") {
 		t.Errorf("post-start without D-Bus = %v: %s", code, stderr)
 	}
@@ -182,7 +182,7 @@ func TestTriggerBadInput(t *testing.T) {
 	// a grace request ganesha refuses: generic error with ganesha's reason
 	fake := ganeshatest.Serve(t, bus)
 	fake.SetRefuse("Unable to start grace")
-	code, stderr = runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n2", "post", "start", "n2", "n1"))
+	code, stderr = runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n2", "post", "start", "n2", "n1"))
 	if code != ocf.ErrGeneric || !strings.Contains(stderr, `ocf-exit-reason:ganesha refused grace("5:n1"): Unable to start grace`) {
 		t.Errorf("refused grace = %v: %s", code, stderr)
 	}
@@ -229,22 +229,22 @@ func TestTriggerTakeoverAfterUnfencedLoss(t *testing.T) {
 	t.Cleanup(func() { owners = saved })
 
 	env := with(triggerEnv(t, bus), "OCF_RESKEY_CRM_meta_on_node", "n3")
-	if code, stderr := runAgent(t, ganeshaTriggerAgent, "start", env); code != 0 {
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "start", env); code != 0 {
 		t.Fatalf("start = %v: %s", code, stderr)
 	}
 	if got := strings.Join(fo.recorded, " "); got != "vip1_trigger=n3@5" {
 		t.Fatalf("recorded %q, want vip1_trigger=n3@5", got)
 	}
-	if code, stderr := runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n3", "post", "start", "n3", "")); code != 0 {
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n3", "post", "start", "n3", "")); code != 0 {
 		t.Fatalf("post-start = %v: %s", code, stderr)
 	}
 	if got := strings.Join(fake.Calls(), " "); got != "5:n2" {
 		t.Fatalf("ganesha got %q, want 5:n2", got)
 	}
 	// restart in place on n3: the previous owner is n3 itself
-	runAgent(t, ganeshaTriggerAgent, "stop", env)
-	runAgent(t, ganeshaTriggerAgent, "start", env)
-	runAgent(t, ganeshaTriggerAgent, "notify", notifyEnv(env, "n3", "post", "start", "n3", ""))
+	runAgent(t, ganeshaTriggerAgent(), "stop", env)
+	runAgent(t, ganeshaTriggerAgent(), "start", env)
+	runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n3", "post", "start", "n3", ""))
 	if got := strings.Join(fake.Calls(), " "); got != "5:n2" {
 		t.Fatalf("after a restart in place ganesha got %q, want only the earlier 5:n2", got)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/storhaug/storhaug/ocf"
@@ -20,91 +21,91 @@ import (
 // neighbour locktime (1 s), as CTDB and MetalLB do.
 const defaultArpInterval = 1100 // ms
 
-var ipaddr3Agent = &ocf.Agent{
-	Name:      "IPaddr3",
-	Version:   "1.0",
-	ShortDesc: "Manages a virtual IPv4 or IPv6 address through netlink (drop-in for IPaddr2)",
-	LongDesc: `Adds a virtual IPv4 or IPv6 address to an interface, checks it and removes it, through netlink,
+var ipaddr3Agent = sync.OnceValue(func() *ocf.Agent {
+	return &ocf.Agent{
+		Name:      "IPaddr3",
+		Version:   "1.0",
+		ShortDesc: "Manages a virtual IPv4 or IPv6 address through netlink (drop-in for IPaddr2)",
+		LongDesc: `Adds a virtual IPv4 or IPv6 address to an interface, checks it and removes it, through netlink,
 without running ip or arping; announces it to the neighbours with gratuitous ARP (a request and a reply per
 round, IPv4) or unsolicited neighbour advertisements with the Override flag (IPv6). The first announcement round
 is sent before start returns; later rounds are sent by a small helper process left running after start (arp_bg),
 which stop ends. It accepts every parameter of ocf:heartbeat:IPaddr2 with the same meaning, so a resource can
 switch its type from IPaddr2 to IPaddr3 without other edits; parameters of the modes it does not implement
 (CLUSTERIP clones, LVS, mac, unique_clone_address) are refused with a reason when they ask for those modes.`,
-	Params: append([]ocf.Param{
-		{Name: "ip", Required: true, Unique: true, ShortDesc: "IPv4 or IPv6 address",
-			LongDesc: "The virtual address, such as 192.168.1.10 or 2001:db8::10."},
-		{Name: "nic", ShortDesc: "Network interface",
-			LongDesc: `The interface to add the address to. When unset, it is the interface of the connected route
+		Params: append([]ocf.Param{
+			{Name: "ip", Required: true, Unique: true, ShortDesc: "IPv4 or IPv6 address",
+				LongDesc: "The virtual address, such as 192.168.1.10 or 2001:db8::10."},
+			{Name: "nic", ShortDesc: "Network interface",
+				LongDesc: `The interface to add the address to. When unset, it is the interface of the connected route
 (not through a gateway; default, unreachable, blackhole and prohibit routes ignored) that holds the address:
 the longest prefix, then the lowest metric, as IPaddr2 finds it. Required for an IPv6 link-local (fe80::) address.
 The older form nic:label is accepted (the label as iflabel).`},
-		{Name: "cidr_netmask", Aliases: []string{"netmask"}, ShortDesc: "Prefix length (CIDR netmask)",
-			LongDesc: `The prefix length, such as 24 or 64. A dotted IPv4 netmask (255.255.255.0) is converted, with a
+			{Name: "cidr_netmask", Aliases: []string{"netmask"}, ShortDesc: "Prefix length (CIDR netmask)",
+				LongDesc: `The prefix length, such as 24 or 64. A dotted IPv4 netmask (255.255.255.0) is converted, with a
 warning. When unset, the prefix of the matching route.`},
-		{Name: "broadcast", ShortDesc: "Broadcast address (IPv4)",
-			LongDesc: `The IPv4 broadcast address, or + (host bits set) or - (none). When unset, as the interface's own
+			{Name: "broadcast", ShortDesc: "Broadcast address (IPv4)",
+				LongDesc: `The IPv4 broadcast address, or + (host bits set) or - (none). When unset, as the interface's own
 address in the same subnet has it, else +. Ignored for IPv6.`},
-		{Name: "iflabel", ShortDesc: "Address label (IPv4)",
-			LongDesc: `A label for the address, shown as nic:label. Linux allows at most 15 characters for nic:label.
+			{Name: "iflabel", ShortDesc: "Address label (IPv4)",
+				LongDesc: `A label for the address, shown as nic:label. Linux allows at most 15 characters for nic:label.
 IPv6 addresses have no labels.`},
-		{Name: "lvs_support", Type: ocf.Boolean, Default: "false", ShortDesc: "LVS direct routing (not implemented)",
-			LongDesc: "IPaddr2's LVS-DR mode. IPaddr3 does not implement it: true is refused (OCF_ERR_CONFIGURED)."},
-		{Name: "lvs_ipv6_addrlabel", Type: ocf.Boolean, Default: "false", ShortDesc: "IPv6 address label for LVS (not implemented)",
-			LongDesc: "IPaddr2's IPv6 address label for LVS. IPaddr3 does not implement it: true is refused (OCF_ERR_CONFIGURED)."},
-		{Name: "lvs_ipv6_addrlabel_value", Type: ocf.Integer, Default: "99", ShortDesc: "IPv6 address label value for LVS (unused)",
-			LongDesc: "Used by IPaddr2 only with lvs_ipv6_addrlabel; accepted and ignored (with a warning when set)."},
-		{Name: "mac", ShortDesc: "Cluster IP MAC address (not implemented)",
-			LongDesc: "IPaddr2's MAC address for CLUSTERIP mode. IPaddr3 does not implement that mode: a value is refused (OCF_ERR_CONFIGURED)."},
-		{Name: "clusterip_hash", Default: "sourceip-sourceport", ShortDesc: "Cluster IP hashing (unused)",
-			LongDesc: `IPaddr2's hashing for CLUSTERIP mode (a clone with clone-max above 1). IPaddr3 does not implement
+			{Name: "lvs_support", Type: ocf.Boolean, Default: "false", ShortDesc: "LVS direct routing (not implemented)",
+				LongDesc: "IPaddr2's LVS-DR mode. IPaddr3 does not implement it: true is refused (OCF_ERR_CONFIGURED)."},
+			{Name: "lvs_ipv6_addrlabel", Type: ocf.Boolean, Default: "false", ShortDesc: "IPv6 address label for LVS (not implemented)",
+				LongDesc: "IPaddr2's IPv6 address label for LVS. IPaddr3 does not implement it: true is refused (OCF_ERR_CONFIGURED)."},
+			{Name: "lvs_ipv6_addrlabel_value", Type: ocf.Integer, Default: "99", ShortDesc: "IPv6 address label value for LVS (unused)",
+				LongDesc: "Used by IPaddr2 only with lvs_ipv6_addrlabel; accepted and ignored (with a warning when set)."},
+			{Name: "mac", ShortDesc: "Cluster IP MAC address (not implemented)",
+				LongDesc: "IPaddr2's MAC address for CLUSTERIP mode. IPaddr3 does not implement that mode: a value is refused (OCF_ERR_CONFIGURED)."},
+			{Name: "clusterip_hash", Default: "sourceip-sourceport", ShortDesc: "Cluster IP hashing (unused)",
+				LongDesc: `IPaddr2's hashing for CLUSTERIP mode (a clone with clone-max above 1). IPaddr3 does not implement
 that mode (such a clone is refused); the parameter alone is accepted and ignored, with a warning when set.`},
-		{Name: "unique_clone_address", Type: ocf.Boolean, Default: "false", ShortDesc: "A unique address per clone instance (not implemented)",
-			LongDesc: "IPaddr2's per-instance addresses. IPaddr3 does not implement it: true is refused (OCF_ERR_CONFIGURED)."},
-		{Name: "arp_interval", Type: ocf.Integer, Default: strconv.Itoa(defaultArpInterval), ShortDesc: "Milliseconds between announcement rounds",
-			LongDesc: `The time between announcement rounds, in milliseconds. The default, 1100, is just over Linux's neighbour
+			{Name: "unique_clone_address", Type: ocf.Boolean, Default: "false", ShortDesc: "A unique address per clone instance (not implemented)",
+				LongDesc: "IPaddr2's per-instance addresses. IPaddr3 does not implement it: true is refused (OCF_ERR_CONFIGURED)."},
+			{Name: "arp_interval", Type: ocf.Integer, Default: strconv.Itoa(defaultArpInterval), ShortDesc: "Milliseconds between announcement rounds",
+				LongDesc: `The time between announcement rounds, in milliseconds. The default, 1100, is just over Linux's neighbour
 locktime (1 s): a Linux peer ignores an ARP update for an address that comes within locktime of the previous one, so
 rounds closer together can be wasted; CTDB and MetalLB use the same spacing. (IPaddr2's default is 200.)`},
-		{Name: "arp_count", Type: ocf.Integer, Default: "5", ShortDesc: "Announcement rounds on start",
-			LongDesc: `The number of announcement rounds sent on start (each: an ARP request and an ARP reply for IPv4, an
+			{Name: "arp_count", Type: ocf.Integer, Default: "5", ShortDesc: "Announcement rounds on start",
+				LongDesc: `The number of announcement rounds sent on start (each: an ARP request and an ARP reply for IPv4, an
 unsolicited neighbour advertisement for IPv6). The first is sent before start returns. 0 sends none.`},
-		{Name: "arp_count_refresh", Type: ocf.Integer, Default: "0", ShortDesc: "Announcement rounds on each monitor",
-			LongDesc: "The number of announcement rounds each monitor sends (spaced by arp_interval), to keep neighbours' caches right. 0: none."},
-		{Name: "arp_bg", Type: ocf.Boolean, Default: "true", ShortDesc: "Send the later announcement rounds in the background",
-			LongDesc: `When true, the rounds after the first are sent by a helper process left running after start, so start
+			{Name: "arp_count_refresh", Type: ocf.Integer, Default: "0", ShortDesc: "Announcement rounds on each monitor",
+				LongDesc: "The number of announcement rounds each monitor sends (spaced by arp_interval), to keep neighbours' caches right. 0: none."},
+			{Name: "arp_bg", Type: ocf.Boolean, Default: "true", ShortDesc: "Send the later announcement rounds in the background",
+				LongDesc: `When true, the rounds after the first are sent by a helper process left running after start, so start
 returns at once; stop ends it. When false, start sends every round before it returns. (IPaddr2's default is true for
 IPv4 and false for IPv6; IPaddr3's is true for both.)`},
-		{Name: "arp_sender", ShortDesc: "ARP sender program (ignored)",
-			LongDesc: "IPaddr2's choice of ARP program. IPaddr3 sends its announcements itself: accepted and ignored, with a warning."},
-		{Name: "send_arp_opts", ShortDesc: "Options for the ARP sender (ignored)",
-			LongDesc: "IPaddr2's extra options for its ARP program. Accepted and ignored, with a warning."},
-		{Name: "flush_routes", Type: ocf.Boolean, Default: "false", ShortDesc: "Flush the route cache on stop",
-			LongDesc: "Flush the route cache after removing the address on stop, so that local applications stop using it at once."},
-		{Name: "run_arping", Type: ocf.Boolean, Default: "false", ShortDesc: "Check for a duplicate IPv4 address before adding it",
-			LongDesc: `Before adding an IPv4 address, probe the network for another host using it (ARP probes, as arping -D
+			{Name: "arp_sender", ShortDesc: "ARP sender program (ignored)",
+				LongDesc: "IPaddr2's choice of ARP program. IPaddr3 sends its announcements itself: accepted and ignored, with a warning."},
+			{Name: "send_arp_opts", ShortDesc: "Options for the ARP sender (ignored)",
+				LongDesc: "IPaddr2's extra options for its ARP program. Accepted and ignored, with a warning."},
+			{Name: "flush_routes", Type: ocf.Boolean, Default: "false", ShortDesc: "Flush the route cache on stop",
+				LongDesc: "Flush the route cache after removing the address on stop, so that local applications stop using it at once."},
+			{Name: "run_arping", Type: ocf.Boolean, Default: "false", ShortDesc: "Check for a duplicate IPv4 address before adding it",
+				LongDesc: `Before adding an IPv4 address, probe the network for another host using it (ARP probes, as arping -D
 does, about 2 s); start fails if one answers. IPv6 uses duplicate address detection instead.`},
-		{Name: "nodad", Type: ocf.Boolean, Default: "false", ShortDesc: "No IPv6 duplicate address detection",
-			LongDesc: "Add an IPv6 address without duplicate address detection (start does not wait for it)."},
-		{Name: "noprefixroute", Type: ocf.Boolean, Default: "false", ShortDesc: "No prefix route",
-			LongDesc: "Do not create the route for the address's prefix (ip address add ... noprefixroute)."},
-		{Name: "preferred_lft", Default: "forever", ShortDesc: "Preferred lifetime (seconds or forever)",
-			LongDesc: "The address's preferred lifetime in seconds, or forever. 0 makes an IPv6 address deprecated: not chosen as a source address."},
-		{Name: "network_namespace", ShortDesc: "Network namespace",
-			LongDesc: "The network namespace (a name under /run/netns) to manage the address in; unset: the agent's own."},
-		{Name: "check_link_status", Type: ocf.Boolean, Default: "true", ShortDesc: "Fail the monitor when the link is down",
-			LongDesc: "When true, monitor reports the resource not running when its interface is down (state DOWN or LOWERLAYERDOWN)."},
-	}, tickleParams...),
-	Actions: []ocf.Action{
-		{Name: "start", Timeout: 20 * time.Second, Handler: ipaddr3Start},
-		{Name: "stop", Timeout: 20 * time.Second, Handler: ipaddr3Stop},
-		{Name: "monitor", Timeout: 20 * time.Second, Interval: 10 * time.Second, Handler: ipaddr3Monitor},
-		{Name: "status", Timeout: 20 * time.Second, Interval: 10 * time.Second, Handler: ipaddr3Monitor},
-		{Name: "validate-all", Timeout: 20 * time.Second, Handler: ipaddr3Validate},
-		{Name: keeperAction, Timeout: 20 * time.Second, Handler: ipaddr3Keeper, Hidden: true},
-	},
-}
-
-func init() { register(ipaddr3Agent) }
+			{Name: "nodad", Type: ocf.Boolean, Default: "false", ShortDesc: "No IPv6 duplicate address detection",
+				LongDesc: "Add an IPv6 address without duplicate address detection (start does not wait for it)."},
+			{Name: "noprefixroute", Type: ocf.Boolean, Default: "false", ShortDesc: "No prefix route",
+				LongDesc: "Do not create the route for the address's prefix (ip address add ... noprefixroute)."},
+			{Name: "preferred_lft", Default: "forever", ShortDesc: "Preferred lifetime (seconds or forever)",
+				LongDesc: "The address's preferred lifetime in seconds, or forever. 0 makes an IPv6 address deprecated: not chosen as a source address."},
+			{Name: "network_namespace", ShortDesc: "Network namespace",
+				LongDesc: "The network namespace (a name under /run/netns) to manage the address in; unset: the agent's own."},
+			{Name: "check_link_status", Type: ocf.Boolean, Default: "true", ShortDesc: "Fail the monitor when the link is down",
+				LongDesc: "When true, monitor reports the resource not running when its interface is down (state DOWN or LOWERLAYERDOWN)."},
+		}, tickleParams...),
+		Actions: []ocf.Action{
+			{Name: "start", Timeout: 20 * time.Second, Handler: ipaddr3Start},
+			{Name: "stop", Timeout: 20 * time.Second, Handler: ipaddr3Stop},
+			{Name: "monitor", Timeout: 20 * time.Second, Interval: 10 * time.Second, Handler: ipaddr3Monitor},
+			{Name: "status", Timeout: 20 * time.Second, Interval: 10 * time.Second, Handler: ipaddr3Monitor},
+			{Name: "validate-all", Timeout: 20 * time.Second, Handler: ipaddr3Validate},
+			{Name: keeperAction, Timeout: 20 * time.Second, Handler: ipaddr3Keeper, Hidden: true},
+		},
+	}
+})
 
 // vipReq is one IPaddr3 invocation's checked parameters.
 type vipReq struct {
@@ -233,6 +234,7 @@ func ipaddr3Start(r *ocf.Request) error {
 	if v.interval < time.Second && v.count > 1 {
 		r.Log.Infof("arp_interval %v is below Linux's neighbour locktime (1 s): peers may ignore some rounds", v.interval)
 	}
+	t0 := time.Now()
 	h, err := v.open()
 	if err != nil {
 		return resolveErr(err)
@@ -276,6 +278,7 @@ func ipaddr3Start(r *ocf.Request) error {
 			return ocf.Errorf(ocf.ErrGeneric, "%s on %s: %v", t.Addr, t.Link, err)
 		}
 	}
+	tAdd := time.Since(t0)
 	r.Log.Infof("added %s/%d to %s", t.Addr, t.Prefix, t.Link)
 
 	// Announce: the first round now, the others here or in the keeper.
@@ -305,17 +308,26 @@ func ipaddr3Start(r *ocf.Request) error {
 			next = time.Now().Add(v.interval)
 		}
 	}
-	if err := tickleTakeover(r, v.target(t)); err != nil {
+	tAnn := time.Since(t0)
+	tickled, err := tickleTakeover(r, v.target(t))
+	if err != nil {
 		r.Log.Errorf("tickles for %s: %v", t.Addr, err)
 	}
+	tTickle := time.Since(t0)
 	if left > 0 || tickleWanted(r) {
 		stopKeeper(v) // one from an earlier start, if any
 		if err := spawnKeeper(v, t, left, next); err != nil {
 			r.Log.Errorf("%v (%d announcement rounds not sent)", err, left)
 		}
 	}
+	// Where a takeover's time goes, for whoever tunes a failover.
+	r.Log.Infof("%s is up on %s %v after the agent began: address added at %v, first announcement out at %v, %d clients tickled at %v",
+		t.Addr, t.Link, ms(time.Since(t0)), ms(tAdd), ms(tAnn), tickled, ms(tTickle))
 	return nil
 }
+
+// ms rounds a duration for a log line.
+func ms(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
 
 func ipaddr3Stop(r *ocf.Request) error {
 	v, err := ipaddr3Params(r)

@@ -120,22 +120,21 @@ func tickleConfig(r *ocf.Request, t vipTarget) (tickle.Config, error) {
 
 // tickleTakeover sends the first round of tickles to the clients the old
 // owner recorded, and leaves them to the keeper for the later rounds.
-func tickleTakeover(r *ocf.Request, t vipTarget) error {
+func tickleTakeover(r *ocf.Request, t vipTarget) (int, error) {
 	if !r.Bool("tickle") {
-		return nil
+		return 0, nil
 	}
 	cfg, err := tickleConfig(r, t)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if cfg.Dir == "" {
 		r.Log.Infof("tickle_dir is not set: the TCP clients of %s are not tickled when it moves", t.Addr)
-		return nil
+		return 0, nil
 	}
-	_, err = bounded(r.Context(), "reading the connection list in tickle_dir", func() (int, error) {
+	return bounded(r.Context(), "reading the connection list in tickle_dir", func() (int, error) {
 		return tickle.Takeover(cfg)
 	})
-	return err
 }
 
 // fsTimeout bounds what start and stop wait for tickle_dir: a hung shared

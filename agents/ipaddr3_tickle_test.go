@@ -42,7 +42,7 @@ func TestTickleParams(t *testing.T) {
 // without tickle_dir.
 func TestTickleMetaData(t *testing.T) {
 	var b bytes.Buffer
-	if err := ipaddr3Agent.WriteMetaData(&b, true); err != nil {
+	if err := ipaddr3Agent().WriteMetaData(&b, true); err != nil {
 		t.Fatal(err)
 	}
 	md := b.String()
@@ -52,7 +52,7 @@ func TestTickleMetaData(t *testing.T) {
 		}
 	}
 	for name, def := range map[string]string{"tickle": "true", "tickle_dir": "", "tickle_source": "auto", "tickle_rounds": "3", "tickle_interval": "1100"} {
-		if p := ipaddr3Agent.Param(name); p == nil || p.Default != def {
+		if p := ipaddr3Agent().Param(name); p == nil || p.Default != def {
 			t.Errorf("%s default %v, want %q", name, p, def)
 		}
 	}

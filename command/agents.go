@@ -20,7 +20,11 @@ func lookupAgent(name string) (*ocf.Agent, error) {
 	return a, nil
 }
 
-func init() {
+func init() { later(agentsCommands) }
+
+// agentsCommands registers the file's commands when the command line is built
+// (not at start-up: an agent run never builds them).
+func agentsCommands() {
 	register(&cli.Command{
 		Name:  "agents",
 		Usage: "list the OCF resource agents, one name per line",

@@ -7,13 +7,23 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/storhaug/storhaug/internal/version"
 )
 
-var commands []*cli.Command
+var (
+	commands  []*cli.Command
+	builders  []func()
+	buildOnce sync.Once
+)
+
+// later records a function that registers commands: the command tree is
+// built only when the command line runs, so that an agent (the same
+// binary, run every few seconds by Pacemaker) never pays for it.
+func later(build func()) { builders = append(builders, build) }
 
 func register(c *cli.Command) { commands = append(commands, c) }
 
@@ -36,6 +46,11 @@ func exitWith(code int, format string, args ...any) error {
 
 // App returns the command line application.
 func App() *cli.App {
+	buildOnce.Do(func() {
+		for _, build := range builders {
+			build()
+		}
+	})
 	cmds := append([]*cli.Command(nil), commands...)
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
 	return &cli.App{

@@ -10,7 +10,11 @@ import (
 	"github.com/storhaug/storhaug/setup"
 )
 
-func init() {
+func init() { later(configCommands) }
+
+// configCommands registers the file's commands when the command line is built
+// (not at start-up: an agent run never builds them).
+func configCommands() {
 	register(&cli.Command{
 		Name:  "config",
 		Usage: "check storhaug.conf, or list the keys it may set",

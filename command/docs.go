@@ -12,7 +12,11 @@ import (
 	"github.com/storhaug/storhaug/internal/atomicfile"
 )
 
-func init() {
+func init() { later(docsCommands) }
+
+// docsCommands registers the file's commands when the command line is built
+// (not at start-up: an agent run never builds them).
+func docsCommands() {
 	register(&cli.Command{
 		Name:  "docs",
 		Usage: "write every agent's reference page (Markdown and man page) into a directory",

@@ -29,7 +29,11 @@ func binaryPath(c *cli.Context) (string, error) {
 	return filepath.EvalSymlinks(exe)
 }
 
-func init() {
+func init() { later(installCommands) }
+
+// installCommands registers the file's commands when the command line is built
+// (not at start-up: an agent run never builds them).
+func installCommands() {
 	register(&cli.Command{
 		Name:  "install",
 		Usage: "link every agent into OCF_ROOT/resource.d/storhaug/ (idempotent)",

@@ -36,7 +36,11 @@ func applyEdit(c *cli.Context, cfg, next *setup.Config, e setup.Edit, what strin
 	return waitSettle(c, ctx, r)
 }
 
-func init() {
+func init() { later(nodesCommands) }
+
+// nodesCommands registers the file's commands when the command line is built
+// (not at start-up: an agent run never builds them).
+func nodesCommands() {
 	register(&cli.Command{
 		Name:      "add",
 		Usage:     "add a storage node (already a member of the corosync cluster) and optionally its VIP",

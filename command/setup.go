@@ -59,7 +59,11 @@ func cmdContext(c *cli.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.Context, c.Duration("timeout"))
 }
 
-func init() {
+func init() { later(setupCommands) }
+
+// setupCommands registers the file's commands when the command line is built
+// (not at start-up: an agent run never builds them).
+func setupCommands() {
 	register(&cli.Command{
 		Name:  "setup",
 		Usage: "create or update storhaug's resources in Pacemaker from the configuration (idempotent)",

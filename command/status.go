@@ -40,7 +40,11 @@ func localNodeName(ctx context.Context) string {
 	return strings.TrimSpace(string(out))
 }
 
-func init() {
+func init() { later(statusCommands) }
+
+// statusCommands registers the file's commands when the command line is built
+// (not at start-up: an agent run never builds them).
+func statusCommands() {
 	register(&cli.Command{
 		Name:  "status",
 		Usage: "show the cluster: nodes, where each VIP is, services, CTDB leader, failures",

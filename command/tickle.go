@@ -81,7 +81,11 @@ func permissionHint(err error) error {
 	return err
 }
 
-func init() {
+func init() { later(tickleCommands) }
+
+// tickleCommands registers the file's commands when the command line is built
+// (not at start-up: an agent run never builds them).
+func tickleCommands() {
 	common := []cli.Flag{
 		&cli.StringFlag{Name: "tickle-dir", Usage: "the directory of connection lists (IPaddr3's tickle_dir)"},
 		&cli.StringFlag{Name: "netns", Usage: "the network namespace (under /run/netns) the address is in"},

@@ -83,6 +83,24 @@ func serve(t *testing.T, h *nstest.Host, network, addr string) net.Addr {
 	return ln.Addr()
 }
 
+// settle waits until A's side of want connections to vip exists (C's
+// last ACK of each handshake is through): on a loaded machine that can
+// take longer than the client's dial.
+func settle(t *testing.T, h *nstest.Host, vip netip.Addr, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := len(record(t, h, vip, SockDiag, nil))
+		if got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections to %s on %s, want %d", got, vip, h.Name, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // client is one TCP connection from C whose first read error is reported.
 type client struct {
 	conn net.Conn
@@ -175,7 +193,8 @@ func TestRecordSockDiag(t *testing.T) {
 	c6 := dial(t, l.c, "[2001:db8::10]:445", 4)
 	cm := dial(t, l.c, "198.51.100.10:2049", 3)
 	dial(t, l.c, "198.51.100.1:445", 2)
-	time.Sleep(50 * time.Millisecond) // accepted
+	settle(t, l.a, vip4, 8)
+	settle(t, l.a, vip6, 4)
 
 	var log logRec
 	got4 := record(t, l.a, vip4, SockDiag, &log)
@@ -280,12 +299,20 @@ func TestTickleFromNewOwner(t *testing.T) {
 	l := newLab(t)
 	serve(t, l.a, "tcp", "198.51.100.10:445")
 	serve(t, l.a, "tcp", "[2001:db8::10]:445")
-	c4 := dial(t, l.c, "198.51.100.10:445", 20)
-	c6 := dial(t, l.c, "[2001:db8::10]:445", 20)
-	time.Sleep(50 * time.Millisecond)
-	conns := append(record(t, l.a, vip4, SockDiag, nil), record(t, l.a, vip6, SockDiag, nil)...)
-	if len(conns) != 40 {
-		t.Fatalf("recorded %d connections, want 40", len(conns))
+	// 2x100 clients: enough for the list to be split over senders.
+	const k = 100
+	c4 := dial(t, l.c, "198.51.100.10:445", k)
+	c6 := dial(t, l.c, "[2001:db8::10]:445", k)
+	var conns []Conn
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		// A's side of a connection exists once C's last ACK is through.
+		conns = append(record(t, l.a, vip4, SockDiag, nil), record(t, l.a, vip6, SockDiag, nil)...)
+		if len(conns) == 2*k || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(conns) != 2*k {
+		t.Fatalf("recorded %d connections, want %d", len(conns), 2*k)
 	}
 	// A dies silently; B takes the addresses. (Announcing them is the VIP
 	// code's job: here C simply forgets A's MAC.)
@@ -298,11 +325,11 @@ func TestTickleFromNewOwner(t *testing.T) {
 	}
 	defer s.Close()
 	start := time.Now()
-	if n, err := s.Tickle(conns); err != nil || n != 40 {
+	if n, err := s.Tickle(conns); err != nil || n != 2*k {
 		t.Fatalf("tickled %d: %v", n, err)
 	}
 	last := waitReset(t, append(c4, c6...), 2*time.Second)
-	t.Logf("40 clients (20 IPv4, 20 IPv6) reset, the last %v after the tickles went out", last.Sub(start))
+	t.Logf("%d clients (%d IPv4, %d IPv6) reset, the last %v after the tickles went out", 2*k, k, k, last.Sub(start))
 }
 
 // Control: without a tickle, the same clients hang.
@@ -330,7 +357,8 @@ func TestDestroyLocalSockets(t *testing.T) {
 	serve(t, l.a, "tcp", "[2001:db8::10]:445")
 	cs := append(dial(t, l.c, "198.51.100.10:445", 3), dial(t, l.c, "198.51.100.10:2049", 2)...)
 	c6 := dial(t, l.c, "[2001:db8::10]:445", 2)
-	time.Sleep(50 * time.Millisecond)
+	settle(t, l.a, vip4, 5)
+	settle(t, l.a, vip6, 2)
 	for _, tc := range []struct {
 		vip     netip.Addr
 		clients []*client
@@ -403,7 +431,7 @@ func TestRecordConntrackNAT(t *testing.T) {
 	l.a.Run(t, "nft", "add table ip tknat; add chain ip tknat pre { type nat hook prerouting priority -100; }; "+
 		"add rule ip tknat pre ip daddr 198.51.100.10 tcp dport 8080 dnat to 198.51.100.1:80")
 	local := dial(t, l.c, "198.51.100.10:445", 2)
-	time.Sleep(50 * time.Millisecond)
+	settle(t, l.a, vip4, 2)
 
 	rec, err := OpenRecorder(l.a.Name, vip4, Ports{}, Auto, nil)
 	if err != nil {

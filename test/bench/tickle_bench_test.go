@@ -135,7 +135,7 @@ type tkNode struct {
 	rsctmp string
 }
 
-func (n *tkNode) agent(b *testing.B, path, action string, env ...string) {
+func (n *tkNode) agent(b *testing.B, path, action string, env ...string) string {
 	b.Helper()
 	cmd := exec.Command("nsenter", "--net="+n.h.Path(), "--", path, action)
 	if filepath.Base(path) == "IPaddr3" {
@@ -145,13 +145,15 @@ func (n *tkNode) agent(b *testing.B, path, action string, env ...string) {
 	cmd.Env = append(os.Environ(), "OCF_ROOT=/usr/lib/ocf", "HA_RSCTMP="+n.rsctmp, "HA_LOGFACILITY=none",
 		"OCF_RESKEY_CRM_meta_timeout=20000")
 	cmd.Env = append(cmd.Env, env...)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
 		if action == "monitor" || action == "stop" {
 			b.Logf("%s %s: %v\n%s", filepath.Base(path), action, err, out)
-			return
+			return string(out)
 		}
 		b.Fatalf("%s %s: %v\n%s", filepath.Base(path), action, err, out)
 	}
+	return string(out)
 }
 
 type tkClient struct {
@@ -318,13 +320,20 @@ func tkRun(b *testing.B, ipaddr3 string, mode tkMode, fam string, k int) tkResul
 	b.StartTimer()
 	start := time.Now()
 	tickling := start
-	bn.agent(b, ipAgent, "start", ipEnv...)
+	startLog := bn.agent(b, ipAgent, "start", ipEnv...)
 	if mode == tkPortblock {
 		tickling = time.Now()
 		bn.agent(b, tkHeartbeat+"/portblock", "start", pbEnv...)
 	}
 	r.startTook = time.Since(start)
 	b.StopTimer()
+	if mode == tkIPaddr3 { // the agent's own account of where its time went
+		for _, line := range strings.Split(startLog, "\n") {
+			if strings.Contains(line, "after the agent began") {
+				b.Logf("B's start took %v; %s", r.startTook.Round(100*time.Microsecond), line[strings.Index(line, "INFO:")+6:])
+			}
+		}
+	}
 	deadline := time.Now().Add(3 * time.Second)
 	var l1, l2 time.Time
 	r.reset, l1 = tkCount(early, deadline)
