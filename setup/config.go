@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -364,43 +365,46 @@ type keyInfo struct {
 	ignored string
 }
 
-// keys are every key storhaug.conf may set, with defaults.
-var keys = map[string]keyInfo{
-	"HA_NAME":                {def: "storhaug", help: "name of the Pacemaker cluster (corosync's cluster_name)"},
-	"HA_CLUSTER_NODES":       {help: "comma-separated node names of the cluster"},
-	"STORAGE_NODES":          {help: "comma-separated subset of HA_CLUSTER_NODES that serve storage (default: all)"},
-	"HA_VIPS":                {help: "blank-separated virtual addresses, IPv4 or IPv6, optionally ADDR/PREFIX"},
-	"HA_VIP_NODES":           {help: "comma-separated home node of each VIP, in HA_VIPS order"},
-	"DETERMINISTIC_FAILOVER": {def: "false", help: "give each VIP a home node and a fixed failover order"},
-	"HA_SERVICES":            {def: "nfs smb", help: "blank-separated services: nfs, smb"},
-	"HA_MNT_DIR":             {def: "/run/storhaug", help: "mount point of the shared volumes"},
-	"HA_SMB_MNT_DIR":         {def: "lock", help: "CTDB's shared directory, below HA_MNT_DIR"},
-	"HA_NFS_MNT_DIR":         {def: "state", help: "NFS-Ganesha's shared state, below HA_MNT_DIR"},
-	"HA_NFS_TYPE":            {help: "file system type of the shared NFS state volume (empty: mounted outside Pacemaker)"},
-	"HA_NFS_VOL":             {help: "device of the shared NFS state volume"},
-	"HA_NFS_CONF":            {def: "/etc/ganesha/ganesha.conf", help: "NFS-Ganesha configuration file"},
-	"HA_NFS_EXPDIR":          {help: "NFS-Ganesha exports directory (default: exports beside HA_NFS_CONF; accepted for compatibility, not used by setup)"},
-	"HA_VIP_NIC":             {help: "interface for the VIPs (default: the one whose route matches)"},
-	"HA_VIP_CIDR_NETMASK":    {help: "prefix length for IPv4 VIPs given without /PREFIX (IPv6 ones take theirs from the routes)"},
-	"HA_VIP_TICKLE":          {def: "true", help: "send tickle ACKs so clients of a moved VIP reconnect at once"},
-	"HA_VIP_TICKLE_DIR":      {help: "shared directory for the VIPs' connection lists (default: HA_MNT_DIR/tickle)"},
-	"HA_VIP_TICKLE_SOURCE":   {help: "where connections to tickle are found: auto, conntrack, sockdiag (default: the agent's)"},
-	"HA_VIP_TICKLE_PORTS":    {help: "only tickle connections to these ports, e.g. 445,2049 (default: all)"},
-	"HA_VIP_PARAMS":          {help: "more IPaddr3 parameters for every VIP, blank-separated name=value"},
-	"HA_CTDB_PARAMS":         {help: "more CTDB parameters, blank-separated name=value"},
-	"HA_GANESHA_PARAMS":      {help: "more ganesha parameters, blank-separated name=value"},
-	"HA_CTDB_MODE":           {def: CTDBLeader, help: "leader (promotable clone, Pacemaker picks CTDB's leader) or lock (plain clone, cluster lock)"},
-	"HA_CTDB_LOCK":           {help: "CTDB cluster lock file in lock mode (default: HA_MNT_DIR/HA_SMB_MNT_DIR/ctdb.lock)"},
-	"HA_CTDB_CONFIG_DIR":     {help: "CTDB configuration directory (default: the agent's, /etc/ctdb)"},
-	"HA_SMB_MANAGER":         {def: SMBByCTDB, help: "who runs smbd/nmbd: ctdb (CTDB event scripts), systemd, lsb, none"},
-	"HA_SMB_SERVICES":        {def: "smbd nmbd", help: "systemd units or init scripts for HA_SMB_MANAGER=systemd|lsb"},
-	"HA_FAILURE_TIMEOUT":     {def: "60s", help: "forget a resource's failures after this long, so that a node is tried again without storhaug cleanup (0: never)"},
-	"HA_STONITH_ENABLED":     {help: "set Pacemaker's stonith-enabled (unset: leave it alone)"},
-	"HA_NO_QUORUM_POLICY":    {help: "set Pacemaker's no-quorum-policy (unset: leave it alone)"},
-	"HA_OCF_PROVIDER":        {def: "storhaug", help: "OCF provider of the storhaug agents"},
-	"HA_PASSWORD":            {ignored: "storhaug does not use pcsd; the cluster is formed with corosync.conf"},
-	"HA_SERVER":              {ignored: "storhaug needs no management server; run it on any cluster node"},
-}
+// knownKeys are every key storhaug.conf may set, with defaults (built on
+// first use: agents linked into the same binary never pay for it).
+var knownKeys = sync.OnceValue(func() map[string]keyInfo {
+	return map[string]keyInfo{
+		"HA_NAME":                {def: "storhaug", help: "name of the Pacemaker cluster (corosync's cluster_name)"},
+		"HA_CLUSTER_NODES":       {help: "comma-separated node names of the cluster"},
+		"STORAGE_NODES":          {help: "comma-separated subset of HA_CLUSTER_NODES that serve storage (default: all)"},
+		"HA_VIPS":                {help: "blank-separated virtual addresses, IPv4 or IPv6, optionally ADDR/PREFIX"},
+		"HA_VIP_NODES":           {help: "comma-separated home node of each VIP, in HA_VIPS order"},
+		"DETERMINISTIC_FAILOVER": {def: "false", help: "give each VIP a home node and a fixed failover order"},
+		"HA_SERVICES":            {def: "nfs smb", help: "blank-separated services: nfs, smb"},
+		"HA_MNT_DIR":             {def: "/run/storhaug", help: "mount point of the shared volumes"},
+		"HA_SMB_MNT_DIR":         {def: "lock", help: "CTDB's shared directory, below HA_MNT_DIR"},
+		"HA_NFS_MNT_DIR":         {def: "state", help: "NFS-Ganesha's shared state, below HA_MNT_DIR"},
+		"HA_NFS_TYPE":            {help: "file system type of the shared NFS state volume (empty: mounted outside Pacemaker)"},
+		"HA_NFS_VOL":             {help: "device of the shared NFS state volume"},
+		"HA_NFS_CONF":            {def: "/etc/ganesha/ganesha.conf", help: "NFS-Ganesha configuration file"},
+		"HA_NFS_EXPDIR":          {help: "NFS-Ganesha exports directory (default: exports beside HA_NFS_CONF; accepted for compatibility, not used by setup)"},
+		"HA_VIP_NIC":             {help: "interface for the VIPs (default: the one whose route matches)"},
+		"HA_VIP_CIDR_NETMASK":    {help: "prefix length for IPv4 VIPs given without /PREFIX (IPv6 ones take theirs from the routes)"},
+		"HA_VIP_TICKLE":          {def: "true", help: "send tickle ACKs so clients of a moved VIP reconnect at once"},
+		"HA_VIP_TICKLE_DIR":      {help: "shared directory for the VIPs' connection lists (default: HA_MNT_DIR/tickle)"},
+		"HA_VIP_TICKLE_SOURCE":   {help: "where connections to tickle are found: auto, conntrack, sockdiag (default: the agent's)"},
+		"HA_VIP_TICKLE_PORTS":    {help: "only tickle connections to these ports, e.g. 445,2049 (default: all)"},
+		"HA_VIP_PARAMS":          {help: "more IPaddr3 parameters for every VIP, blank-separated name=value"},
+		"HA_CTDB_PARAMS":         {help: "more CTDB parameters, blank-separated name=value"},
+		"HA_GANESHA_PARAMS":      {help: "more ganesha parameters, blank-separated name=value"},
+		"HA_CTDB_MODE":           {def: CTDBLeader, help: "leader (promotable clone, Pacemaker picks CTDB's leader) or lock (plain clone, cluster lock)"},
+		"HA_CTDB_LOCK":           {help: "CTDB cluster lock file in lock mode (default: HA_MNT_DIR/HA_SMB_MNT_DIR/ctdb.lock)"},
+		"HA_CTDB_CONFIG_DIR":     {help: "CTDB configuration directory (default: the agent's, /etc/ctdb)"},
+		"HA_SMB_MANAGER":         {def: SMBByCTDB, help: "who runs smbd/nmbd: ctdb (CTDB event scripts), systemd, lsb, none"},
+		"HA_SMB_SERVICES":        {def: "smbd nmbd", help: "systemd units or init scripts for HA_SMB_MANAGER=systemd|lsb"},
+		"HA_FAILURE_TIMEOUT":     {def: "60s", help: "forget a resource's failures after this long, so that a node is tried again without storhaug cleanup (0: never)"},
+		"HA_STONITH_ENABLED":     {help: "set Pacemaker's stonith-enabled (unset: leave it alone)"},
+		"HA_NO_QUORUM_POLICY":    {help: "set Pacemaker's no-quorum-policy (unset: leave it alone)"},
+		"HA_OCF_PROVIDER":        {def: "storhaug", help: "OCF provider of the storhaug agents"},
+		"HA_PASSWORD":            {ignored: "storhaug does not use pcsd; the cluster is formed with corosync.conf"},
+		"HA_SERVER":              {ignored: "storhaug needs no management server; run it on any cluster node"},
+	}
+})
 
 // extraParamKeys map the keys of extra agent parameters to the agents.
 var extraParamKeys = map[string]string{"HA_VIP_PARAMS": "IPaddr3", "HA_CTDB_PARAMS": "CTDB", "HA_GANESHA_PARAMS": "ganesha"}
@@ -432,7 +436,7 @@ func (c *Config) CheckParams(known func(agent, param string) bool) error {
 // Keys returns every known key, sorted, with a one-line description.
 func Keys() [][2]string {
 	var out [][2]string
-	for k, ki := range keys {
+	for k, ki := range knownKeys() {
 		h := ki.help
 		if ki.ignored != "" {
 			h = "ignored: " + ki.ignored
@@ -449,7 +453,7 @@ func FromSettings(file string, settings []Setting) (*Config, error) {
 	c := &Config{Settings: map[string]Setting{}}
 	var errs Errors
 	for _, s := range settings {
-		ki, ok := keys[s.Key]
+		ki, ok := knownKeys()[s.Key]
 		if !ok {
 			errs = append(errs, &Error{File: s.File, Line: s.Line, Key: s.Key, Msg: "unknown key" + suggest(s.Key)})
 			continue
@@ -473,7 +477,7 @@ func FromSettings(file string, settings []Setting) (*Config, error) {
 
 func suggest(key string) string {
 	best, bestD := "", 3
-	for k := range keys {
+	for k := range knownKeys() {
 		if d := editDistance(strings.ToUpper(key), k); d < bestD || d == bestD && best != "" && k < best {
 			best, bestD = k, d
 		}
@@ -515,7 +519,7 @@ func (v *validator) get(key string) (string, bool) {
 	if s, ok := v.c.Settings[key]; ok {
 		return s.Value, true
 	}
-	return keys[key].def, false
+	return knownKeys()[key].def, false
 }
 
 func (v *validator) fail(key, format string, args ...any) {
