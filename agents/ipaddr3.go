@@ -235,6 +235,11 @@ func ipaddr3Start(r *ocf.Request) error {
 		r.Log.Infof("arp_interval %v is below Linux's neighbour locktime (1 s): peers may ignore some rounds", v.interval)
 	}
 	t0 := time.Now()
+	tk, err := tickleTakeover(r, vipTarget{Addr: v.spec.Addr, Namespace: v.ns})
+	if err != nil {
+		return err
+	}
+	defer tk.close()
 	h, err := v.open()
 	if err != nil {
 		return resolveErr(err)
@@ -309,7 +314,7 @@ func ipaddr3Start(r *ocf.Request) error {
 		}
 	}
 	tAnn := time.Since(t0)
-	tickled, err := tickleTakeover(r, v.target(t))
+	tickled, err := tk.send()
 	if err != nil {
 		r.Log.Errorf("tickles for %s: %v", t.Addr, err)
 	}

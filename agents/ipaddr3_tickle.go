@@ -3,9 +3,10 @@ package agents
 // The tickle side of IPaddr3: the hooks ipaddr3.go calls, over package
 // tickle.
 //   - tickleParams are appended to IPaddr3's parameters.
-//   - tickleTakeover runs in start after the address is up and the first
-//     announcement round is out; it sends the first tickle round before
-//     start returns.
+//   - tickleTakeover runs as start begins: it reads the list and opens the
+//     sockets while the address is added and announced; the first tickle
+//     round goes out once the first announcement round is, before start
+//     returns.
 //   - tickleKeep runs in IPaddr3's long-lived keeper process (the one that
 //     sends the later announcement rounds) until ctx ends: it keeps the
 //     recorded connection list fresh and sends the later tickle rounds.
@@ -118,23 +119,48 @@ func tickleConfig(r *ocf.Request, t vipTarget) (tickle.Config, error) {
 	return cfg, nil
 }
 
-// tickleTakeover sends the first round of tickles to the clients the old
-// owner recorded, and leaves them to the keeper for the later rounds.
-func tickleTakeover(r *ocf.Request, t vipTarget) (int, error) {
+// takeover is start's first round of tickles: prepared (the list read,
+// the sockets opened) from the moment start begins, sent once the address
+// is up and announced. A nil *takeover sends nothing.
+type takeover struct {
+	r    *ocf.Request
+	p    *tickle.Prepared
+	done bool
+}
+
+// tickleTakeover begins preparing the first round of tickles to the
+// clients the old owner recorded; nil when tickles are off or tickle_dir
+// is not set.
+func tickleTakeover(r *ocf.Request, t vipTarget) (*takeover, error) {
 	if !r.Bool("tickle") {
-		return 0, nil
+		return nil, nil
 	}
 	cfg, err := tickleConfig(r, t)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if cfg.Dir == "" {
 		r.Log.Infof("tickle_dir is not set: the TCP clients of %s are not tickled when it moves", t.Addr)
+		return nil, nil
+	}
+	return &takeover{r: r, p: tickle.PrepareTakeover(cfg)}, nil
+}
+
+// send sends the prepared round and returns how many clients were
+// tickled; a list that cannot be read within fsTimeout is given up.
+func (tk *takeover) send() (int, error) {
+	if tk == nil {
 		return 0, nil
 	}
-	return bounded(r.Context(), "reading the connection list in tickle_dir", func() (int, error) {
-		return tickle.Takeover(cfg)
-	})
+	tk.done = true
+	return bounded(tk.r.Context(), "reading the connection list in tickle_dir", tk.p.Send)
+}
+
+// close releases a takeover that was not sent.
+func (tk *takeover) close() {
+	if tk != nil && !tk.done {
+		tk.p.Close()
+	}
 }
 
 // fsTimeout bounds what start and stop wait for tickle_dir: a hung shared

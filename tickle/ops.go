@@ -26,38 +26,85 @@ type Config struct {
 // to send the later rounds. The address must be up and announced. A missing
 // list is not an error (there is nothing to tickle).
 func Takeover(cfg Config) (sent int, err error) {
-	log := orNop(cfg.Log)
+	return PrepareTakeover(cfg).Send()
+}
+
+// A Prepared takeover has read the VIP's list and opened the sockets to
+// tickle from, in the background, while the address is still being added
+// and announced: on shared storage the read may take a while, and it
+// need not wait for the address.
+type Prepared struct {
+	cfg   Config
+	done  chan struct{}
+	conns []Conn
+	s     *Sender
+	err   error // of the read
+	serr  error // of the sockets
+}
+
+// PrepareTakeover starts reading the list and opening the sockets. Send
+// (or Close) must follow.
+func PrepareTakeover(cfg Config) *Prepared {
+	p := &Prepared{cfg: cfg, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		log := orNop(cfg.Log)
+		conns, err := ReadFile(cfg.Dir, cfg.VIP, log)
+		if IsNotExist(err) {
+			log.Infof("tickle: no connection list for %s in %s: no clients to tickle", cfg.VIP, cfg.Dir)
+			conns, err = nil, nil
+		}
+		p.conns, p.err = cfg.Ports.Filter(cfg.VIP, conns), err
+		if len(p.conns) > 0 {
+			p.s, p.serr = OpenSender(cfg.Netns)
+		}
+	}()
+	return p
+}
+
+// Send waits for the list, sends the first round of tickles and leaves the
+// list for the keeper's later rounds.
+func (p *Prepared) Send() (sent int, err error) {
+	<-p.done
+	cfg, log := p.cfg, orNop(p.cfg.Log)
 	l := newLocal(cfg.StateDir, cfg.VIP, cfg.Netns)
 	if unlock, err := l.lock(); err == nil {
 		l.setReleased(false)
 		unlock()
 	}
-	conns, err := ReadFile(cfg.Dir, cfg.VIP, log)
-	if IsNotExist(err) {
-		log.Infof("tickle: no connection list for %s in %s: no clients to tickle", cfg.VIP, cfg.Dir)
-		conns, err = nil, nil
-	}
+	err = p.err
 	if err != nil {
 		log.Warnf("tickle: %v", err)
 	}
-	conns = cfg.Ports.Filter(cfg.VIP, conns)
 	first := time.Now()
-	if len(conns) > 0 {
-		s, serr := OpenSender(cfg.Netns)
-		if serr != nil {
-			return 0, serr
+	if len(p.conns) > 0 {
+		if p.serr != nil {
+			return 0, p.serr
 		}
-		sent, serr = s.Tickle(conns)
-		s.Close()
+		var serr error
+		sent, serr = p.s.Tickle(p.conns)
+		p.s.Close()
 		if serr != nil {
 			err = errors.Join(err, serr)
 		}
-		log.Infof("tickle: round 1 for %s: %d of %d clients tickled", cfg.VIP, sent, len(conns))
+		log.Infof("tickle: round 1 for %s: %d of %d clients tickled", cfg.VIP, sent, len(p.conns))
 	}
-	if serr := l.stash(conns, first); serr != nil {
+	if serr := l.stash(p.conns, first); serr != nil {
 		err = errors.Join(err, fmt.Errorf("leaving the list for the later rounds: %w", serr))
 	}
 	return sent, err
+}
+
+// Close releases the sockets of a takeover that will not be sent (instead
+// of Send). It may be called before the preparation is over: the sockets
+// are closed when it is.
+func (p *Prepared) Close() {
+	go func() {
+		<-p.done
+		if p.s != nil {
+			p.s.Close()
+		}
+	}()
 }
 
 // Keep is the keeper: until ctx ends it keeps the VIP's list in the shared
