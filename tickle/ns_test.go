@@ -466,3 +466,34 @@ func TestRecordConntrackNAT(t *testing.T) {
 		t.Errorf("sock_diag alone: %v", got)
 	}
 }
+
+// The agent's order: the takeover is prepared (list read, sockets open)
+// before the address is on B, and sent once it is; every recorded client
+// resets. Without a list there is nothing to send and no error.
+func TestPreparedTakeover(t *testing.T) {
+	l := newLab(t)
+	serve(t, l.a, "tcp", "198.51.100.10:445")
+	cs := dial(t, l.c, "198.51.100.10:445", 30)
+	settle(t, l.a, vip4, 30)
+	dir := t.TempDir()
+	if err := WriteFile(dir, vip4, record(t, l.a, vip4, SockDiag, nil)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{VIP: vip4, Netns: l.b.Name, Dir: dir, StateDir: t.TempDir()}
+	p := PrepareTakeover(cfg)
+	cutLink(t, l.a)
+	addVIPs(t, l.b)
+	forgetNeighbours(t, l.c)
+	start := time.Now()
+	if n, err := p.Send(); n != 30 || err != nil {
+		t.Fatalf("Send = %d, %v; want 30 tickled", n, err)
+	}
+	last := waitReset(t, cs, 2*time.Second)
+	t.Logf("30 clients reset, the last %v after Send", last.Sub(start))
+
+	none := Config{VIP: vip6, Netns: l.b.Name, Dir: dir, StateDir: t.TempDir()}
+	if n, err := PrepareTakeover(none).Send(); n != 0 || err != nil {
+		t.Errorf("Send without a list = %d, %v; want 0, nil", n, err)
+	}
+	PrepareTakeover(cfg).Close() // abandoned: its sockets are closed once open
+}
