@@ -95,6 +95,9 @@ func keeperRunning(v *vipReq) bool { return keeperPid(v) != 0 }
 
 // spawnKeeper starts the keeper for target t with rounds announcement
 // rounds left, the next due at next.
+// keeperNice is the keeper's scheduling priority (nice value).
+const keeperNice = 10
+
 func spawnKeeper(v *vipReq, t vip.Target, rounds int, next time.Time) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -122,6 +125,10 @@ func spawnKeeper(v *vipReq, t vip.Target, rounds int, next time.Time) error {
 	}
 	pid := cmd.Process.Pid
 	cmd.Process.Release()
+	// Its start-up (a Go process's) must not slow down what matters in a
+	// takeover: the clients' reconnections, the services moving in, the
+	// first monitor. Its work is a few packets a second and one list.
+	syscall.Setpriority(syscall.PRIO_PROCESS, pid, keeperNice)
 	if err := atomicfile.Write(pidfile, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 		syscall.Kill(pid, syscall.SIGTERM)
 		return fmt.Errorf("helper process pidfile: %w", err)
