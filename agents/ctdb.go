@@ -172,11 +172,18 @@ func newCTDB(r *ocf.Request) *ctdbRes {
 }
 
 // nodeStatus is this node's state, asked of ctdbd over its socket (no
-// ctdb process: the monitor's one question), within ctdb_timeout.
+// ctdb process: the monitor's one question), within ctdb_timeout. Should
+// ctdbd answer in a way the agent does not understand (a CTDB release
+// that changed its protocol), the ctdb tool is asked instead.
 func (c *ctdbRes) nodeStatus(ctx context.Context) (ctdb.Node, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.tool.Timeout)
+	sctx, cancel := context.WithTimeout(ctx, c.tool.Timeout)
 	defer cancel()
-	return ctdbSys.localNode(ctx, c.socketPath())
+	n, err := ctdbSys.localNode(sctx, c.socketPath())
+	if err == nil || errors.Is(err, ctdb.ErrNotRunning) || errors.Is(err, os.ErrDeadlineExceeded) || sctx.Err() != nil {
+		return n, err
+	}
+	c.r.Log.Debugf("asking ctdbd over %s: %v; asking the ctdb tool", c.socketPath(), err)
+	return c.tool.NodeStatus(ctx)
 }
 
 func (c *ctdbRes) socketPath() string {

@@ -3,6 +3,7 @@ package agents
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -249,12 +250,33 @@ func TestCTDBMonitorPlain(t *testing.T) {
 	if c1, _ := x.run("demote"); c1 != ocf.Success || len(x.f.calls) != 0 {
 		t.Errorf("demote in a plain clone: %v %v", c1, x.f.calls)
 	}
-	// One ctdb call per monitor, and not "ctdb status" or "ctdb leader".
+	// One question to ctdbd per monitor (the fake answers it from its
+	// nodestatus row), and not "ctdb status" or "ctdb leader".
 	x.f.calls = nil
 	x.f.nodeRow = "|0|198.51.100.11|0|0|0|0|0|0|0|0|Y|"
 	x.run("monitor", "OCF_RESKEY_CRM_meta_interval=10000")
 	if strings.Join(x.f.calls, ",") != "-X nodestatus" {
 		t.Errorf("monitor calls %v", x.f.calls)
+	}
+}
+
+// When ctdbd's answer over the socket is not understood, monitor asks the
+// ctdb tool; a daemon that is not there is not asked twice.
+func TestCTDBMonitorFallsBackToTool(t *testing.T) {
+	x := newCTDBFixture(t, false)
+	if code, out := x.run("start"); code != ocf.Success {
+		t.Fatalf("start: %v %s", code, out)
+	}
+	socketErr := errors.New("ctdbd sent a packet without the CTDB magic")
+	ctdbSys.localNode = func(context.Context, string) (ctdb.Node, error) { return ctdb.Node{}, socketErr }
+	x.f.calls = nil
+	if code, out := x.run("monitor", "OCF_RESKEY_CRM_meta_interval=10000"); code != ocf.Success || strings.Join(x.f.calls, ",") != "-X nodestatus" {
+		t.Errorf("monitor with a socket it cannot read: %v, tool calls %v\n%s", code, x.f.calls, out)
+	}
+	ctdbSys.localNode = func(context.Context, string) (ctdb.Node, error) { return ctdb.Node{}, ctdb.ErrNotRunning }
+	x.f.calls = nil
+	if code, _ := x.run("monitor", "OCF_RESKEY_CRM_meta_interval=10000"); code != ocf.NotRunning || len(x.f.calls) != 0 {
+		t.Errorf("monitor with ctdbd gone: %v, tool calls %v", code, x.f.calls)
 	}
 }
 

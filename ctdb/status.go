@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 )
 
 // The controls LocalNode sends (ctdb/protocol/protocol.h) and the node
@@ -176,7 +177,7 @@ func (c *daemonConn) control(opcode uint32, data []byte) (status int32, out []by
 func (c *daemonConn) failed(opcode uint32, err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("ctdbd did not answer control %d in time", opcode)
+		return fmt.Errorf("ctdbd did not answer control %d in time (%w)", opcode, os.ErrDeadlineExceeded)
 	}
 	return fmt.Errorf("ctdbd control %d: %w", opcode, err)
 }
