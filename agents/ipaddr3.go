@@ -382,15 +382,10 @@ func ipaddr3Monitor(r *ocf.Request) error {
 	if err != nil {
 		return err
 	}
-	h, err := v.open()
+	st, err := vip.Check(v.ns, v.spec.Addr, v.spec.Link)
 	if errors.Is(err, vip.ErrNoNamespace) {
 		return ocf.Errorf(ocf.NotRunning, "%v", err)
 	}
-	if err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
-	}
-	defer h.Close()
-	st, err := h.LookupOn(v.spec.Addr, v.spec.Link)
 	if err != nil {
 		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
 	}
@@ -406,7 +401,12 @@ func ipaddr3Monitor(r *ocf.Request) error {
 		return ocf.Errorf(ocf.ErrGeneric, "%s on %s: %s", v.spec.Addr, st.Link, why)
 	}
 	if v.refresh > 0 {
+		h, err := v.open()
+		if err != nil {
+			return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+		}
 		v.announce(h, t, v.refresh)
+		h.Close()
 	}
 	if tickleWanted(r) && !keeperRunning(v) {
 		r.Log.Warnf("the helper process for %s is gone: starting it again", v.spec.Addr)

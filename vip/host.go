@@ -244,7 +244,6 @@ type State struct {
 	Flags     int
 	LinkUp    bool // the link's operational state is not down
 	MAC       net.HardwareAddr
-	addr      netlink.Addr
 }
 
 // Tentative reports whether IPv6 duplicate address detection is still on.
@@ -269,33 +268,12 @@ func (h *Host) LookupOn(addr netip.Addr, name string) (State, error) {
 }
 
 func (h *Host) lookup(addr netip.Addr, linkIndex int, link bool, name string) (State, error) {
-	addrs, err := h.h.AddrList(nil, family(addr))
-	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
-		return State{}, fmt.Errorf("listing addresses: %w", err)
-	}
-	for _, a := range addrs {
-		ip, ok := netip.AddrFromSlice(a.IP)
-		if !ok || ip.Unmap() != addr || linkIndex != 0 && a.LinkIndex != linkIndex {
-			continue
-		}
-		ones, _ := a.Mask.Size()
-		st := State{Found: true, LinkIndex: a.LinkIndex, Prefix: ones, Label: a.Label, Flags: a.Flags, addr: a}
-		if link {
-			l, err := h.h.LinkByIndex(a.LinkIndex)
-			if err != nil {
-				return st, fmt.Errorf("interface #%d: %w", a.LinkIndex, err)
-			}
-			if name != "" && l.Attrs().Name != name {
-				continue
-			}
-			st.Link = l.Attrs().Name
-			st.MAC = l.Attrs().HardwareAddr
-			os := l.Attrs().OperState
-			st.LinkUp = l.Attrs().Flags&net.FlagUp != 0 && os != netlink.OperDown && os != netlink.OperLowerLayerDown && os != netlink.OperNotPresent
-		}
-		return st, nil
-	}
-	return State{}, nil
+	var st State
+	err := h.Do(func() (err error) {
+		st, err = lookup(addr, linkIndex, link, name)
+		return err
+	})
+	return st, err
 }
 
 // Matches reports whether what is on the host is what t asks for: the
@@ -361,7 +339,7 @@ func (h *Host) Add(t Target) (added bool, err error) {
 		if ok, _ := st.Matches(t); ok {
 			return false, nil
 		}
-		if err := h.h.AddrDel(nil, &st.addr); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		if err := h.h.AddrDel(nil, st.netlinkAddr(t.Addr)); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 			return false, fmt.Errorf("removing %s to re-add it: %w", t.Addr, err)
 		}
 	}
@@ -388,9 +366,7 @@ func (h *Host) Remove(addr netip.Addr, linkIndex int) (bool, error) {
 		if !st.Found {
 			return removed, nil
 		}
-		a := st.addr
-		a.LinkIndex = st.LinkIndex
-		if err := h.h.AddrDel(nil, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		if err := h.h.AddrDel(nil, st.netlinkAddr(addr)); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 			return removed, fmt.Errorf("removing %s: %w", addr, err)
 		}
 		removed = true

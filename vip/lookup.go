@@ -1,0 +1,218 @@
+package vip
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/storhaug/storhaug/internal/netnsdo"
+)
+
+// The lookups read the kernel's state over plain blocking netlink sockets
+// (the standard library's): a monitor runs every few seconds on every
+// node, and it needs one address dump and one link request, not a
+// netlink.Handle and Go's poller.
+
+// Check is LookupOn without a Host: it finds addr on the link called name
+// (any link when name is "") in the named network namespace ("" for the
+// caller's own). A namespace that does not exist is ErrNoNamespace.
+func Check(namespace string, addr netip.Addr, name string) (State, error) {
+	if namespace != "" {
+		if _, err := os.Stat(filepath.Join("/run/netns", namespace)); errors.Is(err, os.ErrNotExist) {
+			return State{}, fmt.Errorf("%w: %s", ErrNoNamespace, namespace)
+		}
+	}
+	var st State
+	err := netnsdo.Do(namespace, func() (err error) {
+		st, err = lookup(addr, 0, true, name)
+		return err
+	})
+	return st, err
+}
+
+// lookup finds addr, in the caller's network namespace, on the link with
+// index linkIndex (any when 0) and, when link is true, on the link called
+// name (any when ""), which it then describes.
+func lookup(addr netip.Addr, linkIndex int, link bool, name string) (State, error) {
+	b, err := syscall.NetlinkRIB(syscall.RTM_GETADDR, family(addr))
+	if err != nil {
+		return State{}, fmt.Errorf("listing addresses: %w", err)
+	}
+	msgs, err := syscall.ParseNetlinkMessage(b)
+	if err != nil {
+		return State{}, fmt.Errorf("listing addresses: %w", err)
+	}
+	for i := range msgs {
+		st, ok := parseAddr(&msgs[i], addr)
+		if !ok || linkIndex != 0 && st.LinkIndex != linkIndex {
+			continue
+		}
+		if link {
+			l, err := getLink(st.LinkIndex)
+			if err != nil {
+				return st, fmt.Errorf("interface #%d: %w", st.LinkIndex, err)
+			}
+			if name != "" && l.name != name {
+				continue
+			}
+			st.Link, st.MAC = l.name, l.mac
+			st.LinkUp = l.flags&unix.IFF_UP != 0 && l.operState != operDown &&
+				l.operState != operLowerLayerDown && l.operState != operNotPresent
+		}
+		return st, nil
+	}
+	return State{}, nil
+}
+
+// parseAddr reads an RTM_NEWADDR message and reports whether it is addr.
+func parseAddr(m *syscall.NetlinkMessage, addr netip.Addr) (State, bool) {
+	if m.Header.Type != syscall.RTM_NEWADDR || len(m.Data) < syscall.SizeofIfAddrmsg {
+		return State{}, false
+	}
+	attrs, err := syscall.ParseNetlinkRouteAttr(m)
+	if err != nil {
+		return State{}, false
+	}
+	// IfAddrmsg: family, prefix length, flags, scope, index (host order).
+	st := State{Prefix: int(m.Data[1]), Flags: int(m.Data[2]), LinkIndex: int(binary.NativeEndian.Uint32(m.Data[4:8]))}
+	var local, address netip.Addr
+	for _, a := range attrs {
+		switch a.Attr.Type {
+		case unix.IFA_LOCAL:
+			local, _ = netip.AddrFromSlice(a.Value)
+		case unix.IFA_ADDRESS:
+			address, _ = netip.AddrFromSlice(a.Value)
+		case unix.IFA_LABEL:
+			st.Label = cString(a.Value)
+		case unix.IFA_FLAGS:
+			if len(a.Value) >= 4 {
+				st.Flags = int(binary.NativeEndian.Uint32(a.Value))
+			}
+		}
+	}
+	ip := local // IPv4's own address; IPv6 has only IFA_ADDRESS
+	if !ip.IsValid() {
+		ip = address
+	}
+	if !ip.IsValid() || ip.Unmap() != addr {
+		return State{}, false
+	}
+	st.Found = true
+	return st, true
+}
+
+// Operational states of a link (RFC 2863, IFLA_OPERSTATE) that mean down.
+const (
+	operNotPresent     = 1
+	operDown           = 2
+	operLowerLayerDown = 3
+)
+
+type linkInfo struct {
+	name      string
+	mac       net.HardwareAddr
+	flags     uint32
+	operState uint8
+}
+
+// getLink asks for one link by index (an RTM_GETLINK request, not a dump).
+func getLink(index int) (linkInfo, error) {
+	fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, syscall.NETLINK_ROUTE)
+	if err != nil {
+		return linkInfo{}, err
+	}
+	defer syscall.Close(fd)
+	sa := &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}
+	if err := syscall.Bind(fd, sa); err != nil {
+		return linkInfo{}, err
+	}
+	req := make([]byte, syscall.NLMSG_HDRLEN+syscall.SizeofIfInfomsg)
+	ne := binary.NativeEndian
+	ne.PutUint32(req[0:], uint32(len(req)))
+	ne.PutUint16(req[4:], syscall.RTM_GETLINK)
+	ne.PutUint16(req[6:], syscall.NLM_F_REQUEST)
+	ne.PutUint32(req[8:], 1) // sequence
+	ne.PutUint32(req[syscall.NLMSG_HDRLEN+4:], uint32(index))
+	if err := syscall.Sendto(fd, req, 0, sa); err != nil {
+		return linkInfo{}, err
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, _, err := syscall.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return linkInfo{}, err
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil {
+			return linkInfo{}, err
+		}
+		for i := range msgs {
+			m := &msgs[i]
+			switch {
+			case m.Header.Seq != 1:
+				continue
+			case m.Header.Type == syscall.NLMSG_ERROR:
+				if len(m.Data) >= 4 {
+					if errno := int32(ne.Uint32(m.Data)); errno != 0 {
+						return linkInfo{}, syscall.Errno(-errno)
+					}
+				}
+				return linkInfo{}, errors.New("no answer")
+			case m.Header.Type == syscall.RTM_NEWLINK && len(m.Data) >= syscall.SizeofIfInfomsg:
+				return parseLink(m)
+			}
+		}
+	}
+}
+
+func parseLink(m *syscall.NetlinkMessage) (linkInfo, error) {
+	attrs, err := syscall.ParseNetlinkRouteAttr(m)
+	if err != nil {
+		return linkInfo{}, err
+	}
+	// IfInfomsg: family, pad, type, index, flags, change.
+	l := linkInfo{flags: binary.NativeEndian.Uint32(m.Data[8:12])}
+	for _, a := range attrs {
+		switch a.Attr.Type {
+		case syscall.IFLA_IFNAME:
+			l.name = cString(a.Value)
+		case syscall.IFLA_ADDRESS:
+			l.mac = net.HardwareAddr(append([]byte(nil), a.Value...))
+		case syscall.IFLA_OPERSTATE:
+			if len(a.Value) > 0 {
+				l.operState = a.Value[0]
+			}
+		}
+	}
+	return l, nil
+}
+
+func cString(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+// netlinkAddr is the address as netlink.Handle.AddrDel needs it.
+func (s State) netlinkAddr(addr netip.Addr) *netlink.Addr {
+	a := &netlink.Addr{
+		IPNet:     &net.IPNet{IP: net.IP(addr.AsSlice()), Mask: net.CIDRMask(s.Prefix, addr.BitLen())},
+		LinkIndex: s.LinkIndex,
+		Flags:     s.Flags,
+	}
+	if addr.Is4() {
+		a.Label = s.Label
+	}
+	return a
+}
