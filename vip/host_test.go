@@ -61,6 +61,37 @@ func TestHostIPv4(t *testing.T) {
 	if ok, why := st.Matches(tg); !ok {
 		t.Fatalf("Matches: %s", why)
 	}
+	// Check, the monitor's way: the same, from outside the namespace.
+	if c, err := Check(a.Name, tg.Addr, "eth0"); err != nil || !c.Found || c.Label != "eth0:vip" || !c.LinkUp || c.MAC.String() != a.MAC.String() {
+		t.Fatalf("Check = %+v, %v", c, err)
+	}
+	if c, err := Check(a.Name, tg.Addr, "eth1"); err != nil || c.Found {
+		t.Fatalf("Check on another interface = %+v, %v; want not found", c, err)
+	}
+	if _, err := Check("storhaug-no-such-ns", tg.Addr, ""); !errors.Is(err, ErrNoNamespace) {
+		t.Fatalf("Check in a missing namespace: %v", err)
+	}
+	setLink := func(up bool) {
+		t.Helper()
+		err := a.Do(func() error {
+			l, err := netlink.LinkByName("eth0")
+			if err != nil {
+				return err
+			}
+			if up {
+				return netlink.LinkSetUp(l)
+			}
+			return netlink.LinkSetDown(l)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	setLink(false)
+	if c, err := Check(a.Name, tg.Addr, ""); err != nil || !c.Found || c.LinkUp {
+		t.Fatalf("Check with the link down = %+v, %v; want found, link down", c, err)
+	}
+	setLink(true)
 	// What the kernel holds, read independently of Lookup.
 	var brd string
 	a.Do(func() error {
