@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -123,6 +124,9 @@ type linkInfo struct {
 	operState uint8
 }
 
+// linkTimeout bounds the wait for the kernel's answer about a link.
+const linkTimeout = 5 * time.Second
+
 // getLink asks for one link by index (an RTM_GETLINK request, not a dump).
 func getLink(index int) (linkInfo, error) {
 	fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, syscall.NETLINK_ROUTE)
@@ -132,6 +136,11 @@ func getLink(index int) (linkInfo, error) {
 	defer syscall.Close(fd)
 	sa := &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}
 	if err := syscall.Bind(fd, sa); err != nil {
+		return linkInfo{}, err
+	}
+	// The kernel answers at once; the bound is for the impossible case.
+	tv := syscall.NsecToTimeval(linkTimeout.Nanoseconds())
+	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
 		return linkInfo{}, err
 	}
 	req := make([]byte, syscall.NLMSG_HDRLEN+syscall.SizeofIfInfomsg)
