@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -167,8 +168,38 @@ func (d *Daemon) recordedPID() int {
 
 // helpersOf returns the pids of the event daemons ctdbd pid started: they
 // run as "ctdb-eventd -P <pid>" and outlive a killed ctdbd for up to a
-// second, during which a new ctdbd fails to start its own.
+// second, during which a new ctdbd fails to start its own. A helper's own
+// child caught between fork and exec (an event script starting) bears the
+// same command line; it is not counted.
 func helpersOf(pid int) []int {
+	pids := matchHelpers(pid)
+	if len(pids) < 2 {
+		return pids
+	}
+	return slices.DeleteFunc(pids, func(p int) bool { return slices.Contains(pids, parentOf(p)) })
+}
+
+// parentOf returns the parent pid of p, or 0.
+func parentOf(p int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+func matchHelpers(pid int) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -40,5 +41,32 @@ func TestEndHelpersOfDeadDaemon(t *testing.T) {
 	}
 	if len(helpersOf(434343)) != 1 || other.ProcessState != nil {
 		t.Error("another daemon's event daemon was touched")
+	}
+}
+
+// A helper's child that bears the helper's command line (an event script
+// caught between fork and exec) is not a helper of its own.
+func TestHelpersOfSkipsTheirChildren(t *testing.T) {
+	script := `exec -a ctdb-eventd /bin/sh -c "sleep 30; :" x -P 454545 & wait`
+	c := &exec.Cmd{Path: "/bin/bash", Args: []string{"ctdb-eventd", "-c", script, "-P", "454545"}}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, p := range matchHelpers(454545) {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+		c.Process.Kill()
+		c.Wait()
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for len(matchHelpers(454545)) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the helper's child never appeared: %v", matchHelpers(454545))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := helpersOf(454545); !slices.Equal(got, []int{c.Process.Pid}) {
+		t.Fatalf("helpersOf = %v, want [%d] (matching: %v)", got, c.Process.Pid, matchHelpers(454545))
 	}
 }
