@@ -68,10 +68,11 @@ func (s *Sender) Send(seg Segment) error {
 // Tickle sends one tickle to each connection's client and returns how many
 // went out; errors are joined (at most a few are kept).
 //
-// Large lists are split over the machine's CPUs: on a local network most
-// of a tickle's cost is the kernel's work for the reply it provokes (the
-// client's ACK, the RST that answers it), done in the sending thread, so
-// parallel senders bring the last client's reset forward.
+// Large lists are split over the machine's CPUs, one sender each: a send
+// is a system call through the whole output path, and where the clients
+// share the kernel (namespaces, containers) it also carries their reply
+// and the RST that answers it; parallel senders bring the last client's
+// reset forward.
 func (s *Sender) Tickle(conns []Conn) (int, error) {
 	workers := min(runtime.GOMAXPROCS(0), len(conns)/parallelMin)
 	if workers <= 1 {
