@@ -76,7 +76,6 @@ func BenchmarkTickle(b *testing.B) {
 		b.Skip("portblock needs iptables (scripts/deps.sh installs it)")
 	}
 	bin := ocftest.Binary(b)
-	b.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
 	agentDir := b.TempDir()
 	if err := os.Symlink(bin, filepath.Join(agentDir, "IPaddr3")); err != nil {
 		b.Fatal(err)
