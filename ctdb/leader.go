@@ -96,10 +96,9 @@ func parseLeaderMessage(b []byte) (int, bool) {
 // time no announcement came for silence. It returns when ctx ends (nil) or
 // when the connection to ctdbd breaks (ctdbd is gone).
 func WatchLeader(ctx context.Context, socket string, silence time.Duration, fn func(leader int)) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", socket)
+	conn, err := dialDaemon(ctx, socket)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNotRunning, err)
+		return err
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })

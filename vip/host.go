@@ -40,12 +40,8 @@ func Open(namespace string) (*Host, error) {
 		h.h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
 		return h, err
 	}
-	h.ns, err = netns.GetFromName(namespace)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s", ErrNoNamespace, namespace)
-		}
-		return nil, fmt.Errorf("network namespace %s: %w", namespace, err)
+	if h.ns, err = openNamespace(namespace); err != nil {
+		return nil, err
 	}
 	h.h, err = netlink.NewHandleAt(h.ns, unix.NETLINK_ROUTE)
 	if err != nil {
@@ -53,6 +49,19 @@ func Open(namespace string) (*Host, error) {
 		return nil, fmt.Errorf("netlink in network namespace %s: %w", namespace, err)
 	}
 	return h, nil
+}
+
+// openNamespace opens the named network namespace; one that does not
+// exist is ErrNoNamespace.
+func openNamespace(name string) (netns.NsHandle, error) {
+	ns, err := netns.GetFromName(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return ns, fmt.Errorf("%w: %s", ErrNoNamespace, name)
+	}
+	if err != nil {
+		return ns, fmt.Errorf("network namespace %s: %w", name, err)
+	}
+	return ns, nil
 }
 
 // Close releases the netlink socket.

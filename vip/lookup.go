@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -27,9 +25,11 @@ import (
 // caller's own). A namespace that does not exist is ErrNoNamespace.
 func Check(namespace string, addr netip.Addr, name string) (State, error) {
 	if namespace != "" {
-		if _, err := os.Stat(filepath.Join("/run/netns", namespace)); errors.Is(err, os.ErrNotExist) {
-			return State{}, fmt.Errorf("%w: %s", ErrNoNamespace, namespace)
+		ns, err := openNamespace(namespace)
+		if err != nil {
+			return State{}, err
 		}
+		ns.Close()
 	}
 	var st State
 	err := netnsdo.Do(namespace, func() (err error) {
