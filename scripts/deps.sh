@@ -8,6 +8,9 @@ pkgs=(
   nfs-ganesha nfs-ganesha-vfs libnfs-utils dbus
   conntrack nftables iptables iproute2 iputils-arping tcpdump libxml2-utils
   procps util-linux psmisc groff-base
+  pcs crmsh
+  user-mode-linux kmod nfs-common rpcbind cifs-utils
+  lintian rpm man-db
 )
 missing=()
 for p in "${pkgs[@]}"; do
