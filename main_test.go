@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,6 +178,12 @@ func TestAgentCommand(t *testing.T) {
 	run(t, env, bin, "agent").want(t, "agent (no name)", 2)
 }
 
+// TestMetaDataCommand: `storhaug meta-data NAME` prints, for the same
+// environment, exactly what the agent prints for Pacemaker (run by its link's
+// name and as `storhaug agent NAME meta-data`), in both OCF versions, and
+// every form is valid against the schemas of resource-agents and of pcs.
+// Flags it cannot use are refused, also after NAME, where urfave/cli stops
+// parsing them.
 func TestMetaDataCommand(t *testing.T) {
 	bin := ocftest.Binary(t)
 	r := run(t, nil, bin, "meta-data", "Nope")
@@ -185,17 +192,109 @@ func TestMetaDataCommand(t *testing.T) {
 		t.Errorf("meta-data Nope: stderr %q", r.stderr)
 	}
 	run(t, nil, bin, "meta-data").want(t, "meta-data (no name)", 2)
-	for _, n := range agents.Names() {
-		r := run(t, nil, bin, "meta-data", n)
-		r.want(t, "meta-data "+n, 0)
-		if err := ocftest.CheckDTD(t, []byte(r.stdout)); err != nil {
-			t.Error(err)
+
+	names := needAgents(t)
+	links := t.TempDir()
+	envs := []struct {
+		name string
+		env  []string
+		v11  bool
+	}{
+		{"no OCF version (ocf-tester)", nil, false},
+		{"OCF 1.0", []string{"OCF_RA_VERSION_MAJOR=1", "OCF_RA_VERSION_MINOR=0"}, false},
+		{"OCF 1.1 (Pacemaker 2.1)", []string{"OCF_RA_VERSION_MAJOR=1", "OCF_RA_VERSION_MINOR=1"}, true},
+	}
+	for _, n := range names {
+		link := filepath.Join(links, n)
+		if err := os.Symlink(bin, link); err != nil {
+			t.Fatal(err)
 		}
-		r = run(t, nil, bin, "meta-data", "--ocf-1.1", n)
-		r.want(t, "meta-data --ocf-1.1 "+n, 0)
-		if err := ocftest.CheckRNG(t, ocftest.ExtendedRNG(t), []byte(r.stdout)); err != nil {
-			t.Error(err)
+		for _, e := range envs {
+			agent := run(t, e.env, link, "meta-data")
+			agent.want(t, n+" meta-data, "+e.name, 0)
+			dispatched := run(t, e.env, bin, "agent", n, "meta-data")
+			dispatched.want(t, "agent "+n+" meta-data, "+e.name, 0)
+			cmd := run(t, e.env, bin, "meta-data", n)
+			cmd.want(t, "meta-data "+n+", "+e.name, 0)
+			if cmd.stdout != agent.stdout || dispatched.stdout != agent.stdout || cmd.stderr != "" {
+				t.Errorf("%s, %s: not what the agent prints:\nstorhaug agent %s meta-data: %s\nstorhaug meta-data %s: %s%s",
+					e.name, n, n, firstDiff(agent.stdout, dispatched.stdout), n, firstDiff(agent.stdout, cmd.stdout), cmd.stderr)
+			}
+			checkMetaDataSchemas(t, n+", "+e.name, []byte(agent.stdout), e.v11)
 		}
+		// --ocf-1.1 is the same as Pacemaker's environment.
+		want := run(t, envs[2].env, link, "meta-data").stdout
+		if r := run(t, nil, bin, "meta-data", "--ocf-1.1", n); r.code != 0 || r.stdout != want {
+			t.Errorf("meta-data --ocf-1.1 %s: exit %d, differs from the agent's 1.1 meta-data:\n%s%s", n, r.code, r.stdout, r.stderr)
+		}
+		// Refused, never ignored: a flag after NAME, an unknown flag, a
+		// second argument.
+		for _, args := range [][]string{{n, "--ocf-1.1"}, {"--ocf-1.2", n}, {n, "extra"}, {"--ocf-1.1", n, "-x"}} {
+			r := run(t, nil, append([]string{bin, "meta-data"}, args...)...)
+			if r.code == 0 || strings.Contains(r.stdout, "<resource-agent") || r.stderr == "" {
+				t.Errorf("meta-data %v: exit %d, stdout %q, stderr %q: want a refusal", args, r.code, r.stdout, r.stderr)
+			}
+		}
+		r := run(t, nil, bin, "meta-data", n, "--ocf-1.1")
+		if !strings.Contains(r.stderr, `"--ocf-1.1" after NAME`) {
+			t.Errorf("meta-data %s --ocf-1.1: the refusal does not say what is wrong: %q", n, r.stderr)
+		}
+	}
+}
+
+// firstDiff describes where got first differs from want, by line.
+func firstDiff(want, got string) string {
+	if got == want {
+		return "same"
+	}
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := range min(len(w), len(g)) {
+		if w[i] != g[i] {
+			return fmt.Sprintf("line %d is %q, want %q", i+1, g[i], w[i])
+		}
+	}
+	return fmt.Sprintf("%d lines, want %d", len(g), len(w))
+}
+
+// checkMetaDataSchemas validates one agent's meta-data against every schema
+// that applies to its OCF version: 1.0 against ra-api-1.dtd (ocf-tester) and
+// pcs's ocf-1.0.rng, 1.1 against pcs's ocf-1.1.rng and resource-agents'
+// metadata.rng. metadata.rng (resource-agents 4.12) lacks OCF 1.1's
+// reloadable attribute: the meta-data must be valid against it once the
+// reloadable attributes are taken out, and against ExtendedRNG as it is.
+func checkMetaDataSchemas(t *testing.T, what string, doc []byte, v11 bool) {
+	t.Helper()
+	wantVersion := "<version>1.0</version>"
+	if v11 {
+		wantVersion = "<version>1.1</version>"
+	}
+	if !bytes.Contains(doc, []byte(wantVersion)) {
+		t.Errorf("%s: meta-data lacks %s", what, wantVersion)
+	}
+	if !v11 {
+		if err := ocftest.CheckDTD(t, doc); err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+		if err := ocftest.CheckRNG(t, ocftest.PCSRNG10Path, doc); err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+		if bytes.Contains(doc, []byte(`"Promoted"`)) || bytes.Contains(doc, []byte("reloadable")) {
+			t.Errorf("%s: OCF 1.1 names in 1.0 meta-data:\n%s", what, doc)
+		}
+		return
+	}
+	if err := ocftest.CheckRNG(t, ocftest.PCSRNG11Path, doc); err != nil {
+		t.Errorf("%s: %v", what, err)
+	}
+	if err := ocftest.CheckRNG(t, ocftest.ExtendedRNG(t), doc); err != nil {
+		t.Errorf("%s: %v", what, err)
+	}
+	stripped := bytes.ReplaceAll(doc, []byte(` reloadable="1"`), nil)
+	if err := ocftest.CheckRNG(t, ocftest.RNGPath, stripped); err != nil {
+		t.Errorf("%s: without its reloadable attributes: %v", what, err)
+	}
+	if bytes.Contains(doc, []byte(`"Master"`)) || bytes.Contains(doc, []byte(`"Slave"`)) {
+		t.Errorf("%s: OCF 1.0 role names in 1.1 meta-data:\n%s", what, doc)
 	}
 }
 

@@ -55,16 +55,41 @@ func agentsCommands() {
 		},
 	})
 	register(&cli.Command{
-		Name:      "meta-data",
-		Usage:     "print an agent's meta-data (OCF 1.0; --ocf-1.1 for 1.1)",
+		Name: "meta-data",
+		Usage: "print an agent's meta-data as the agent prints it for Pacemaker: OCF 1.1 when\n" +
+			"OCF_RA_VERSION_MAJOR=1 and OCF_RA_VERSION_MINOR>=1 (Pacemaker 2.1 exports them) or with --ocf-1.1, else 1.0",
 		ArgsUsage: "NAME",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "ocf-1.1", Usage: "OCF 1.1 meta-data"}},
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "ocf-1.1", Usage: "OCF 1.1 meta-data, as with OCF_RA_VERSION_MAJOR=1 OCF_RA_VERSION_MINOR=1"}},
 		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return exitWith(2, "meta-data: no agent NAME given (storhaug agents lists them)")
+			}
+			// urfave/cli stops parsing flags at NAME: whatever follows it
+			// would be dropped silently, so it is refused instead.
+			if c.NArg() > 1 {
+				return exitWith(2, "meta-data: unexpected %q after NAME %q: it takes one NAME, with flags before it (storhaug meta-data --ocf-1.1 %s)",
+					c.Args().Get(1), c.Args().First(), c.Args().First())
+			}
 			a, err := lookupAgent(c.Args().First())
 			if err != nil {
 				return err
 			}
-			return a.WriteMetaData(c.App.Writer, c.Bool("ocf-1.1"))
+			// The agent's own meta-data action, with this process's
+			// environment: what Pacemaker gets from the agent.
+			env := ocf.Env(os.LookupEnv)
+			if c.Bool("ocf-1.1") {
+				env = func(k string) (string, bool) {
+					switch k {
+					case "OCF_RA_VERSION_MAJOR", "OCF_RA_VERSION_MINOR":
+						return "1", true
+					}
+					return os.LookupEnv(k)
+				}
+			}
+			if code := a.Run(context.Background(), []string{"meta-data"}, env, c.App.Writer, c.App.ErrWriter); code != ocf.Success {
+				return &exitError{code: int(code), err: errSilent}
+			}
+			return nil
 		},
 	})
 	register(&cli.Command{

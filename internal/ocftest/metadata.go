@@ -16,6 +16,15 @@ const (
 	RNGPath           = ResourceAgentsDir + "/metadata.rng"
 )
 
+// The schemas pcs (0.11, Debian 12) validates an agent's meta-data against
+// before it uses it, chosen by the meta-data's <version>. Pacemaker itself
+// ships no schema for agent meta-data (crm_resource --show-metadata prints
+// what the agent prints), so these are the ones its tools apply.
+const (
+	PCSRNG10Path = "/usr/share/pcs/data/ocf-1.0.rng"
+	PCSRNG11Path = "/usr/share/pcs/data/ocf-1.1.rng"
+)
+
 // reloadable is the one thing OCF 1.1 meta-data may carry that
 // resource-agents 4.12's metadata.rng does not know: the parameter attribute
 // reloadable="0|1". OCF 1.1 defines it, and Pacemaker calls reload-agent
