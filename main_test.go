@@ -17,6 +17,7 @@ import (
 
 	"github.com/storhaug/storhaug/agents"
 	"github.com/storhaug/storhaug/install"
+	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/internal/ocftest"
 	"github.com/storhaug/storhaug/internal/version"
 	"github.com/storhaug/storhaug/ocf"
@@ -65,7 +66,7 @@ func needAgents(t *testing.T) []string {
 	t.Helper()
 	names := agents.Names()
 	if len(names) == 0 {
-		t.Skip("no agents registered")
+		t.Fatal("no agents registered")
 	}
 	return names
 }
@@ -302,9 +303,7 @@ func checkMetaDataSchemas(t *testing.T, what string, doc []byte, v11 bool) {
 // empty environment (no PATH, no OCF variables), as ocf-tester checks.
 func TestMetaDataAsNobody(t *testing.T) {
 	names := needAgents(t)
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to become nobody")
-	}
+	need.Root(t, "to become nobody")
 	root := ocftest.Install(t, ocftest.Binary(t))
 	for _, n := range names {
 		for _, env := range [][]string{nil, {"OCF_RA_VERSION_MAJOR=1", "OCF_RA_VERSION_MINOR=1"}} {
@@ -374,6 +373,7 @@ func TestInstallCommand(t *testing.T) {
 
 func TestDocsCommand(t *testing.T) {
 	names := needAgents(t)
+	man := need.Tool(t, "man", "man-db")
 	bin := ocftest.Binary(t)
 	dir := filepath.Join(t.TempDir(), "docs", "agents")
 	r := run(t, nil, bin, "docs", "--dir", dir)
@@ -410,8 +410,8 @@ func TestDocsCommand(t *testing.T) {
 				t.Errorf("%s.md lacks %s", n, p.Name)
 			}
 		}
-		if _, err := exec.LookPath("man"); err == nil {
-			cmd := exec.Command("man", "--warnings", "-l", filepath.Join(dir, "ocf_storhaug_"+n+".7"))
+		{
+			cmd := exec.Command(man, "--warnings", "-l", filepath.Join(dir, "ocf_storhaug_"+n+".7"))
 			cmd.Env = append(os.Environ(), "MANPAGER=cat", "MANWIDTH=80")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr

@@ -14,6 +14,7 @@ import (
 
 	"github.com/storhaug/storhaug/ganesha"
 	"github.com/storhaug/storhaug/ganesha/ganeshatest"
+	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/internal/nstest"
 	"github.com/storhaug/storhaug/internal/ocftest"
 	"github.com/storhaug/storhaug/ocf"
@@ -38,9 +39,7 @@ type ganeshaFixture struct {
 // newGaneshaFixture writes a configuration whose every path is in a
 // temporary directory, on a private system bus.
 func newGaneshaFixture(t *testing.T) *ganeshaFixture {
-	if _, err := os.Stat(ganesha.DefaultBinary); err != nil {
-		t.Skip("ganesha.nfsd is not installed")
-	}
+	need.File(t, ganesha.DefaultBinary, "nfs-ganesha")
 	f := &ganeshaFixture{dir: t.TempDir()}
 	f.nfsDir = filepath.Join(f.dir, "var-lib-nfs")
 	f.state = filepath.Join(f.dir, "state")

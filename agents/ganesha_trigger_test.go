@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/storhaug/storhaug/ganesha/ganeshatest"
+	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/internal/ocftest"
 	"github.com/storhaug/storhaug/ocf"
 )
@@ -191,9 +192,7 @@ func TestTriggerBadInput(t *testing.T) {
 // ocf-tester passes for ganesha_trigger (the original's always-0 monitor
 // failed it).
 func TestTriggerOCFTester(t *testing.T) {
-	if _, err := os.Stat(ocftest.OCFTesterPath); err != nil {
-		t.Skip("ocf-tester is not installed")
-	}
+	need.File(t, ocftest.OCFTesterPath, "resource-agents")
 	bus := ganeshatest.Bus(t)
 	ganeshatest.Serve(t, bus)
 	root := ocftest.Install(t, ocftest.Binary(t))

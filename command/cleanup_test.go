@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/setup"
 )
 
@@ -84,9 +85,7 @@ func failuresOf(st setup.Status) []string {
 // unknown node and a cluster that is down are refused with messages that
 // say so, and clear nothing.
 func TestCleanupCLI(t *testing.T) {
-	if _, err := exec.LookPath("crm_simulate"); err != nil {
-		t.Skip("Pacemaker not installed")
-	}
+	need.Tool(t, "crm_simulate", "pacemaker-cli-utils")
 	dir := t.TempDir()
 	cib := filepath.Join(dir, "cib.xml")
 	empty, err := exec.Command("cibadmin", "--empty").Output()
@@ -183,7 +182,7 @@ func TestCleanupCLI(t *testing.T) {
 	// The cluster is down: no CIB_file and no Pacemaker on this host.
 	os.Unsetenv("CIB_file")
 	if exec.Command("cibadmin", "--query").Run() == nil {
-		t.Skip("a cluster runs on this host: cannot test a cluster that is down")
+		need.Missing(t, "a host without a running cluster: cibadmin --query answers here, so a cluster that is down cannot be tested")
 	}
 	out, err = cleanupCLI(t, "-c", conf, "--config-dir", noDir)
 	if err == nil || !strings.Contains(out, "the cluster is not running on this node") || !strings.Contains(out, "start corosync and pacemaker here") {

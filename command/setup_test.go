@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/storhaug/storhaug/agents"
+	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/setup"
 )
 
@@ -79,9 +80,7 @@ func TestModelMatchesAgents(t *testing.T) {
 // storhaug setup --dry-run on a CIB file prints the XML and the pcs
 // commands, and changes nothing.
 func TestSetupDryRunCLI(t *testing.T) {
-	if _, err := os.Stat("/usr/sbin/cibadmin"); err != nil {
-		t.Skip("Pacemaker not installed")
-	}
+	need.Tool(t, "cibadmin", "pacemaker-cli-utils")
 	dir := t.TempDir()
 	cib := filepath.Join(dir, "cib.xml")
 	os.WriteFile(cib, []byte(`<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config/><nodes/><resources/><constraints/></configuration><status/></cib>`), 0o600)
@@ -120,9 +119,7 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 // The whole command line on a CIB file: setup, setup again, status,
 // remove, add, teardown.
 func TestOfflineCLI(t *testing.T) {
-	if _, err := os.Stat("/usr/sbin/cibadmin"); err != nil {
-		t.Skip("Pacemaker not installed")
-	}
+	need.Tool(t, "cibadmin", "pacemaker-cli-utils")
 	dir := t.TempDir()
 	cib := filepath.Join(dir, "cib.xml")
 	empty, err := exec.Command("cibadmin", "--empty").Output()

@@ -3,6 +3,7 @@ package ctdb
 import (
 	"context"
 	"errors"
+	"github.com/storhaug/storhaug/internal/need"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,9 +135,7 @@ func TestCheckPersistent(t *testing.T) {
 
 // The real tdbdump on a real and a corrupt database.
 func TestCheckPersistentRealTdbdump(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/tdbdump"); err != nil {
-		t.Skip("tdbdump not installed")
-	}
+	need.File(t, "/usr/bin/tdbdump", "tdb-tools")
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "bad.tdb.0"), []byte("TDB file\nthis is not a tdb at all, only its first line is"), 0o600)
 	_, err := CheckPersistent(context.Background(), Exec{}, "/usr/bin/tdbdump", dir, 10*time.Second)

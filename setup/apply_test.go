@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/storhaug/storhaug/internal/need"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -217,9 +218,7 @@ func TestAddNodeAndSave(t *testing.T) {
 
 func needTools(t *testing.T) {
 	for _, tool := range []string{"cibadmin", "crm_diff", "crm_verify", "crm_simulate", "crm_mon"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (scripts/deps.sh installs Pacemaker)", tool)
-		}
+		need.Tool(t, tool, "pacemaker-cli-utils")
 	}
 }
 

@@ -5,6 +5,7 @@ package ganeshatest
 
 import (
 	"bufio"
+	"github.com/storhaug/storhaug/internal/need"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,10 +36,7 @@ const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Con
 // when the test ends. The test is skipped when dbus-daemon is missing.
 func Bus(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("dbus-daemon")
-	if err != nil {
-		t.Skip("dbus-daemon is not installed")
-	}
+	bin := need.Tool(t, "dbus-daemon", "dbus-daemon")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "bus.conf")
 	sock := filepath.Join(dir, "bus")

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/storhaug/storhaug/internal/need"
 )
 
 // Net is a bridge with hosts on it.
@@ -35,12 +36,11 @@ type Host struct {
 	ns   netns.NsHandle
 }
 
-// Skip skips the test unless it can make namespaces (it runs as root).
+// Skip ends the test unless it can make namespaces (it runs as root): a
+// skip, or under CI=true a failure (package need).
 func Skip(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to make network namespaces")
-	}
+	need.Root(t, "to make network namespaces")
 }
 
 // New makes an empty bridge, in a namespace of its own, for this test.

@@ -177,7 +177,7 @@ func TestOCFTesterIPaddr3InNamespace(t *testing.T) {
 	nstest.Skip(t)
 	bin := ocftest.Binary(t)
 	if !slices.Contains(ocftest.Agents(t, bin), "IPaddr3") {
-		t.Skip("IPaddr3 is not built in")
+		t.Fatal("IPaddr3 is not built in")
 	}
 	root := ocftest.Install(t, bin)
 	h := nstest.New(t).AddHost("198.51.100.1/24")

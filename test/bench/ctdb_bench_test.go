@@ -21,6 +21,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/internal/ocftest"
 	"github.com/storhaug/storhaug/test/lab"
 )
@@ -48,12 +49,8 @@ func ctdbPct(ds []time.Duration, p int) time.Duration {
 // breakdown of where its start time goes. Targets: monitor at least 50x
 // cheaper than the shell agent's and within 1.5x of the floor.
 func BenchmarkCTDB(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("the lab needs root")
-	}
-	if _, err := os.Stat(ctdbShellAgent); err != nil {
-		b.Skipf("resource-agents' CTDB agent is not installed: %v", err)
-	}
+	need.Root(b, "the lab")
+	need.File(b, ctdbShellAgent, "resource-agents")
 	rounds := 30
 	if n, err := strconv.Atoi(os.Getenv("STORHAUG_BENCH_N")); err == nil && n > 0 {
 		rounds = n

@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/internal/nstest"
 	"github.com/storhaug/storhaug/internal/ocftest"
 )
@@ -35,9 +36,7 @@ const ipaddr2Path = "/usr/lib/ocf/resource.d/heartbeat/IPaddr2"
 // 1.5x of the floor; start >= 5x faster.
 func BenchmarkIPaddr(b *testing.B) {
 	nstest.Skip(b)
-	if _, err := os.Stat(ipaddr2Path); err != nil {
-		b.Skipf("IPaddr2 is not installed (resource-agents): %v", err)
-	}
+	need.File(b, ipaddr2Path, "resource-agents")
 	rounds := 40
 	if n, err := strconv.Atoi(os.Getenv("STORHAUG_BENCH_N")); err == nil && n > 0 {
 		rounds = n

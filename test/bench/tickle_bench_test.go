@@ -32,6 +32,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/internal/nstest"
 	"github.com/storhaug/storhaug/internal/ocftest"
 	"github.com/storhaug/storhaug/tickle"
@@ -68,13 +69,9 @@ var tkResults struct {
 func BenchmarkTickle(b *testing.B) {
 	nstest.Skip(b)
 	for _, p := range []string{tkHeartbeat + "/IPaddr2", tkHeartbeat + "/portblock", "/usr/libexec/heartbeat/tickle_tcp"} {
-		if _, err := os.Stat(p); err != nil {
-			b.Skipf("resource-agents not installed: %v", err)
-		}
+		need.File(b, p, "resource-agents")
 	}
-	if _, err := exec.LookPath("iptables"); err != nil {
-		b.Skip("portblock needs iptables (scripts/deps.sh installs it)")
-	}
+	need.Tool(b, "iptables", "iptables") // portblock's
 	bin := ocftest.Binary(b)
 	agentDir := b.TempDir()
 	if err := os.Symlink(bin, filepath.Join(agentDir, "IPaddr3")); err != nil {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/test/lab"
 )
 
@@ -435,9 +436,7 @@ func TestLabGanesha(t *testing.T) {
 // process or file), the host's configuration is untouched, and teardown is
 // fast.
 func TestLabTeardownLeavesNothing(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the lab needs root")
-	}
+	need.Root(t, "the lab")
 	prefix := lab.DefaultPrefix()
 	if len(prefix) > 8 {
 		prefix = prefix[:8]

@@ -23,6 +23,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/internal/ocftest"
 	"os"
 	"os/exec"
@@ -156,9 +157,7 @@ func sharedOptions(bin string) lab.Options {
 // the test fails, the tail of every node log is printed.
 func sharedLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the lab needs root")
-	}
+	need.Root(t, "the lab")
 	shared.once.Do(func() {
 		shared.bin, shared.binErr = buildStorhaug()
 		if shared.binErr != nil {

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"github.com/storhaug/storhaug/internal/need"
 	"os"
 	"os/exec"
 	"strings"
@@ -33,9 +34,7 @@ func TestGuardHelper(t *testing.T) {
 // A process that brought a lab up with Guard dies by SIGKILL: the guard
 // sweeps the lab (nodes, namespaces, directory).
 func TestGuardSweepsWhenOwnerDies(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	need.Root(t, "the lab")
 	prefix := guardPrefix()
 	t.Cleanup(func() { Sweep(prefix) })
 	cmd := exec.Command(os.Args[0], "-test.run=^TestGuardHelper$", "-test.v")
