@@ -91,7 +91,7 @@ func TestSetupDryRunCLI(t *testing.T) {
 	if err := app.Run([]string{"storhaug", "setup", "--dry-run", "--config", "../examples/storhaug.conf", "--config-dir", filepath.Join(dir, "none")}); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
-	for _, want := range []string{`<primitive id="storhaug-vip-198.51.100.201" class="ocf" provider="storhaug" type="IPaddr3"`, "pcs -f storhaug.cib resource create storhaug-ctdb ocf:storhaug:CTDB", "promotable storhaug-ctdb-clone", "add primitive storhaug-vip-198.51.100.203"} {
+	for _, want := range []string{`<primitive id="storhaug-vip-198.51.100.201" class="ocf" provider="storhaug" type="IPaddr3"`, "pcs -f storhaug.cib resource create --no-default-ops storhaug-ctdb ocf:storhaug:CTDB", "promotable storhaug-ctdb-clone", "add primitive storhaug-vip-198.51.100.203"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("dry-run output lacks %q", want)
 		}

@@ -98,34 +98,60 @@ func ClusterName(cib *Element) string {
 	return Property(cib, "cluster-name")
 }
 
-// Property returns the value of a cluster property in a CIB, or "".
-// Sets with a higher score win, as in Pacemaker.
+// Property returns the value of a cluster property in a CIB, or "", as
+// Pacemaker reads it: cib-bootstrap-options first whatever the scores,
+// then the other cluster_property_sets by score, highest first; the first
+// set that has the property decides.
 func Property(cib *Element, name string) string {
+	v, _ := property(cib, name)
+	return v
+}
+
+// property is Property, and the id of the set the value comes from.
+func property(cib *Element, name string) (value, set string) {
 	cc := cib.Find("configuration", "crm_config")
 	if cc == nil {
-		return ""
+		return "", ""
 	}
 	type cand struct {
+		first bool
 		score int
-		pos   int
 		value string
+		set   string
 	}
 	var cs []cand
-	for i, set := range cc.Children {
-		if set.Comment || set.Name != "cluster_property_set" {
+	for _, s := range cc.Children {
+		if s.Comment || s.Name != "cluster_property_set" {
 			continue
 		}
-		for _, nv := range set.Children {
+		for _, nv := range s.Children {
 			if !nv.Comment && nv.Name == "nvpair" && nv.Get("name") == name {
-				cs = append(cs, cand{scoreOf(set.Get("score")), i, nv.Get("value")})
+				cs = append(cs, cand{s.Get("id") == bootstrapSet, scoreOf(s.Get("score")), nv.Get("value"), s.Get("id")})
+				break
 			}
 		}
 	}
 	if len(cs) == 0 {
-		return ""
+		return "", ""
 	}
-	sort.SliceStable(cs, func(i, j int) bool { return cs[i].score > cs[j].score })
-	return cs[0].value
+	sort.SliceStable(cs, func(i, j int) bool {
+		if cs[i].first != cs[j].first {
+			return cs[i].first
+		}
+		return cs[i].score > cs[j].score
+	})
+	return cs[0].value, cs[0].set
+}
+
+// bootstrapSet is the cluster_property_set Pacemaker reads before every
+// other (and where pcs property set and crm_attribute write).
+const bootstrapSet = "cib-bootstrap-options"
+
+func configFileOf(cfg *Config) string {
+	if cfg == nil || cfg.File == "" {
+		return "the configuration"
+	}
+	return cfg.File
 }
 
 func scoreOf(s string) int {
@@ -204,8 +230,15 @@ func Plan(cur *Element, cfg *Config, m *Model, o PlanOptions) (*Element, []Chang
 	changes = append(changes, merge(section("resources"), rscs)...)
 	changes = append(changes, merge(section("constraints"), cons)...)
 
-	// Cluster properties, in a set of storhaug's own that wins over
-	// cib-bootstrap-options.
+	// Cluster properties, in a set of storhaug's own. Pacemaker reads
+	// cib-bootstrap-options before it whatever its score: a different value
+	// there would silently win, so setup refuses and says where it is.
+	for _, p := range props {
+		if v, set := property(cur, p[0]); set == bootstrapSet && !strings.EqualFold(v, p[1]) {
+			return nil, nil, fmt.Errorf("cluster property %s is %q in %s, which Pacemaker reads before storhaug's own set: %s=%q would not take effect; remove it there (pcs property unset %s, or crm_attribute --type crm_config --delete --name %s) or make %s agree",
+				p[0], v, bootstrapSet, p[0], p[1], p[0], p[0], configFileOf(cfg))
+		}
+	}
 	var propSet []*Element
 	if len(props) > 0 {
 		s := nvset("cluster_property_set", IDPrefix+"options", props)

@@ -549,3 +549,49 @@ func TestPlanStop(t *testing.T) {
 		t.Error("PlanStop on the wrong cluster")
 	}
 }
+
+// Pacemaker reads cib-bootstrap-options before every other
+// cluster_property_set, whatever their scores: Property says what
+// Pacemaker's own crm_verify finds (a stonith-enabled=true there wins over
+// storhaug's INFINITY set saying false), and setup refuses to write a
+// property that such a value would silently override.
+func TestPropertyBootstrapFirst(t *testing.T) {
+	needTools(t)
+	cib := func(bootstrap string) string {
+		return `<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config>` +
+			`<cluster_property_set id="storhaug-options" score="INFINITY"><nvpair id="storhaug-options-stonith-enabled" name="stonith-enabled" value="false"/></cluster_property_set>` +
+			`<cluster_property_set id="cib-bootstrap-options">` + bootstrap + `</cluster_property_set>` +
+			`</crm_config><nodes/><resources/><constraints/></configuration><status/></cib>`
+	}
+	for _, tc := range []struct {
+		bootstrap, want string
+	}{
+		{`<nvpair id="b1" name="stonith-enabled" value="true"/>`, "true"},
+		{`<nvpair id="b1" name="cluster-name" value="storhaug"/>`, "false"},
+	} {
+		doc := cib(tc.bootstrap)
+		if got := Property(mustParse(t, doc), "stonith-enabled"); got != tc.want {
+			t.Errorf("%s: Property = %q, want %q", tc.bootstrap, got, tc.want)
+		}
+		// crm_verify fails on a cluster that must fence but has no device.
+		f := filepath.Join(t.TempDir(), "cib.xml")
+		os.WriteFile(f, []byte(doc), 0o600)
+		out, err := exec.Command("crm_verify", "-V", "-x", f).CombinedOutput()
+		if fences := err != nil && strings.Contains(string(out), "STONITH"); fences != (tc.want == "true") {
+			t.Errorf("%s: crm_verify (fencing on: %v) disagrees with Property %q:\n%s", tc.bootstrap, fences, tc.want, out)
+		}
+	}
+
+	cfg := cfgFor(t, 3, true, "HA_STONITH_ENABLED=false\n")
+	conflict := mustParse(t, strings.Replace(liveCIB, `<nvpair id="cib-bootstrap-options-cluster-name"`,
+		`<nvpair id="cib-bootstrap-options-stonith-enabled" name="stonith-enabled" value="true"/><nvpair id="cib-bootstrap-options-cluster-name"`, 1))
+	if _, _, err := Plan(conflict, cfg, BuildFor(cfg, conflict), PlanOptions{}); err == nil ||
+		!strings.Contains(err.Error(), `cluster property stonith-enabled is "true" in cib-bootstrap-options`) || !strings.Contains(err.Error(), "pcs property unset stonith-enabled") {
+		t.Errorf("setup over cib-bootstrap-options stonith-enabled=true: %v", err)
+	}
+	agree := mustParse(t, strings.Replace(liveCIB, `<nvpair id="cib-bootstrap-options-cluster-name"`,
+		`<nvpair id="cib-bootstrap-options-stonith-enabled" name="stonith-enabled" value="false"/><nvpair id="cib-bootstrap-options-cluster-name"`, 1))
+	if _, _, err := Plan(agree, cfg, BuildFor(cfg, agree), PlanOptions{}); err != nil {
+		t.Errorf("setup over an agreeing cib-bootstrap-options: %v", err)
+	}
+}

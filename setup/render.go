@@ -82,7 +82,9 @@ func pcsAgent(p *Element) string {
 }
 
 func pcsPrimitive(p *Element, extra ...string) string {
-	args := []string{"pcs", "-f", "storhaug.cib", "resource", "create", p.Get("id"), pcsAgent(p)}
+	// --no-default-ops: pcs would add every action the agent's meta-data
+	// advertises (notify, for one) as an operation; setup writes only these.
+	args := []string{"pcs", "-f", "storhaug.cib", "resource", "create", "--no-default-ops", p.Get("id"), pcsAgent(p)}
 	args = append(args, nvArgs(p.Child("instance_attributes"))...)
 	if ops := p.Child("operations"); ops != nil {
 		for _, op := range ops.Children {
