@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/storhaug/storhaug/install"
+	"github.com/storhaug/storhaug/internal/need"
 )
 
 // BuildTags are the build tags the storhaug binary is built with, as the
@@ -226,4 +227,39 @@ func (o Tester) Pass(t testing.TB, agentPath string) {
 func lastLine(s string) string {
 	s = strings.TrimSpace(s)
 	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// InstallSystem links every agent of binary into Pacemaker's own OCF root,
+// /usr/lib/ocf/resource.d/storhaug/, with `binary install`: pcs and crmsh
+// look agents up only there. The links are removed (`binary uninstall`)
+// when the test ends, also when it fails; the test fails if any is left.
+// It needs root, and refuses (fails) when the storhaug provider directory
+// exists already (an installed storhaug, or another test's links): it never
+// replaces what it did not make.
+func InstallSystem(t testing.TB, binary string) {
+	t.Helper()
+	need.Root(t, "to link the agents into "+install.Dir(install.DefaultOCFRoot))
+	dir := install.Dir(install.DefaultOCFRoot)
+	if _, err := os.Lstat(dir); err == nil {
+		t.Fatalf("ocftest: %s exists already (storhaug installed on this host, or another test's links): not touching it", dir)
+	}
+	run := func(args ...string) error {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), "OCF_ROOT="+install.DefaultOCFRoot)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s %s: %w\n%s", binary, strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	t.Cleanup(func() {
+		if err := run("uninstall"); err != nil {
+			t.Errorf("ocftest: %v", err)
+		}
+		if _, err := os.Lstat(dir); err == nil {
+			t.Errorf("ocftest: %s is left after uninstall", dir)
+		}
+	})
+	if err := run("install"); err != nil {
+		t.Fatalf("ocftest: %v", err)
+	}
 }
