@@ -47,8 +47,17 @@ fuzz:
 	  done; \
 	done
 
+# Each benchmark's b.N is its number of rounds: BenchmarkIPaddr 40 rounds of
+# every IPaddr2/IPaddr3 action, BenchmarkCTDB 30 rounds of the CTDB monitors,
+# BenchmarkCTDBStartStop 3 stop/start cycles, the tickle benchmarks one
+# failover or keeper run each.
 bench: deps build
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/bench/... | tee bench.txt
+	set -o pipefail; { \
+	  $(GO) test -count=1 -run '^$$' -bench '^BenchmarkIPaddr$$' -benchtime 40x -timeout 20m ./test/bench/ && \
+	  $(GO) test -count=1 -run '^$$' -bench '^BenchmarkCTDB$$' -benchtime 30x -timeout 60m ./test/bench/ && \
+	  $(GO) test -count=1 -run '^$$' -bench '^BenchmarkCTDBStartStop$$' -benchtime 3x -timeout 60m ./test/bench/ && \
+	  $(GO) test -count=1 -run '^$$' -bench '^BenchmarkTickle' -benchtime 1x -timeout 60m ./test/bench/; \
+	} | tee bench.txt
 
 demo: deps build
 	$(GO) run ./test/lab/cmd/lab demo

@@ -82,11 +82,15 @@ func Binary(t testing.TB) string {
 	return build.bin
 }
 
-// Main runs the tests and removes what [Binary] built. Use it as
+// Main runs the tests, then the after functions (teardowns of what tests
+// share), and removes what [Binary] built. Use it as
 //
 //	func TestMain(m *testing.M) { ocftest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M, after ...func()) {
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	if build.dir != "" {
 		os.RemoveAll(build.dir)
 	}

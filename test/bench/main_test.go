@@ -6,5 +6,6 @@ import (
 	"github.com/storhaug/storhaug/internal/ocftest"
 )
 
-// TestMain removes the storhaug binary the benchmarks build.
-func TestMain(m *testing.M) { ocftest.Main(m) }
+// TestMain tears down the lab the CTDB benchmarks share and removes the
+// storhaug binary the benchmarks build.
+func TestMain(m *testing.M) { ocftest.Main(m, ctdbLabDown) }
