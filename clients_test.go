@@ -146,7 +146,19 @@ type agentCase struct {
 func TestAgentsInPcsAndCrmsh(t *testing.T) {
 	_, crm := clientTools(t)
 	names := needAgents(t)
-	ocftest.InstallSystem(t, ocftest.Binary(t))
+	bin := ocftest.Binary(t)
+	ocftest.InstallSystem(t, bin)
+	// What Pacemaker gets: crm_resource --show-metadata runs the agent as
+	// the cluster does (OCF 1.1), and it is what storhaug meta-data shows
+	// for Pacemaker's environment.
+	for _, n := range names {
+		got, code := runTool(t, nil, "crm_resource", "--show-metadata", "ocf:storhaug:"+n)
+		want, wcode := runTool(t, nil, bin, "meta-data", "--ocf-1.1", n)
+		if code != 0 || wcode != 0 || got != want {
+			t.Errorf("crm_resource --show-metadata ocf:storhaug:%s (exit %d) is not storhaug meta-data --ocf-1.1 %s (exit %d): %s",
+				n, code, n, wcode, firstDiff(want, got))
+		}
+	}
 	var lines []string
 	add := func(l string) int { lines = append(lines, l); return len(lines) - 1 }
 	var cases []*agentCase

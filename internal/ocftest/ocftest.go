@@ -4,7 +4,8 @@
 // real ocf-tester against an agent (optionally in a network namespace or
 // through a wrapper such as a lab node's), and validates meta-data with
 // xmllint against ra-api-1.dtd (OCF 1.0) and resource-agents' metadata.rng
-// (OCF 1.1).
+// (OCF 1.1). InstallSystem links the agents where pcs and crmsh find them,
+// for one test.
 //
 // It imports neither package ocf nor package agents, so that their own
 // tests can use it.
