@@ -14,7 +14,23 @@ func leaderMsg(pnn uint32) []byte {
 	binary.LittleEndian.PutUint64(body[0:], srvidLeader)
 	binary.LittleEndian.PutUint32(body[8:], 4)
 	binary.LittleEndian.PutUint32(body[12:], pnn)
-	return packet(opReqMessage, 0, 0, body)
+	return rawPacket(opReqMessage, 0, 0, body)
+}
+
+// rawPacket lays out a packet by hand (struct ctdb_req_header: length,
+// magic, version, generation, operation, destnode, srcnode, reqid), apart
+// from the package's encoder, its length rounded up to 8.
+func rawPacket(op, dest, reqid uint32, body []byte) []byte {
+	n := (32 + len(body) + 7) &^ 7
+	b := make([]byte, n)
+	binary.LittleEndian.PutUint32(b[0:], uint32(n))
+	copy(b[4:], "BDTC") // 0x43544442 little-endian
+	binary.LittleEndian.PutUint32(b[8:], 1)
+	binary.LittleEndian.PutUint32(b[16:], op)
+	binary.LittleEndian.PutUint32(b[20:], dest)
+	binary.LittleEndian.PutUint32(b[28:], reqid)
+	copy(b[32:], body)
+	return b
 }
 
 // A fake ctdbd: it answers the registration and sends the broadcasts the
@@ -39,11 +55,11 @@ func TestWatchLeader(t *testing.T) {
 		if err != nil {
 			return
 		}
-		if binary.LittleEndian.Uint32(req[16:]) == opReqControl && binary.LittleEndian.Uint32(req[headerLen:]) == controlRegisterSrv {
-			registered <- binary.LittleEndian.Uint64(req[headerLen+8:])
+		if req.Operation == opReqControl && binary.LittleEndian.Uint32(req.Body) == controlRegisterSrv {
+			registered <- binary.LittleEndian.Uint64(req.Body[8:])
 		}
 		reply := make([]byte, 12)
-		c.Write(packet(opReplyControl, 0, binary.LittleEndian.Uint32(req[28:]), reply))
+		c.Write(rawPacket(opReplyControl, 0, req.ReqID, reply))
 		for b := range send {
 			if b == nil {
 				return // ctdbd goes away

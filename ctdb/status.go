@@ -2,11 +2,9 @@ package ctdb
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 )
 
@@ -55,28 +53,24 @@ func LocalNode(ctx context.Context, socket string) (Node, error) {
 	return nodeFromMap(data, pnn)
 }
 
-// nodeFromMap finds pnn in a marshalled ctdb_node_map: a count, then that
-// many {pnn, flags, ctdb_sock_addr} entries.
+// nodeFromMap finds pnn in a marshalled ctdb_node_map.
 func nodeFromMap(b []byte, pnn uint32) (Node, error) {
-	le := binary.LittleEndian
-	if len(b) < 4 {
-		return Node{}, errors.New("ctdbd sent a short nodemap")
+	var m nodeMap
+	if err := m.UnmarshalBinary(b); err != nil {
+		return Node{}, err
 	}
-	num := int(le.Uint32(b))
-	b = b[4:]
-	if num == 0 || len(b)/num < 8 {
-		return Node{}, fmt.Errorf("ctdbd sent a nodemap of %d nodes in %d bytes", num, len(b))
-	}
-	stride := len(b) / num
-	for i := range num {
-		e := b[i*stride : (i+1)*stride]
-		if le.Uint32(e) != pnn {
+	for _, n := range m {
+		if n.PNN != pnn {
 			continue
 		}
-		f := le.Uint32(e[4:])
+		f := n.Flags
+		addr := ""
+		if n.Addr.IsValid() {
+			addr = n.Addr.String()
+		}
 		return Node{
 			PNN:          int(pnn),
-			Addr:         sockaddrString(e[8:]),
+			Addr:         addr,
 			Disconnected: f&flagDisconnected != 0,
 			Banned:       f&flagBanned != 0,
 			Disabled:     f&flagPermanentlyDisable != 0,
@@ -87,25 +81,6 @@ func nodeFromMap(b []byte, pnn uint32) (Node, error) {
 		}, nil
 	}
 	return Node{}, fmt.Errorf("this node (pnn %d) is not in ctdbd's nodemap", pnn)
-}
-
-// sockaddrString reads the address of a ctdb_sock_addr: a struct sockaddr
-// in the host's byte order for the family, the network's for the rest.
-func sockaddrString(b []byte) string {
-	if len(b) < 2 {
-		return ""
-	}
-	switch binary.NativeEndian.Uint16(b) {
-	case 2: // AF_INET: family, port, address
-		if len(b) >= 8 {
-			return netip.AddrFrom4([4]byte(b[4:8])).String()
-		}
-	case 10: // AF_INET6: family, port, flowinfo, address
-		if len(b) >= 24 {
-			return netip.AddrFrom16([16]byte(b[8:24])).String()
-		}
-	}
-	return ""
 }
 
 // daemonConn is a client connection to ctdbd's socket.
@@ -134,43 +109,29 @@ func dialDaemon(ctx context.Context, socket string) (*daemonConn, error) {
 // any message that arrives in between.
 func (c *daemonConn) control(opcode uint32, data []byte) (status int32, out []byte, err error) {
 	c.reqid++
-	body := make([]byte, 28+len(data))
-	copy(body, controlBody(opcode, 0))
-	binary.LittleEndian.PutUint32(body[24:], uint32(len(data)))
-	copy(body[28:], data)
-	if _, err := c.Write(packet(opReqControl, nodeCurrent, c.reqid, body)); err != nil {
+	req, err := encodePacket(opReqControl, nodeCurrent, c.reqid, &reqControl{Opcode: opcode, Data: data})
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := c.Write(req); err != nil {
 		return 0, nil, c.failed(opcode, err)
 	}
 	for {
-		b, err := readPacket(c)
+		p, err := readPacket(c)
 		if err != nil {
 			return 0, nil, c.failed(opcode, err)
 		}
-		le := binary.LittleEndian
-		if le.Uint32(b[16:]) != opReplyControl || le.Uint32(b[28:]) != c.reqid {
+		if p.Operation != opReplyControl || p.ReqID != c.reqid {
 			continue
 		}
-		if len(b) < headerLen+12 {
-			return 0, nil, fmt.Errorf("ctdbd sent a short reply to control %d", opcode)
+		var reply replyControl
+		if err := reply.UnmarshalBinary(p.Body); err != nil {
+			return 0, nil, fmt.Errorf("ctdbd sent a bad reply to control %d: %w", opcode, err)
 		}
-		status = int32(le.Uint32(b[headerLen:]))
-		dsize, esize := le.Uint32(b[headerLen+4:]), le.Uint32(b[headerLen+8:])
-		rest := b[headerLen+12:]
-		n := dsize
-		if status != 0 {
-			n = esize
-			if int(dsize) <= len(rest) && dsize != 0 { // data, then the message
-				rest = rest[dsize:]
-			}
+		if reply.Status != 0 {
+			return reply.Status, trimNUL(reply.ErrMsg), nil
 		}
-		if int(n) > len(rest) {
-			return 0, nil, fmt.Errorf("ctdbd sent a reply to control %d shorter than it says", opcode)
-		}
-		out = rest[:n]
-		if status != 0 {
-			out = trimNUL(out)
-		}
-		return status, out, nil
+		return 0, reply.Data, nil
 	}
 }
 

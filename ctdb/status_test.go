@@ -30,13 +30,13 @@ func nodemap(entries ...[]byte) []byte {
 	return b
 }
 
-func replyControl(reqid uint32, status int32, data, errmsg []byte) []byte {
+func replyPacket(reqid uint32, status int32, data, errmsg []byte) []byte {
 	body := make([]byte, 12, 12+len(data)+len(errmsg))
 	binary.LittleEndian.PutUint32(body, uint32(status))
 	binary.LittleEndian.PutUint32(body[4:], uint32(len(data)))
 	binary.LittleEndian.PutUint32(body[8:], uint32(len(errmsg)))
 	body = append(append(body, data...), errmsg...)
-	return packet(opReplyControl, 0, reqid, body)
+	return rawPacket(opReplyControl, 0, reqid, body)
 }
 
 // fakeDaemon answers GET_PNN with pnn and GET_NODEMAP with the reply
@@ -62,20 +62,20 @@ func fakeDaemon(t *testing.T, pnn int32, nodemapReply func(reqid uint32) []byte)
 			if err != nil {
 				return
 			}
-			reqid := binary.LittleEndian.Uint32(req[28:])
-			if binary.LittleEndian.Uint32(req[20:]) != nodeCurrent {
-				c.Write(replyControl(reqid, -1, nil, []byte("wrong destination\x00")))
+			reqid := req.ReqID
+			if req.DestNode != nodeCurrent {
+				c.Write(replyPacket(reqid, -1, nil, []byte("wrong destination\x00")))
 				continue
 			}
-			switch binary.LittleEndian.Uint32(req[headerLen:]) {
+			switch binary.LittleEndian.Uint32(req.Body) {
 			case controlGetPNN:
-				c.Write(replyControl(reqid, pnn, nil, nil))
+				c.Write(replyPacket(reqid, pnn, nil, nil))
 			case controlGetNodemap:
 				if r := nodemapReply(reqid); r != nil {
 					c.Write(r)
 				}
 			default:
-				c.Write(replyControl(reqid, -1, nil, []byte("unexpected control\x00")))
+				c.Write(replyPacket(reqid, -1, nil, []byte("unexpected control\x00")))
 			}
 		}
 	}()
@@ -99,7 +99,7 @@ func TestLocalNode(t *testing.T) {
 		{1, "BANNED|UNHEALTHY|INACTIVE", "198.51.100.12"},
 		{2, "DISCONNECTED|INACTIVE", "198.51.100.13"},
 	} {
-		sock := fakeDaemon(t, tc.pnn, func(reqid uint32) []byte { return replyControl(reqid, 0, m, nil) })
+		sock := fakeDaemon(t, tc.pnn, func(reqid uint32) []byte { return replyPacket(reqid, 0, m, nil) })
 		n, err := LocalNode(ctx, sock)
 		if err != nil {
 			t.Fatalf("pnn %d: %v", tc.pnn, err)
@@ -113,7 +113,7 @@ func TestLocalNode(t *testing.T) {
 	}
 	// The admin's DISABLED is healthy, as with the tool.
 	sock := fakeDaemon(t, 0, func(reqid uint32) []byte {
-		return replyControl(reqid, 0, nodemap(nodemapEntry(0, flagPermanentlyDisable, [4]byte{198, 51, 100, 11})), nil)
+		return replyPacket(reqid, 0, nodemap(nodemapEntry(0, flagPermanentlyDisable, [4]byte{198, 51, 100, 11})), nil)
 	})
 	if n, err := LocalNode(ctx, sock); err != nil || n.State() != "DISABLED" || !n.Healthy() {
 		t.Errorf("disabled node: %+v, %v", n, err)
@@ -141,10 +141,10 @@ func TestLocalNodeErrors(t *testing.T) {
 		reply func(uint32) []byte
 		want  string
 	}{
-		"refused":   {func(r uint32) []byte { return replyControl(r, -1, nil, []byte("no nodemap\x00")) }, "refused its nodemap (status -1: no nodemap)"},
-		"missing":   {func(r uint32) []byte { return replyControl(r, 0, nodemap(nodemapEntry(3, 0, [4]byte{})), nil) }, "pnn 0) is not in ctdbd's nodemap"},
-		"short":     {func(r uint32) []byte { return replyControl(r, 0, []byte{1, 0}, nil) }, "short nodemap"},
-		"truncated": {func(r uint32) []byte { return replyControl(r, 0, nodemap([]byte{0, 0, 0, 0}), nil) }, "nodemap of 1 nodes in 4 bytes"},
+		"refused":   {func(r uint32) []byte { return replyPacket(r, -1, nil, []byte("no nodemap\x00")) }, "refused its nodemap (status -1: no nodemap)"},
+		"missing":   {func(r uint32) []byte { return replyPacket(r, 0, nodemap(nodemapEntry(3, 0, [4]byte{})), nil) }, "pnn 0) is not in ctdbd's nodemap"},
+		"short":     {func(r uint32) []byte { return replyPacket(r, 0, []byte{1, 0}, nil) }, "short nodemap"},
+		"truncated": {func(r uint32) []byte { return replyPacket(r, 0, nodemap([]byte{0, 0, 0, 0}), nil) }, "nodemap of 1 nodes in 4 bytes"},
 	} {
 		sock := fakeDaemon(t, 0, tc.reply)
 		if _, err := LocalNode(ctx, sock); err == nil || !strings.Contains(err.Error(), tc.want) {
