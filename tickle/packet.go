@@ -30,12 +30,13 @@ func Tickle(c Conn) Segment {
 
 // Packet returns the IP packet carrying s: an IPv4 header (20 bytes) or an
 // IPv6 header (40 bytes), then 20 bytes of TCP, every checksum computed.
-// Both addresses must be of one family.
+// Both addresses should be of one family: an IPv4 address with an IPv6 one
+// makes an IPv6 packet, with the IPv4 address mapped.
 func (s Segment) Packet() []byte {
 	src, dst := s.Src.Addr().Unmap(), s.Dst.Addr().Unmap()
 	var b []byte
 	var pseudo uint32
-	if src.Is4() {
+	if src.Is4() && dst.Is4() {
 		b = make([]byte, 40)
 		ip := b[:20]
 		ip[0] = 0x45 // version 4, 5 words

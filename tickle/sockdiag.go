@@ -1,7 +1,6 @@
 package tickle
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -12,16 +11,12 @@ import (
 
 // sock_diag (NETLINK_SOCK_DIAG, INET_DIAG): what ss uses. Spoken over a
 // plain netlink socket with one reused receive buffer, so that a dump of
-// ten thousand sockets allocates nothing per socket.
+// ten thousand sockets allocates nothing per socket. The messages are in
+// inetdiag.go.
 const (
 	sockDiagByFamily = 20 // SOCK_DIAG_BY_FAMILY
 	sockDestroy      = 21 // SOCK_DESTROY
-	reqBytecode      = 1  // INET_DIAG_REQ_BYTECODE
-	bcSCond          = 7  // INET_DIAG_BC_S_COND
 	tcpEstablished   = 1
-	reqLen           = 56 // struct inet_diag_req_v2
-	msgLen           = 72 // struct inet_diag_msg
-	nlHdrLen         = 16
 )
 
 // diagSocket is one socket as a sock_diag dump reports it.
@@ -61,12 +56,8 @@ func (d *sockDiag) Close() error { return unix.Close(d.fd) }
 // answer until the dump ends (or, for a request with an ACK, until the ACK).
 func (d *sockDiag) request(typ, flags uint16, body []byte, fn func([]byte)) error {
 	d.seq++
-	msg := make([]byte, nlHdrLen+len(body))
-	binary.NativeEndian.PutUint32(msg[0:], uint32(len(msg)))
-	binary.NativeEndian.PutUint16(msg[4:], typ)
-	binary.NativeEndian.PutUint16(msg[6:], flags)
-	binary.NativeEndian.PutUint32(msg[8:], d.seq)
-	copy(msg[nlHdrLen:], body)
+	msg := nlHeader{Len: uint32(nlHdrLen + len(body)), Type: typ, Flags: flags, Seq: d.seq}.appendBinary(make([]byte, 0, nlHdrLen+len(body)))
+	msg = append(msg, body...)
 	if err := unix.Sendto(d.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return err
 	}
@@ -78,38 +69,36 @@ func (d *sockDiag) request(typ, flags uint16, body []byte, fn func([]byte)) erro
 		if err != nil {
 			return err
 		}
-		b := d.buf[:n]
-		for len(b) >= nlHdrLen {
-			l := int(binary.NativeEndian.Uint32(b[0:]))
-			if l < nlHdrLen || l > len(b) {
-				return errors.New("sock_diag: truncated message")
-			}
-			t := binary.NativeEndian.Uint16(b[4:])
-			seq := binary.NativeEndian.Uint32(b[8:])
-			payload := b[nlHdrLen:l]
-			b = b[min(nlAlign(l), len(b)):]
-			if seq != d.seq {
-				continue // a late answer to an earlier request
-			}
-			switch t {
-			case unix.NLMSG_DONE:
-				return nil
-			case unix.NLMSG_ERROR:
-				if len(payload) < 4 {
-					return errors.New("sock_diag: short error message")
-				}
-				if e := int32(binary.NativeEndian.Uint32(payload)); e != 0 {
-					return unix.Errno(-e)
-				}
-				return nil // the ACK
-			default:
-				fn(payload)
-			}
+		if done, err := d.answers(d.buf[:n], fn); done || err != nil {
+			return err
 		}
 	}
 }
 
-func nlAlign(n int) int { return (n + 3) &^ 3 }
+// answers reads one datagram of answers to the request of sequence number
+// d.seq, calling fn with each payload; done says the answer is complete
+// (the dump's end, or the ACK or error of a request).
+func (d *sockDiag) answers(b []byte, fn func([]byte)) (done bool, err error) {
+	for len(b) >= nlHdrLen {
+		h, payload, rest, err := nextMessage(b)
+		if err != nil {
+			return true, fmt.Errorf("sock_diag: %w", err)
+		}
+		b = rest
+		if h.Seq != d.seq {
+			continue // a late answer to an earlier request
+		}
+		switch h.Type {
+		case unix.NLMSG_DONE:
+			return true, nil
+		case unix.NLMSG_ERROR:
+			return true, nlError(payload) // nil: the ACK
+		default:
+			fn(payload)
+		}
+	}
+	return false, nil
+}
 
 // established calls fn for each established TCP socket whose local address
 // is vip. The kernel filters (bytecode), so the cost is in the sockets on
@@ -120,18 +109,15 @@ func (d *sockDiag) established(vip netip.Addr, fn func(*diagSocket)) error {
 	if vip.Is4() {
 		families = []uint8{unix.AF_INET, unix.AF_INET6}
 	}
-	bc := localAddrBytecode(vip)
-	body := make([]byte, reqLen+4+len(bc))
-	body[1] = unix.IPPROTO_TCP
-	binary.NativeEndian.PutUint32(body[4:], 1<<tcpEstablished)
-	binary.NativeEndian.PutUint16(body[reqLen:], uint16(4+len(bc)))
-	binary.NativeEndian.PutUint16(body[reqLen+2:], reqBytecode)
-	copy(body[reqLen+4:], bc)
+	req := inetDiagReq{Protocol: unix.IPPROTO_TCP, States: 1 << tcpEstablished, Attrs: localAddrBytecode(vip)}
 	var s diagSocket
+	var m inetDiagMsg
+	var body []byte
 	for _, fam := range families {
-		body[0] = fam
+		req.Family = fam
+		body = req.appendBinary(body[:0])
 		err := d.request(sockDiagByFamily, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, body, func(p []byte) {
-			if parseDiagMsg(p, &s) && s.local.Addr().Unmap() == vip {
+			if parseDiagMsg(p, &m, &s) && s.local.Addr().Unmap() == vip {
 				fn(&s)
 			}
 		})
@@ -142,47 +128,18 @@ func (d *sockDiag) established(vip netip.Addr, fn func(*diagSocket)) error {
 	return nil
 }
 
-// localAddrBytecode is an inet_diag filter program: "local address is a".
-func localAddrBytecode(a netip.Addr) []byte {
-	addr := a.AsSlice()
-	n := 4 + 8 + len(addr) // op, hostcond, address
-	b := make([]byte, n)
-	b[0] = bcSCond
-	b[1] = byte(n)                                    // yes: go on to the end (accept)
-	binary.NativeEndian.PutUint16(b[2:], uint16(n+4)) // no: jump past the end (reject)
-	if a.Is4() {
-		b[4] = unix.AF_INET
-	} else {
-		b[4] = unix.AF_INET6
-	}
-	b[5] = byte(len(addr) * 8)                       // prefix length
-	binary.NativeEndian.PutUint32(b[8:], 0xffffffff) // port -1: any
-	copy(b[12:], addr)
-	return b
-}
-
-func parseDiagMsg(b []byte, s *diagSocket) bool {
-	if len(b) < msgLen {
+// parseDiagMsg reads one socket of a dump into s, through m (both reused:
+// nothing is allocated); it reports whether b is a socket of an IP family.
+func parseDiagMsg(b []byte, m *inetDiagMsg, s *diagSocket) bool {
+	if m.UnmarshalBinary(b) != nil {
 		return false
 	}
-	s.family = b[0]
-	sport := binary.BigEndian.Uint16(b[4:])
-	dport := binary.BigEndian.Uint16(b[6:])
-	var src, dst netip.Addr
-	switch s.family {
-	case unix.AF_INET:
-		src = netip.AddrFrom4([4]byte(b[8:12]))
-		dst = netip.AddrFrom4([4]byte(b[24:28]))
-	case unix.AF_INET6:
-		src = netip.AddrFrom16([16]byte(b[8:24]))
-		dst = netip.AddrFrom16([16]byte(b[24:40]))
-	default:
+	local, peer, ok := m.ID.addrs(m.Family)
+	if !ok {
 		return false
 	}
-	s.local = netip.AddrPortFrom(src, sport)
-	s.peer = netip.AddrPortFrom(dst, dport)
-	s.ifindex = binary.NativeEndian.Uint32(b[40:])
-	copy(s.cookie[:], b[44:52])
+	s.family, s.local, s.peer = m.Family, local, peer
+	s.ifindex, s.cookie = m.ID.If, m.ID.Cookie
 	return true
 }
 
@@ -191,25 +148,11 @@ func parseDiagMsg(b []byte, s *diagSocket) bool {
 // CONFIG_INET_DIAG_DESTROY and CAP_NET_ADMIN. A socket already gone is
 // not an error.
 func (d *sockDiag) destroy(s *diagSocket) error {
-	req := make([]byte, reqLen)
-	req[0] = s.family
-	req[1] = unix.IPPROTO_TCP
-	binary.NativeEndian.PutUint32(req[4:], 0xffffffff)
-	binary.BigEndian.PutUint16(req[8:], s.local.Port())
-	binary.BigEndian.PutUint16(req[10:], s.peer.Port())
-	l, p := s.local.Addr(), s.peer.Addr()
-	if s.family == unix.AF_INET {
-		l4, p4 := l.Unmap().As4(), p.Unmap().As4()
-		copy(req[12:], l4[:])
-		copy(req[28:], p4[:])
-	} else {
-		l16, p16 := l.As16(), p.As16()
-		copy(req[12:], l16[:])
-		copy(req[28:], p16[:])
-	}
-	binary.NativeEndian.PutUint32(req[44:], s.ifindex)
-	copy(req[48:], s.cookie[:])
-	err := d.request(sockDestroy, unix.NLM_F_REQUEST|unix.NLM_F_ACK, req, func([]byte) {})
+	req := inetDiagReq{Family: s.family, Protocol: unix.IPPROTO_TCP, States: 0xffffffff}
+	req.ID.setAddrs(s.family, s.local, s.peer)
+	req.ID.If, req.ID.Cookie = s.ifindex, s.cookie
+	b, _ := req.MarshalBinary()
+	err := d.request(sockDestroy, unix.NLM_F_REQUEST|unix.NLM_F_ACK, b, func([]byte) {})
 	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}
