@@ -75,33 +75,20 @@ func lookup(addr netip.Addr, linkIndex int, link bool, name string) (State, erro
 
 // parseAddr reads an RTM_NEWADDR message and reports whether it is addr.
 func parseAddr(m *syscall.NetlinkMessage, addr netip.Addr) (State, bool) {
-	if m.Header.Type != syscall.RTM_NEWADDR || len(m.Data) < syscall.SizeofIfAddrmsg {
+	if m.Header.Type != syscall.RTM_NEWADDR {
 		return State{}, false
 	}
-	attrs, err := syscall.ParseNetlinkRouteAttr(m)
-	if err != nil {
+	var a addrMessage
+	if a.UnmarshalBinary(m.Data) != nil {
 		return State{}, false
 	}
-	// IfAddrmsg: family, prefix length, flags, scope, index (host order).
-	st := State{Prefix: int(m.Data[1]), Flags: int(m.Data[2]), LinkIndex: int(binary.NativeEndian.Uint32(m.Data[4:8]))}
-	var local, address netip.Addr
-	for _, a := range attrs {
-		switch a.Attr.Type {
-		case unix.IFA_LOCAL:
-			local, _ = netip.AddrFromSlice(a.Value)
-		case unix.IFA_ADDRESS:
-			address, _ = netip.AddrFromSlice(a.Value)
-		case unix.IFA_LABEL:
-			st.Label = cString(a.Value)
-		case unix.IFA_FLAGS:
-			if len(a.Value) >= 4 {
-				st.Flags = int(binary.NativeEndian.Uint32(a.Value))
-			}
-		}
+	st := State{Prefix: int(a.PrefixLen), Flags: int(a.Flags), LinkIndex: int(a.Index), Label: a.Label}
+	if a.HasExt {
+		st.Flags = int(a.ExtFlags)
 	}
-	ip := local // IPv4's own address; IPv6 has only IFA_ADDRESS
+	ip := a.Local // IPv4's own address; IPv6 has only IFA_ADDRESS
 	if !ip.IsValid() {
-		ip = address
+		ip = a.Address
 	}
 	if !ip.IsValid() || ip.Unmap() != addr {
 		return State{}, false
@@ -143,13 +130,7 @@ func getLink(index int) (linkInfo, error) {
 	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
 		return linkInfo{}, err
 	}
-	req := make([]byte, syscall.NLMSG_HDRLEN+syscall.SizeofIfInfomsg)
-	ne := binary.NativeEndian
-	ne.PutUint32(req[0:], uint32(len(req)))
-	ne.PutUint16(req[4:], syscall.RTM_GETLINK)
-	ne.PutUint16(req[6:], syscall.NLM_F_REQUEST)
-	ne.PutUint32(req[8:], 1) // sequence
-	ne.PutUint32(req[syscall.NLMSG_HDRLEN+4:], uint32(index))
+	req := linkRequest(int32(index), 1)
 	if err := syscall.Sendto(fd, req, 0, sa); err != nil {
 		return linkInfo{}, err
 	}
@@ -170,47 +151,28 @@ func getLink(index int) (linkInfo, error) {
 				continue
 			case m.Header.Type == syscall.NLMSG_ERROR:
 				if len(m.Data) >= 4 {
-					if errno := int32(ne.Uint32(m.Data)); errno != 0 {
+					if errno := int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
 						return linkInfo{}, syscall.Errno(-errno)
 					}
 				}
 				return linkInfo{}, errors.New("no answer")
 			case m.Header.Type == syscall.RTM_NEWLINK && len(m.Data) >= syscall.SizeofIfInfomsg:
-				return parseLink(m)
+				return parseLink(m.Data)
 			}
 		}
 	}
 }
 
-func parseLink(m *syscall.NetlinkMessage) (linkInfo, error) {
-	attrs, err := syscall.ParseNetlinkRouteAttr(m)
-	if err != nil {
+func parseLink(b []byte) (linkInfo, error) {
+	var m linkMessage
+	if err := m.UnmarshalBinary(b); err != nil {
 		return linkInfo{}, err
 	}
-	// IfInfomsg: family, pad, type, index, flags, change.
-	l := linkInfo{flags: binary.NativeEndian.Uint32(m.Data[8:12])}
-	for _, a := range attrs {
-		switch a.Attr.Type {
-		case syscall.IFLA_IFNAME:
-			l.name = cString(a.Value)
-		case syscall.IFLA_ADDRESS:
-			l.mac = net.HardwareAddr(append([]byte(nil), a.Value...))
-		case syscall.IFLA_OPERSTATE:
-			if len(a.Value) > 0 {
-				l.operState = a.Value[0]
-			}
-		}
+	l := linkInfo{name: m.Name, flags: m.Flags, operState: m.OperState}
+	if m.HWAddr != nil {
+		l.mac = net.HardwareAddr(m.HWAddr)
 	}
 	return l, nil
-}
-
-func cString(b []byte) string {
-	for i, c := range b {
-		if c == 0 {
-			return string(b[:i])
-		}
-	}
-	return string(b)
 }
 
 // netlinkAddr is the address as netlink.Handle.AddrDel needs it.
