@@ -142,15 +142,6 @@ func (t *Tool) Leader(ctx context.Context) (int, error) {
 	return ParseLeader(out)
 }
 
-// Capabilities returns this node's capabilities.
-func (t *Tool) Capabilities(ctx context.Context) (Capabilities, error) {
-	out, _, err := t.call(ctx, "-X", "getcapabilities")
-	if err != nil {
-		return Capabilities{}, err
-	}
-	return ParseCapabilities(out)
-}
-
 // SetLeaderRole gives this node the leader capability, or takes it away
 // (which makes a leader yield the role).
 func (t *Tool) SetLeaderRole(ctx context.Context, on bool) error {

@@ -126,38 +126,6 @@ func ThisNode(nodes []Node) (Node, error) {
 	return Node{}, fmt.Errorf("no row of ctdb's node list is this node")
 }
 
-// Capabilities are a node's roles as "ctdb -X getcapabilities" reports them.
-type Capabilities struct {
-	Leader  bool // LEADER (4.16+) or RECMASTER (older)
-	LMaster bool
-}
-
-// ParseCapabilities reads "ctdb -X getcapabilities", in either naming.
-func ParseCapabilities(out []byte) (Capabilities, error) {
-	rows := table(out)
-	if len(rows) < 2 {
-		return Capabilities{}, fmt.Errorf("no capabilities in ctdb output %q", clip(out))
-	}
-	var c Capabilities
-	found := false
-	for i, h := range rows[0] {
-		if i >= len(rows[1]) {
-			break
-		}
-		v := rows[1][i] == "1"
-		switch strings.ToUpper(h) {
-		case "LEADER", "RECMASTER":
-			c.Leader, found = v, true
-		case "LMASTER":
-			c.LMaster = v
-		}
-	}
-	if !found {
-		return c, fmt.Errorf("no LEADER or RECMASTER column in ctdb output %q", clip(out))
-	}
-	return c, nil
-}
-
 // UnknownPNN is the pnn ctdb reports when there is no leader.
 const UnknownPNN = -1
 
@@ -173,25 +141,6 @@ func ParseLeader(out []byte) (int, error) {
 		return 0, fmt.Errorf("unexpected leader output %q", clip(out))
 	}
 	return n, nil
-}
-
-// ParseListNodes reads "ctdb -X listnodes": pnn and address per node.
-func ParseListNodes(out []byte) (map[int]string, error) {
-	m := map[int]string{}
-	for _, r := range table(out) {
-		if len(r) < 2 {
-			continue
-		}
-		pnn, err := strconv.Atoi(r[0])
-		if err != nil {
-			continue // a header, in some releases
-		}
-		m[pnn] = r[1]
-	}
-	if len(m) == 0 {
-		return nil, fmt.Errorf("no nodes in ctdb output %q", clip(out))
-	}
-	return m, nil
 }
 
 // versionRE is compiled on first use: every agent invocation (and a monitor

@@ -55,23 +55,7 @@ func TestParseNodeStatus(t *testing.T) {
 	}
 }
 
-func TestParseCapabilitiesBothNamings(t *testing.T) {
-	for file, want := range map[string]bool{
-		"getcapabilities.txt":           true,
-		"getcapabilities-noleader.txt":  false,
-		"getcapabilities-recmaster.txt": true,
-	} {
-		c, err := ParseCapabilities(testdata(t, file))
-		if err != nil || c.Leader != want || !c.LMaster {
-			t.Errorf("%s: %+v %v, want leader %v", file, c, err, want)
-		}
-	}
-	if _, err := ParseCapabilities([]byte("|LMASTER|\n|1|\n")); err == nil {
-		t.Error("capabilities without a leader column accepted")
-	}
-}
-
-func TestParseLeaderAndNodes(t *testing.T) {
+func TestParseLeader(t *testing.T) {
 	if l, err := ParseLeader(testdata(t, "leader.txt")); err != nil || l != 1 {
 		t.Errorf("leader %d %v", l, err)
 	}
@@ -82,10 +66,6 @@ func TestParseLeaderAndNodes(t *testing.T) {
 	}
 	if _, err := ParseLeader([]byte("Error getting leader\n")); err == nil {
 		t.Error("garbage leader accepted")
-	}
-	m, err := ParseListNodes(testdata(t, "listnodes.txt"))
-	if err != nil || len(m) != 3 || m[2] != "198.51.100.13" {
-		t.Errorf("listnodes %v %v", m, err)
 	}
 }
 

@@ -58,12 +58,6 @@ func debugOn(getenv func(string) string) bool {
 	return err == nil && b
 }
 
-// NewLogger returns a logger for code running outside an action (such as a
-// helper process an agent left running), configured from the environment.
-func NewLogger(agent, instance string, stderr io.Writer) *Logger {
-	return newLogger(agent, instance, os.Getenv, stderr)
-}
-
 // Debugf logs at debug level.
 func (l *Logger) Debugf(format string, args ...any) { l.log(syslog.LOG_DEBUG, "DEBUG", format, args) }
 

@@ -2,7 +2,6 @@ package setup
 
 import (
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -412,17 +411,4 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-// IDs returns the ids of every top-level object in the model, sorted.
-func (m *Model) IDs() []string {
-	var ids []string
-	for _, e := range m.Resources {
-		ids = append(ids, e.Get("id"))
-	}
-	for _, e := range m.Constraints {
-		ids = append(ids, e.Get("id"))
-	}
-	sort.Strings(ids)
-	return ids
 }

@@ -21,14 +21,6 @@ type Config struct {
 	Log      Logger
 }
 
-// Takeover is the start side: it reads the list the old owner left for the
-// VIP, sends the first round of tickles, and leaves the list for the keeper
-// to send the later rounds. The address must be up and announced. A missing
-// list is not an error (there is nothing to tickle).
-func Takeover(cfg Config) (sent int, err error) {
-	return PrepareTakeover(cfg).Send()
-}
-
 // A Prepared takeover has read the VIP's list and opened the sockets to
 // tickle from, in the background, while the address is still being added
 // and announced: on shared storage the read may take a while, and it
@@ -42,8 +34,10 @@ type Prepared struct {
 	serr  error // of the sockets
 }
 
-// PrepareTakeover starts reading the list and opening the sockets. Send
-// (or Close) must follow.
+// PrepareTakeover is the start side: it starts reading the list the old
+// owner left for the VIP and opening the sockets. Send (or Close) must
+// follow, once the address is up and announced. A missing list is not an
+// error (there is nothing to tickle).
 func PrepareTakeover(cfg Config) *Prepared {
 	p := &Prepared{cfg: cfg, done: make(chan struct{})}
 	go func() {
