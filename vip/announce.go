@@ -245,6 +245,11 @@ func claims(frame []byte, t Target) net.HardwareAddr {
 	if p.UnmarshalBinary(f.Payload) != nil {
 		return nil
 	}
+	// Ethernet and IPv4 only: another hardware or protocol type carries
+	// other addresses in the same places.
+	if p.HardwareType != 1 || p.ProtocolType != uint16(ethernet.EtherTypeIPv4) || len(p.SenderHardwareAddr) != 6 {
+		return nil
+	}
 	if p.SenderHardwareAddr.String() == t.MAC.String() {
 		return nil
 	}

@@ -131,3 +131,49 @@ func TestClaims(t *testing.T) {
 		t.Errorf("a request from another address counted as a claim: %v", got)
 	}
 }
+
+// FuzzClaims: ARP probing reads whatever arrives on the link. A frame
+// counts as a claim only when it is an Ethernet/IPv4 ARP packet whose
+// sender is another
+// hardware address using the target's IPv4 address, and the claim names
+// that sender (read here at the offsets of RFC 826 after the Ethernet
+// header and any VLAN tags); a reply made for the address from another
+// host always counts.
+func FuzzClaims(f *testing.F) {
+	ip := netip.MustParseAddr("198.51.100.10")
+	other := net.HardwareAddr{0x02, 1, 2, 3, 4, 5}
+	reply, _ := arpFrame(2, other, ip, testMAC, netip.IPv4Unspecified())
+	f.Add(reply, []byte(other))
+	frames, _ := GratuitousARP(testMAC, ip)
+	for _, fr := range frames {
+		f.Add(fr, []byte(testMAC))
+	}
+	tg := Target{Spec: Spec{Addr: ip}, MAC: testMAC}
+	f.Fuzz(func(t *testing.T, frame, mac []byte) {
+		if len(mac) == 6 && !bytes.Equal(mac, testMAC) {
+			made, err := arpFrame(2, net.HardwareAddr(mac), ip, testMAC, ip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := claims(made, tg); !bytes.Equal(got, mac) {
+				t.Fatalf("a reply from %s: claims = %v", net.HardwareAddr(mac), got)
+			}
+		}
+		got := claims(frame, tg)
+		if got == nil {
+			return
+		}
+		off := 14
+		for len(frame) >= off && (binary.BigEndian.Uint16(frame[off-2:]) == 0x8100 || binary.BigEndian.Uint16(frame[off-2:]) == 0x88a8) {
+			off += 4
+		}
+		arp := frame[off:]
+		if binary.BigEndian.Uint16(frame[off-2:]) != 0x0806 || len(arp) < 28 || binary.BigEndian.Uint16(arp) != 1 ||
+			binary.BigEndian.Uint16(arp[2:]) != 0x0800 || arp[4] != 6 || arp[5] != 4 {
+			t.Fatalf("a claim from a frame that is no Ethernet ARP packet: %x", frame)
+		}
+		if !bytes.Equal(got, arp[8:14]) || bytes.Equal(got, testMAC) || netip.AddrFrom4([4]byte(arp[14:18])) != ip {
+			t.Fatalf("claim by %v from %x", got, frame)
+		}
+	})
+}
