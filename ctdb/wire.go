@@ -31,9 +31,9 @@ const (
 	reqMessageLen   = 12 // struct ctdb_req_message up to its data
 )
 
-var le = binary.LittleEndian
+var wireLE = binary.LittleEndian
 
-var errShort = errors.New("too short")
+var errWireShort = errors.New("too short")
 
 // ctdbPacket is one packet: struct ctdb_req_header (length, magic,
 // version, generation, operation, destnode, srcnode, reqid) and the body.
@@ -57,14 +57,14 @@ func (p *ctdbPacket) MarshalBinary() ([]byte, error) {
 		return nil, fmt.Errorf("ctdb packet of %d bytes: the limit is %d", n, maxPacketLen)
 	}
 	b := make([]byte, n)
-	le.PutUint32(b[0:], uint32(n))
-	le.PutUint32(b[4:], protoMagic)
-	le.PutUint32(b[8:], p.Version)
-	le.PutUint32(b[12:], p.Generation)
-	le.PutUint32(b[16:], p.Operation)
-	le.PutUint32(b[20:], p.DestNode)
-	le.PutUint32(b[24:], p.SrcNode)
-	le.PutUint32(b[28:], p.ReqID)
+	wireLE.PutUint32(b[0:], uint32(n))
+	wireLE.PutUint32(b[4:], protoMagic)
+	wireLE.PutUint32(b[8:], p.Version)
+	wireLE.PutUint32(b[12:], p.Generation)
+	wireLE.PutUint32(b[16:], p.Operation)
+	wireLE.PutUint32(b[20:], p.DestNode)
+	wireLE.PutUint32(b[24:], p.SrcNode)
+	wireLE.PutUint32(b[28:], p.ReqID)
 	copy(b[headerLen:], p.Body)
 	return b, nil
 }
@@ -74,25 +74,25 @@ func (p *ctdbPacket) MarshalBinary() ([]byte, error) {
 // packet's.
 func (p *ctdbPacket) UnmarshalBinary(b []byte) error {
 	if len(b) < headerLen {
-		return fmt.Errorf("ctdb packet: %w (%d bytes, a header is %d)", errShort, len(b), headerLen)
+		return fmt.Errorf("ctdb packet: %w (%d bytes, a header is %d)", errWireShort, len(b), headerLen)
 	}
 	n, err := packetLen(b)
 	if err != nil {
 		return err
 	}
 	if n > len(b) {
-		return fmt.Errorf("ctdb packet: %w (%d bytes of the %d its header declares)", errShort, len(b), n)
+		return fmt.Errorf("ctdb packet: %w (%d bytes of the %d its header declares)", errWireShort, len(b), n)
 	}
-	if le.Uint32(b[4:]) != protoMagic {
+	if wireLE.Uint32(b[4:]) != protoMagic {
 		return errors.New("ctdb packet without the CTDB magic")
 	}
 	*p = ctdbPacket{
-		Version:    le.Uint32(b[8:]),
-		Generation: le.Uint32(b[12:]),
-		Operation:  le.Uint32(b[16:]),
-		DestNode:   le.Uint32(b[20:]),
-		SrcNode:    le.Uint32(b[24:]),
-		ReqID:      le.Uint32(b[28:]),
+		Version:    wireLE.Uint32(b[8:]),
+		Generation: wireLE.Uint32(b[12:]),
+		Operation:  wireLE.Uint32(b[16:]),
+		DestNode:   wireLE.Uint32(b[20:]),
+		SrcNode:    wireLE.Uint32(b[24:]),
+		ReqID:      wireLE.Uint32(b[28:]),
 		Body:       b[headerLen:n],
 	}
 	return nil
@@ -100,7 +100,7 @@ func (p *ctdbPacket) UnmarshalBinary(b []byte) error {
 
 // packetLen is the length a packet's first 4 bytes declare, within bounds.
 func packetLen(b []byte) (int, error) {
-	n := le.Uint32(b)
+	n := wireLE.Uint32(b)
 	if n < headerLen || n > maxPacketLen {
 		return 0, fmt.Errorf("ctdbd sent a packet of length %d", n)
 	}
@@ -138,24 +138,24 @@ type reqControl struct {
 
 func (c *reqControl) MarshalBinary() ([]byte, error) {
 	b := make([]byte, reqControlLen+len(c.Data))
-	le.PutUint32(b[0:], c.Opcode)
-	le.PutUint64(b[8:], c.SrvID)
-	le.PutUint32(b[16:], c.ClientID)
-	le.PutUint32(b[20:], c.Flags)
-	le.PutUint32(b[24:], uint32(len(c.Data)))
+	wireLE.PutUint32(b[0:], c.Opcode)
+	wireLE.PutUint64(b[8:], c.SrvID)
+	wireLE.PutUint32(b[16:], c.ClientID)
+	wireLE.PutUint32(b[20:], c.Flags)
+	wireLE.PutUint32(b[24:], uint32(len(c.Data)))
 	copy(b[reqControlLen:], c.Data)
 	return b, nil
 }
 
 func (c *reqControl) UnmarshalBinary(b []byte) error {
 	if len(b) < reqControlLen {
-		return fmt.Errorf("ctdb control request: %w", errShort)
+		return fmt.Errorf("ctdb control request: %w", errWireShort)
 	}
-	data, err := sized(b[reqControlLen:], le.Uint32(b[24:]))
+	data, err := sized(b[reqControlLen:], wireLE.Uint32(b[24:]))
 	if err != nil {
 		return fmt.Errorf("ctdb control request: %w", err)
 	}
-	*c = reqControl{Opcode: le.Uint32(b[0:]), SrvID: le.Uint64(b[8:]), ClientID: le.Uint32(b[16:]), Flags: le.Uint32(b[20:]), Data: data}
+	*c = reqControl{Opcode: wireLE.Uint32(b[0:]), SrvID: wireLE.Uint64(b[8:]), ClientID: wireLE.Uint32(b[16:]), Flags: wireLE.Uint32(b[20:]), Data: data}
 	return nil
 }
 
@@ -169,26 +169,26 @@ type replyControl struct {
 
 func (c *replyControl) MarshalBinary() ([]byte, error) {
 	b := make([]byte, replyControlLen, replyControlLen+len(c.Data)+len(c.ErrMsg))
-	le.PutUint32(b[0:], uint32(c.Status))
-	le.PutUint32(b[4:], uint32(len(c.Data)))
-	le.PutUint32(b[8:], uint32(len(c.ErrMsg)))
+	wireLE.PutUint32(b[0:], uint32(c.Status))
+	wireLE.PutUint32(b[4:], uint32(len(c.Data)))
+	wireLE.PutUint32(b[8:], uint32(len(c.ErrMsg)))
 	return append(append(b, c.Data...), c.ErrMsg...), nil
 }
 
 func (c *replyControl) UnmarshalBinary(b []byte) error {
 	if len(b) < replyControlLen {
-		return fmt.Errorf("ctdb control reply: %w", errShort)
+		return fmt.Errorf("ctdb control reply: %w", errWireShort)
 	}
 	rest := b[replyControlLen:]
-	data, err := sized(rest, le.Uint32(b[4:]))
+	data, err := sized(rest, wireLE.Uint32(b[4:]))
 	if err != nil {
 		return fmt.Errorf("ctdb control reply data: %w", err)
 	}
-	msg, err := sized(rest[len(data):], le.Uint32(b[8:]))
+	msg, err := sized(rest[len(data):], wireLE.Uint32(b[8:]))
 	if err != nil {
 		return fmt.Errorf("ctdb control reply error message: %w", err)
 	}
-	*c = replyControl{Status: int32(le.Uint32(b[0:])), Data: data, ErrMsg: msg}
+	*c = replyControl{Status: int32(wireLE.Uint32(b[0:])), Data: data, ErrMsg: msg}
 	return nil
 }
 
@@ -201,28 +201,28 @@ type reqMessage struct {
 
 func (m *reqMessage) MarshalBinary() ([]byte, error) {
 	b := make([]byte, reqMessageLen+len(m.Data))
-	le.PutUint64(b[0:], m.SrvID)
-	le.PutUint32(b[8:], uint32(len(m.Data)))
+	wireLE.PutUint64(b[0:], m.SrvID)
+	wireLE.PutUint32(b[8:], uint32(len(m.Data)))
 	copy(b[reqMessageLen:], m.Data)
 	return b, nil
 }
 
 func (m *reqMessage) UnmarshalBinary(b []byte) error {
 	if len(b) < reqMessageLen {
-		return fmt.Errorf("ctdb message: %w", errShort)
+		return fmt.Errorf("ctdb message: %w", errWireShort)
 	}
-	data, err := sized(b[reqMessageLen:], le.Uint32(b[8:]))
+	data, err := sized(b[reqMessageLen:], wireLE.Uint32(b[8:]))
 	if err != nil {
 		return fmt.Errorf("ctdb message: %w", err)
 	}
-	*m = reqMessage{SrvID: le.Uint64(b[0:]), Data: data}
+	*m = reqMessage{SrvID: wireLE.Uint64(b[0:]), Data: data}
 	return nil
 }
 
 // sized is the first n bytes of b, or an error when b has fewer.
 func sized(b []byte, n uint32) ([]byte, error) {
 	if uint64(n) > uint64(len(b)) {
-		return nil, fmt.Errorf("%w: %d bytes declared, %d present", errShort, n, len(b))
+		return nil, fmt.Errorf("%w: %d bytes declared, %d present", errWireShort, n, len(b))
 	}
 	return b[:n], nil
 }
@@ -247,7 +247,7 @@ func leaderOf(p *ctdbPacket) (pnn int, ok bool) {
 	if m.UnmarshalBinary(p.Body) != nil || m.SrvID != srvidLeader || len(m.Data) < 4 {
 		return 0, false
 	}
-	n := le.Uint32(m.Data)
+	n := wireLE.Uint32(m.Data)
 	if n == unknownPNN32 {
 		return UnknownPNN, true
 	}
@@ -272,11 +272,11 @@ const nodeEntryLen = 8 + 28
 
 func (m nodeMap) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 4+len(m)*nodeEntryLen)
-	le.PutUint32(b, uint32(len(m)))
+	wireLE.PutUint32(b, uint32(len(m)))
 	for i, n := range m {
 		e := b[4+i*nodeEntryLen:]
-		le.PutUint32(e[0:], n.PNN)
-		le.PutUint32(e[4:], n.Flags)
+		wireLE.PutUint32(e[0:], n.PNN)
+		wireLE.PutUint32(e[4:], n.Flags)
 		putSockaddr(e[8:nodeEntryLen], n.Addr)
 	}
 	return b, nil
@@ -286,7 +286,7 @@ func (m *nodeMap) UnmarshalBinary(b []byte) error {
 	if len(b) < 4 {
 		return errors.New("ctdbd sent a short nodemap")
 	}
-	num := int(le.Uint32(b))
+	num := int(wireLE.Uint32(b))
 	b = b[4:]
 	if num == 0 || len(b)/num < 8 {
 		return fmt.Errorf("ctdbd sent a nodemap of %d nodes in %d bytes", num, len(b))
@@ -295,7 +295,7 @@ func (m *nodeMap) UnmarshalBinary(b []byte) error {
 	out := make(nodeMap, num)
 	for i := range out {
 		e := b[i*stride : (i+1)*stride]
-		out[i] = nodeAndFlags{PNN: le.Uint32(e), Flags: le.Uint32(e[4:]), Addr: sockaddr(e[8:])}
+		out[i] = nodeAndFlags{PNN: wireLE.Uint32(e), Flags: wireLE.Uint32(e[4:]), Addr: sockaddr(e[8:])}
 	}
 	*m = out
 	return nil

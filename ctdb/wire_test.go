@@ -65,7 +65,7 @@ func FuzzCtdbPacket(f *testing.F) {
 			}
 			return
 		}
-		n := int(le.Uint32(b))
+		n := int(wireLE.Uint32(b))
 		if n < headerLen || n > len(b) || len(p.Body) != n-headerLen || !bytes.Equal(p.Body, b[headerLen:n]) {
 			t.Fatalf("declared length %d, %d bytes, body of %d", n, len(b), len(p.Body))
 		}
@@ -76,8 +76,8 @@ func FuzzCtdbPacket(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(e)%pktAlign != 0 || int(le.Uint32(e)) != len(e) {
-			t.Fatalf("re-encoded to %d bytes declaring %d", len(e), le.Uint32(e))
+		if len(e)%pktAlign != 0 || int(wireLE.Uint32(e)) != len(e) {
+			t.Fatalf("re-encoded to %d bytes declaring %d", len(e), wireLE.Uint32(e))
 		}
 		var p2 ctdbPacket
 		if err := p2.UnmarshalBinary(e); err != nil {
@@ -209,14 +209,14 @@ func within(t *testing.T, raw []byte, v wireValue) {
 	ok := true
 	switch x := v.(type) {
 	case *reqControl:
-		ok = bytes.Equal(x.Data, part(28, le.Uint32(raw[24:])))
+		ok = bytes.Equal(x.Data, part(28, wireLE.Uint32(raw[24:])))
 	case *replyControl:
-		d, e := le.Uint32(raw[4:]), le.Uint32(raw[8:])
+		d, e := wireLE.Uint32(raw[4:]), wireLE.Uint32(raw[8:])
 		ok = bytes.Equal(x.Data, part(12, d)) && bytes.Equal(x.ErrMsg, part(12+int(d), e))
 	case *reqMessage:
-		ok = bytes.Equal(x.Data, part(12, le.Uint32(raw[8:])))
+		ok = bytes.Equal(x.Data, part(12, wireLE.Uint32(raw[8:])))
 	case *nodeMap:
-		ok = len(*x) == int(le.Uint32(raw)) && len(*x)*8 <= len(raw)-4
+		ok = len(*x) == int(wireLE.Uint32(raw)) && len(*x)*8 <= len(raw)-4
 	}
 	if !ok {
 		t.Fatalf("%T decoded from %x as %+v", v, raw, v)

@@ -27,7 +27,7 @@ const (
 	errShortInput = "too short"
 )
 
-var ne = binary.NativeEndian
+var hostOrder = binary.NativeEndian
 
 // nlHeader is struct nlmsghdr.
 type nlHeader struct {
@@ -39,11 +39,11 @@ type nlHeader struct {
 }
 
 func (h nlHeader) appendBinary(b []byte) []byte {
-	b = ne.AppendUint32(b, h.Len)
-	b = ne.AppendUint16(b, h.Type)
-	b = ne.AppendUint16(b, h.Flags)
-	b = ne.AppendUint32(b, h.Seq)
-	return ne.AppendUint32(b, h.PID)
+	b = hostOrder.AppendUint32(b, h.Len)
+	b = hostOrder.AppendUint16(b, h.Type)
+	b = hostOrder.AppendUint16(b, h.Flags)
+	b = hostOrder.AppendUint32(b, h.Seq)
+	return hostOrder.AppendUint32(b, h.PID)
 }
 
 // nextMessage splits the first netlink message off b: its header, its
@@ -53,7 +53,7 @@ func nextMessage(b []byte) (h nlHeader, payload, rest []byte, err error) {
 	if len(b) < nlHdrLen {
 		return h, nil, nil, fmt.Errorf("netlink message: %s (%d bytes)", errShortInput, len(b))
 	}
-	h = nlHeader{Len: ne.Uint32(b), Type: ne.Uint16(b[4:]), Flags: ne.Uint16(b[6:]), Seq: ne.Uint32(b[8:]), PID: ne.Uint32(b[12:])}
+	h = nlHeader{Len: hostOrder.Uint32(b), Type: hostOrder.Uint16(b[4:]), Flags: hostOrder.Uint16(b[6:]), Seq: hostOrder.Uint32(b[8:]), PID: hostOrder.Uint32(b[12:])}
 	if h.Len < nlHdrLen || uint64(h.Len) > uint64(len(b)) {
 		return h, nil, nil, fmt.Errorf("netlink message of length %d in %d bytes", h.Len, len(b))
 	}
@@ -68,7 +68,7 @@ func nlError(payload []byte) error {
 	if len(payload) < 4 {
 		return errors.New("short netlink error message")
 	}
-	if e := int32(ne.Uint32(payload)); e != 0 {
+	if e := int32(hostOrder.Uint32(payload)); e != 0 {
 		return unix.Errno(-e)
 	}
 	return nil
@@ -88,7 +88,7 @@ func (id *inetDiagSockID) appendBinary(b []byte) []byte {
 	b = binary.BigEndian.AppendUint16(b, id.DPort)
 	b = append(b, id.Src[:]...)
 	b = append(b, id.Dst[:]...)
-	b = ne.AppendUint32(b, id.If)
+	b = hostOrder.AppendUint32(b, id.If)
 	return append(b, id.Cookie[:]...)
 }
 
@@ -97,7 +97,7 @@ func (id *inetDiagSockID) unmarshal(b []byte) {
 	id.DPort = binary.BigEndian.Uint16(b[2:])
 	copy(id.Src[:], b[4:20])
 	copy(id.Dst[:], b[20:36])
-	id.If = ne.Uint32(b[36:])
+	id.If = hostOrder.Uint32(b[36:])
 	copy(id.Cookie[:], b[40:48])
 }
 
@@ -143,7 +143,7 @@ type inetDiagReq struct {
 
 func (r *inetDiagReq) appendBinary(b []byte) []byte {
 	b = append(b, r.Family, r.Protocol, r.Ext, 0)
-	b = ne.AppendUint32(b, r.States)
+	b = hostOrder.AppendUint32(b, r.States)
 	b = r.ID.appendBinary(b)
 	return append(b, r.Attrs...)
 }
@@ -157,7 +157,7 @@ func (r *inetDiagReq) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("inet_diag request: %s (%d bytes)", errShortInput, len(b))
 	}
 	r.Family, r.Protocol, r.Ext = b[0], b[1], b[2]
-	r.States = ne.Uint32(b[4:])
+	r.States = hostOrder.Uint32(b[4:])
 	r.ID.unmarshal(b[8:])
 	r.Attrs = b[reqLen:]
 	return nil
@@ -182,7 +182,7 @@ func (m *inetDiagMsg) MarshalBinary() ([]byte, error) {
 	b := append(make([]byte, 0, msgLen), m.Family, m.State, m.Timer, m.Retrans)
 	b = m.ID.appendBinary(b)
 	for _, v := range []uint32{m.Expires, m.RQueue, m.WQueue, m.UID, m.Inode} {
-		b = ne.AppendUint32(b, v)
+		b = hostOrder.AppendUint32(b, v)
 	}
 	return b, nil
 }
@@ -193,19 +193,19 @@ func (m *inetDiagMsg) UnmarshalBinary(b []byte) error {
 	}
 	m.Family, m.State, m.Timer, m.Retrans = b[0], b[1], b[2], b[3]
 	m.ID.unmarshal(b[4:])
-	m.Expires = ne.Uint32(b[52:])
-	m.RQueue = ne.Uint32(b[56:])
-	m.WQueue = ne.Uint32(b[60:])
-	m.UID = ne.Uint32(b[64:])
-	m.Inode = ne.Uint32(b[68:])
+	m.Expires = hostOrder.Uint32(b[52:])
+	m.RQueue = hostOrder.Uint32(b[56:])
+	m.WQueue = hostOrder.Uint32(b[60:])
+	m.UID = hostOrder.Uint32(b[64:])
+	m.Inode = hostOrder.Uint32(b[68:])
 	return nil
 }
 
 // appendAttr appends a netlink attribute (struct nlattr and data, padded
 // to 4 bytes).
 func appendAttr(b []byte, typ uint16, data []byte) []byte {
-	b = ne.AppendUint16(b, uint16(rtaLen+len(data)))
-	b = ne.AppendUint16(b, typ)
+	b = hostOrder.AppendUint16(b, uint16(rtaLen+len(data)))
+	b = hostOrder.AppendUint16(b, typ)
 	b = append(b, data...)
 	return append(b, make([]byte, nlAlign(len(data))-len(data))...)
 }
@@ -232,9 +232,9 @@ type hostCond struct {
 
 func (c *hostCond) appendBinary(b []byte) []byte {
 	b = append(b, c.Op.Code, c.Op.Yes)
-	b = ne.AppendUint16(b, c.Op.No)
+	b = hostOrder.AppendUint16(b, c.Op.No)
 	b = append(b, c.Family, c.PrefixLen, 0, 0)
-	b = ne.AppendUint32(b, uint32(c.Port))
+	b = hostOrder.AppendUint32(b, uint32(c.Port))
 	return append(b, c.Addr.AsSlice()...)
 }
 
@@ -242,9 +242,9 @@ func (c *hostCond) UnmarshalBinary(b []byte) error {
 	if len(b) < bcOpLen+hostcondLen {
 		return fmt.Errorf("inet_diag host condition: %s (%d bytes)", errShortInput, len(b))
 	}
-	c.Op = bcOp{Code: b[0], Yes: b[1], No: ne.Uint16(b[2:])}
+	c.Op = bcOp{Code: b[0], Yes: b[1], No: hostOrder.Uint16(b[2:])}
 	c.Family, c.PrefixLen = b[4], b[5]
-	c.Port = int32(ne.Uint32(b[8:]))
+	c.Port = int32(hostOrder.Uint32(b[8:]))
 	a := b[bcOpLen+hostcondLen:]
 	switch {
 	case c.Family == unix.AF_INET && len(a) >= 4:

@@ -21,7 +21,7 @@ const (
 	maxAttrLen   = 0xffff - rtaHdrLen
 )
 
-var ne = binary.NativeEndian
+var hostOrder = binary.NativeEndian
 
 // addrMessage is an RTM_NEWADDR message: struct ifaddrmsg and the
 // attributes IFA_LOCAL, IFA_ADDRESS, IFA_LABEL and IFA_FLAGS. An address
@@ -44,7 +44,7 @@ func (m *addrMessage) MarshalBinary() ([]byte, error) {
 		return nil, fmt.Errorf("address label of %d bytes: too long", len(m.Label))
 	}
 	b := []byte{m.Family, m.PrefixLen, m.Flags, m.Scope}
-	b = ne.AppendUint32(b, m.Index)
+	b = hostOrder.AppendUint32(b, m.Index)
 	if m.Local.IsValid() {
 		b = appendAttr(b, unix.IFA_LOCAL, m.Local.AsSlice())
 	}
@@ -55,7 +55,7 @@ func (m *addrMessage) MarshalBinary() ([]byte, error) {
 		b = appendAttr(b, unix.IFA_LABEL, append([]byte(m.Label), 0))
 	}
 	if m.HasExt {
-		b = appendAttr(b, unix.IFA_FLAGS, ne.AppendUint32(nil, m.ExtFlags))
+		b = appendAttr(b, unix.IFA_FLAGS, hostOrder.AppendUint32(nil, m.ExtFlags))
 	}
 	return b, nil
 }
@@ -65,7 +65,7 @@ func (m *addrMessage) UnmarshalBinary(b []byte) error {
 	if len(b) < ifAddrMsgLen {
 		return fmt.Errorf("address message of %d bytes: too short", len(b))
 	}
-	out := addrMessage{Family: b[0], PrefixLen: b[1], Flags: b[2], Scope: b[3], Index: ne.Uint32(b[4:])}
+	out := addrMessage{Family: b[0], PrefixLen: b[1], Flags: b[2], Scope: b[3], Index: hostOrder.Uint32(b[4:])}
 	err := walkAttrs(b[ifAddrMsgLen:], func(typ uint16, v []byte) {
 		switch typ {
 		case unix.IFA_LOCAL:
@@ -76,7 +76,7 @@ func (m *addrMessage) UnmarshalBinary(b []byte) error {
 			out.Label = cString(v)
 		case unix.IFA_FLAGS:
 			if len(v) >= 4 {
-				out.ExtFlags, out.HasExt = ne.Uint32(v), true
+				out.ExtFlags, out.HasExt = hostOrder.Uint32(v), true
 			}
 		}
 	})
@@ -107,10 +107,10 @@ func (m *linkMessage) MarshalBinary() ([]byte, error) {
 	}
 	b := make([]byte, ifInfoMsgLen)
 	b[0] = m.Family
-	ne.PutUint16(b[2:], m.Type)
-	ne.PutUint32(b[4:], uint32(m.Index))
-	ne.PutUint32(b[8:], m.Flags)
-	ne.PutUint32(b[12:], m.Change)
+	hostOrder.PutUint16(b[2:], m.Type)
+	hostOrder.PutUint32(b[4:], uint32(m.Index))
+	hostOrder.PutUint32(b[8:], m.Flags)
+	hostOrder.PutUint32(b[12:], m.Change)
 	if m.Name != "" {
 		b = appendAttr(b, unix.IFLA_IFNAME, append([]byte(m.Name), 0))
 	}
@@ -129,7 +129,7 @@ func (m *linkMessage) UnmarshalBinary(b []byte) error {
 	if len(b) < ifInfoMsgLen {
 		return fmt.Errorf("link message of %d bytes: too short", len(b))
 	}
-	out := linkMessage{Family: b[0], Type: ne.Uint16(b[2:]), Index: int32(ne.Uint32(b[4:])), Flags: ne.Uint32(b[8:]), Change: ne.Uint32(b[12:])}
+	out := linkMessage{Family: b[0], Type: hostOrder.Uint16(b[2:]), Index: int32(hostOrder.Uint32(b[4:])), Flags: hostOrder.Uint32(b[8:]), Change: hostOrder.Uint32(b[12:])}
 	err := walkAttrs(b[ifInfoMsgLen:], func(typ uint16, v []byte) {
 		switch typ {
 		case unix.IFLA_IFNAME:
@@ -152,11 +152,11 @@ func (m *linkMessage) UnmarshalBinary(b []byte) error {
 // linkRequest is an RTM_GETLINK request for one link, with its nlmsghdr.
 func linkRequest(index int32, seq uint32) []byte {
 	body, _ := (&linkMessage{Index: index}).MarshalBinary()
-	b := ne.AppendUint32(nil, uint32(nlHdrLen+len(body)))
-	b = ne.AppendUint16(b, unix.RTM_GETLINK)
-	b = ne.AppendUint16(b, unix.NLM_F_REQUEST)
-	b = ne.AppendUint32(b, seq)
-	b = ne.AppendUint32(b, 0) // port id: the kernel fills it in
+	b := hostOrder.AppendUint32(nil, uint32(nlHdrLen+len(body)))
+	b = hostOrder.AppendUint16(b, unix.RTM_GETLINK)
+	b = hostOrder.AppendUint16(b, unix.NLM_F_REQUEST)
+	b = hostOrder.AppendUint32(b, seq)
+	b = hostOrder.AppendUint32(b, 0) // port id: the kernel fills it in
 	return append(b, body...)
 }
 
@@ -165,11 +165,11 @@ func linkRequest(index int32, seq uint32) []byte {
 // of its header or past b is an error.
 func walkAttrs(b []byte, fn func(typ uint16, v []byte)) error {
 	for len(b) >= rtaHdrLen {
-		l := int(ne.Uint16(b))
+		l := int(hostOrder.Uint16(b))
 		if l < rtaHdrLen || l > len(b) {
 			return fmt.Errorf("attribute of length %d in %d bytes", l, len(b))
 		}
-		fn(ne.Uint16(b[2:]), b[rtaHdrLen:l])
+		fn(hostOrder.Uint16(b[2:]), b[rtaHdrLen:l])
 		b = b[min(rtaAlign(l), len(b)):]
 	}
 	return nil
@@ -179,8 +179,8 @@ func rtaAlign(n int) int { return (n + 3) &^ 3 }
 
 // appendAttr appends an attribute, padded to 4 bytes.
 func appendAttr(b []byte, typ uint16, v []byte) []byte {
-	b = ne.AppendUint16(b, uint16(rtaHdrLen+len(v)))
-	b = ne.AppendUint16(b, typ)
+	b = hostOrder.AppendUint16(b, uint16(rtaHdrLen+len(v)))
+	b = hostOrder.AppendUint16(b, typ)
 	b = append(b, v...)
 	return append(b, make([]byte, rtaAlign(len(v))-len(v))...)
 }
