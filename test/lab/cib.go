@@ -58,8 +58,9 @@ func (l *Lab) QueryCIB(ctx context.Context, section string) (string, error) {
 // ResetCIB puts the CIB back to the lab's seed so that tests sharing a lab
 // do not see each other's configuration: it replaces the whole
 // configuration section (one cibadmin call) with the seeded cluster
-// properties, the bare node list (no permanent node attributes), and empty
-// resources and constraints (no rsc_defaults or op_defaults); then it
+// properties, the bare node list (no permanent node attributes), the lab's
+// fence device as the only resource, and no constraints (no rsc_defaults
+// or op_defaults); then it
 // waits (up to timeout) until Pacemaker has stopped every resource that
 // ran, deletes the transient node attributes (promotion scores...), and
 // clears the resource history and failures (crm_resource --cleanup).
@@ -73,7 +74,7 @@ func (l *Lab) ResetCIB(ctx context.Context, timeout time.Duration) error {
 	for _, n := range l.nodes {
 		fmt.Fprintf(&b, `<node id="%d" uname="%s"/>`, n.index, n.name)
 	}
-	b.WriteString("</nodes><resources/><constraints/></configuration>")
+	b.WriteString("</nodes><resources>" + l.fenceXML() + "</resources><constraints/></configuration>")
 	if _, err := l.Cibadmin(ctx, "--replace", "--scope", "configuration", "--xml-text", b.String()); err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func (l *Lab) ResetCIB(ctx context.Context, timeout time.Duration) error {
 		}
 		last = s
 		for _, r := range s.Resources {
-			if r.Active {
+			if r.Active && r.ID != FenceResource {
 				return false, fmt.Errorf("%s still active on %v", r.ID, r.Nodes)
 			}
 		}

@@ -274,7 +274,7 @@ totem {
 nodelist {
 `, l.opts.Prefix, l.opts.Prefix, l.opts.TokenMS)
 	for _, n := range l.nodes {
-		fmt.Fprintf(&b, "\tnode {\n\t\tring0_addr: %s\n\t\tname: %s\n\t\tnodeid: %d\n\t}\n", n.addr4, n.name, n.index)
+		fmt.Fprintf(&b, "\tnode {\n\t\tring0_addr: %s\n\t\tname: %s\n\t\tnodeid: %d\n\t}\n", ClusterAddr4(n.index), n.name, n.index)
 	}
 	b.WriteString("}\n\nquorum {\n\tprovider: corosync_votequorum\n")
 	if len(l.nodes) == 2 {
@@ -297,10 +297,17 @@ logging {
 // ResetCIB restores them.
 func (l *Lab) SeedProperties() [][2]string {
 	return [][2]string{
-		// stonith-enabled=false ONLY because the lab has no fence device:
-		// without one Pacemaker starts no resources. A production cluster
-		// must fence.
-		{"stonith-enabled", "false"},
+		// Fencing on, as production must have it, with the lab's fence
+		// device (stonith:fence_storhaug_lab, resource lab-fence).
+		{"stonith-enabled", "true"},
+		// A fenced node stays powered off until a test (or a person)
+		// brings it back with Recover, as an admin looks at a fenced
+		// machine first: tests see the state a crash left. The device
+		// reboots too (stonith_admin --reboot).
+		{"stonith-action", "off"},
+		// The lab's device answers in about a second; a fencing that
+		// does not is a failure to see, not to wait a minute for.
+		{"stonith-timeout", "20s"},
 		// A DC is elected in seconds rather than after the default 20 s.
 		{"dc-deadtime", "2s"},
 		{"cluster-recheck-interval", "1min"},
@@ -327,16 +334,16 @@ func (l *Lab) seedCIB() string {
 		fmt.Fprintf(&nodes, `<node id="%d" uname="%s"/>`, n.index, n.name)
 	}
 	return fmt.Sprintf(`<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0">
-  <!-- Seeded by the storhaug lab. stonith-enabled=false only because the lab has no fence device. -->
+  <!-- Seeded by the storhaug lab: fencing through the lab's fence device (resource %s). -->
   <configuration>
     %s
     <nodes>%s</nodes>
-    <resources/>
+    <resources>%s</resources>
     <constraints/>
   </configuration>
   <status/>
 </cib>
-`, l.crmConfigXML(), nodes.String())
+`, FenceResource, l.crmConfigXML(), nodes.String(), l.fenceXML())
 }
 
 func (l *Lab) ctdbConf() string {

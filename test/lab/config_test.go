@@ -18,7 +18,7 @@ func testLab(nodes int) *Lab {
 func TestCorosyncConf(t *testing.T) {
 	c := testLab(3).corosyncConf()
 	for _, want := range []string{"cluster_name: unit", "token: 1000", "token_coefficient: 0", "crypto_cipher: none",
-		"ring0_addr: 198.51.100.11", "name: n3", "nodeid: 3", "provider: corosync_votequorum", "to_syslog: no"} {
+		"ring0_addr: 203.0.113.11", "name: n3", "nodeid: 3", "provider: corosync_votequorum", "to_syslog: no"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("corosync.conf lacks %q:\n%s", want, c)
 		}
@@ -40,11 +40,18 @@ func TestCorosyncConf(t *testing.T) {
 func TestSeedCIB(t *testing.T) {
 	l := testLab(3)
 	cib := l.seedCIB()
-	for _, want := range []string{`name="stonith-enabled" value="false"`, `name="dc-deadtime" value="2s"`,
-		`<node id="2" uname="n2"/>`, "no fence device"} {
+	for _, want := range []string{`name="stonith-enabled" value="true"`, `name="dc-deadtime" value="2s"`,
+		`<node id="2" uname="n2"/>`, `<primitive id="lab-fence" class="stonith" type="fence_storhaug_lab">`,
+		`name="pcmk_host_list" value="n1 n2 n3"`, `name="socket" value="/var/tmp/storhaug-lab/unit/fence.sock"`} {
 		if !strings.Contains(cib, want) {
 			t.Errorf("seed CIB lacks %q:\n%s", want, cib)
 		}
+	}
+	if strings.Contains(cib, "stonith-enabled\" value=\"false") || strings.Contains(cib, "pcmk_delay_max") {
+		t.Error("seed CIB: fencing off, or a delay with 3 nodes")
+	}
+	if !strings.Contains(testLab(2).seedCIB(), `name="pcmk_delay_max"`) {
+		t.Error("2-node seed CIB: no pcmk_delay_max (both halves of a split would shoot)")
 	}
 	if s, err := ParseCrmMon([]byte("<x/>")); err != nil || s.DC != "" {
 		t.Errorf("empty crm_mon: %+v %v", s, err)

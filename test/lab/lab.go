@@ -31,6 +31,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Mode says what the lab does with a service.
@@ -85,10 +87,13 @@ type Options struct {
 	Logf func(format string, args ...any) `json:"-"`
 }
 
-// Subnets and addresses of the lab network.
+// Subnets and addresses of the lab network: clients, node addresses and
+// VIPs on Net4/Net6 (eth0, bridge br0); the cluster's own network
+// (corosync) on ClusterNet4 (eth1 of each node, bridge br1).
 const (
-	Net4     = "198.51.100.0/24"
-	Net6     = "2001:db8::/64"
+	Net4        = "198.51.100.0/24"
+	Net6        = "2001:db8::/64"
+	ClusterNet4 = "203.0.113.0/24"
 	baseDir  = "/var/tmp/storhaug-lab"
 	stateRel = "state.json"
 )
@@ -98,6 +103,9 @@ func NodeAddr4(i int) string { return fmt.Sprintf("198.51.100.%d", 10+i) }
 
 // NodeAddr6 is node i's IPv6 address: 2001:db8::1i.
 func NodeAddr6(i int) string { return fmt.Sprintf("2001:db8::%d", 10+i) }
+
+// ClusterAddr4 is node i's address on the cluster network: 203.0.113.1i.
+func ClusterAddr4(i int) string { return fmt.Sprintf("203.0.113.%d", 10+i) }
 
 // ClientAddr4 is client i's (1-based) IPv4 address: 198.51.100.10i.
 func ClientAddr4(i int) string { return fmt.Sprintf("198.51.100.%d", 100+i) }
@@ -172,6 +180,10 @@ type Lab struct {
 	pidns   []string // every PID namespace a node of this lab had
 	down    bool
 	guard   *guard
+
+	fencedPid   int    // the fence daemon (see fence.go)
+	fencedStart uint64 //
+	fenced      bool   // this process is the fence daemon
 }
 
 // Prefix is the prefix every name of this lab derives from.
@@ -318,6 +330,14 @@ func (l *Lab) build(ctx context.Context) error {
 	if err := l.writeConfigs(); err != nil {
 		return err
 	}
+	if l.opts.Pacemaker != Off {
+		if err := l.installFence(); err != nil {
+			return err
+		}
+		if err := l.startFenced(); err != nil {
+			return err
+		}
+	}
 	for _, n := range l.nodes {
 		if err := n.boot(); err != nil {
 			return err
@@ -357,6 +377,9 @@ type state struct {
 	Nodes   []nodeState
 	Clients []string
 	Parts   int
+	// The fence daemon (pid and start time).
+	FencedPid   int    `json:",omitempty"`
+	FencedStart uint64 `json:",omitempty"`
 }
 
 type nodeState struct {
@@ -365,23 +388,60 @@ type nodeState struct {
 	Start uint64 // its start time, so that a reused pid is never signalled
 }
 
+// saveState records the lab's state. Two processes write it (the one that
+// brought the lab up and the fence daemon, which boots nodes): under a
+// lock, each writes the nodes as it sees them (a node another process
+// booted is taken from the file, see Node.initPid) and keeps what it does
+// not own.
 func (l *Lab) saveState() error {
+	unlock, err := lockPath(filepath.Join(l.root, "state.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	nodes := make([]nodeState, 0, len(l.nodes))
+	for _, n := range l.nodes {
+		pid, start := n.initPid()
+		nodes = append(nodes, nodeState{Name: n.name, Pid: pid, Start: start})
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := state{Prefix: l.opts.Prefix, Options: l.opts, Parts: l.parts}
-	st.Options.Logf = nil
-	for _, n := range l.nodes {
-		pid, start := n.initPid()
-		st.Nodes = append(st.Nodes, nodeState{Name: n.name, Pid: pid, Start: start})
+	if old, err := readState(l.opts.Prefix); err == nil {
+		st.FencedPid, st.FencedStart = old.FencedPid, old.FencedStart
+		if l.fenced {
+			st = *old
+		}
 	}
-	for _, c := range l.clients {
-		st.Clients = append(st.Clients, c.name)
+	if l.fencedPid != 0 {
+		st.FencedPid, st.FencedStart = l.fencedPid, l.fencedStart
+	}
+	st.Options.Logf = nil
+	st.Nodes = nodes
+	if !l.fenced {
+		st.Clients = nil
+		for _, c := range l.clients {
+			st.Clients = append(st.Clients, c.name)
+		}
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
 	return writeFile(filepath.Join(l.root, stateRel), b, 0o644)
+}
+
+// lockPath takes an exclusive flock on path (made if missing).
+func lockPath(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
 }
 
 func readState(prefix string) (*state, error) {
@@ -408,7 +468,8 @@ func Attach(prefix string, logf func(string, ...any)) (*Lab, error) {
 	}
 	opts := st.Options
 	opts.Logf = logf
-	l := &Lab{opts: opts, root: Root(prefix), timings: map[string]time.Duration{}, parts: st.Parts}
+	l := &Lab{opts: opts, root: Root(prefix), timings: map[string]time.Duration{}, parts: st.Parts,
+		fencedPid: st.FencedPid, fencedStart: st.FencedStart}
 	for i, ns := range st.Nodes {
 		n := &Node{lab: l, name: ns.Name, index: i + 1, addr4: NodeAddr4(i + 1), addr6: NodeAddr6(i + 1)}
 		n.pid, n.start = ns.Pid, ns.Start

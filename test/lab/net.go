@@ -15,14 +15,22 @@ import (
 	"github.com/storhaug/storhaug/internal/netnsdo"
 )
 
-// The network: namespace <prefix>-br holds the bridge "br0"; every node and
-// client namespace has an "eth0" whose peer, in the bridge namespace, is
-// named after the node or client ("n1", "c1") and enslaved to br0. No link
+// The network: namespace <prefix>-br holds two bridges: "br0", the
+// network clients reach (node and client eth0, VIPs), and "br1", the
+// cluster's own network (each node's eth1; corosync talks on it). Every
+// link has its peer in the bridge namespace, named after the node or
+// client ("n1", "c1"; "xn1" for n1's eth1), enslaved to its bridge. No link
 // is ever made in the host's namespace.
 
-const bridgeName = "br0"
+const (
+	bridgeName  = "br0"
+	clusterName = "br1"
+)
 
 func (l *Lab) bridgeNS() string { return nsName(l.opts.Prefix, "br") }
+
+// clusterPort is the bridge-side name of a node's eth1.
+func clusterPort(node string) string { return "x" + node }
 
 // newNamedNS makes a named network namespace with lo up.
 func newNamedNS(name string) error {
@@ -50,33 +58,49 @@ func (l *Lab) makeNetwork() error {
 		return err
 	}
 	err := netnsdo.Do(br, func() error {
-		b := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bridgeName}}
-		if err := netlink.LinkAdd(b); err != nil {
-			return err
+		for _, name := range []string{bridgeName, clusterName} {
+			b := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+			if err := netlink.LinkAdd(b); err != nil {
+				return err
+			}
+			if err := netlink.LinkSetUp(b); err != nil {
+				return err
+			}
 		}
-		return netlink.LinkSetUp(b)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("lab: bridge: %w", err)
 	}
 	for _, n := range l.nodes {
-		if err := l.attach(n.name, n.NetNS(), n.addr4, n.addr6); err != nil {
+		if err := newNamedNS(n.NetNS()); err != nil {
+			return err
+		}
+		if err := l.attach(n.name, bridgeName, n.NetNS(), "eth0", n.addrs()...); err != nil {
+			return err
+		}
+		if err := l.attach(clusterPort(n.name), clusterName, n.NetNS(), "eth1", n.clusterAddrs()...); err != nil {
 			return err
 		}
 	}
 	for _, c := range l.clients {
-		if err := l.attach(c.name, c.ns, c.addr4, c.addr6); err != nil {
+		if err := newNamedNS(c.ns); err != nil {
+			return err
+		}
+		if err := l.attach(c.name, bridgeName, c.ns, "eth0", c.addr4+"/24", c.addr6+"/64"); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// attach makes the namespace ns and links it to the bridge.
-func (l *Lab) attach(port, ns, addr4, addr6 string) error {
-	if err := newNamedNS(ns); err != nil {
-		return err
-	}
+// addrs are the node's own addresses on eth0; clusterAddrs on eth1.
+func (n *Node) addrs() []string        { return []string{n.addr4 + "/24", n.addr6 + "/64"} }
+func (n *Node) clusterAddrs() []string { return []string{ClusterAddr4(n.index) + "/24"} }
+
+// attach links namespace ns to a bridge: a veth pair whose bridge end is
+// called port and whose other end is ifname in ns, with the addresses.
+func (l *Lab) attach(port, bridge, ns, ifname string, addrs ...string) error {
 	target, err := netns.GetFromName(ns)
 	if err != nil {
 		return err
@@ -88,7 +112,7 @@ func (l *Lab) attach(port, ns, addr4, addr6 string) error {
 		if err := netlink.LinkAdd(veth); err != nil {
 			return err
 		}
-		br, err := netlink.LinkByName(bridgeName)
+		br, err := netlink.LinkByName(bridge)
 		if err != nil {
 			return err
 		}
@@ -116,27 +140,85 @@ func (l *Lab) attach(port, ns, addr4, addr6 string) error {
 		if err != nil {
 			return err
 		}
-		if err := netlink.LinkSetName(in, "eth0"); err != nil {
+		if err := netlink.LinkSetName(in, ifname); err != nil {
 			return err
 		}
-		for _, a := range []string{addr4 + "/24", addr6 + "/64"} {
-			addr, err := netlink.ParseAddr(a)
+		return setAddrsUp(in, addrs)
+	})
+	if err != nil {
+		return fmt.Errorf("lab: %s %s: %w", port, ifname, err)
+	}
+	return nil
+}
+
+// setAddrsUp gives a link exactly these addresses and sets it up.
+func setAddrsUp(link netlink.Link, addrs []string) error {
+	have, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return err
+	}
+	for _, a := range have {
+		if err := netlink.AddrDel(link, &a); err != nil {
+			return fmt.Errorf("delete %s: %w", a.IPNet, err)
+		}
+	}
+	for _, a := range addrs {
+		addr, err := netlink.ParseAddr(a)
+		if err != nil {
+			return err
+		}
+		if addr.IP.To4() == nil {
+			addr.Flags |= syscall.IFA_F_NODAD
+		}
+		if err := netlink.AddrAdd(link, addr); err != nil {
+			return fmt.Errorf("%s: %w", a, err)
+		}
+	}
+	return netlink.LinkSetUp(link)
+}
+
+// resetLinks gives the node's eth0 and eth1 their own addresses only and
+// sets them up: what a booting machine has.
+func (n *Node) resetLinks() error {
+	return n.Do(func() error {
+		for _, l := range []struct {
+			name  string
+			addrs []string
+		}{{"eth0", n.addrs()}, {"eth1", n.clusterAddrs()}} {
+			link, err := netlink.LinkByName(l.name)
 			if err != nil {
 				return err
 			}
-			if addr.IP.To4() == nil {
-				addr.Flags |= syscall.IFA_F_NODAD
+			if err := netlink.LinkSetDown(link); err != nil {
+				return err
 			}
-			if err := netlink.AddrAdd(in, addr); err != nil {
-				return fmt.Errorf("%s: %w", a, err)
+			if err := setAddrsUp(link, l.addrs); err != nil {
+				return fmt.Errorf("%s: %w", l.name, err)
 			}
 		}
-		return netlink.LinkSetUp(in)
+		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("lab: %s eth0: %w", port, err)
-	}
-	return nil
+}
+
+// setLinks sets the node's eth0 and eth1 up or down (inside the node: a
+// powered-off machine's network cards are dead, whatever the cables).
+func (n *Node) setLinks(up bool) error {
+	return n.Do(func() error {
+		for _, name := range []string{"eth0", "eth1"} {
+			link, err := netlink.LinkByName(name)
+			if err != nil {
+				return err
+			}
+			set := netlink.LinkSetDown
+			if up {
+				set = netlink.LinkSetUp
+			}
+			if err := set(link); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // portOp runs fn on a port of the bridge namespace.
@@ -150,31 +232,66 @@ func (l *Lab) portOp(port string, fn func(netlink.Link) error) error {
 	})
 }
 
-// CutLink pulls the node's cable: its port on the bridge goes down, so the
-// node's eth0 loses carrier (NO-CARRIER) and nothing passes either way.
-// Its processes keep running.
+// CutLink pulls the node's cables: its ports on both bridges go down, so
+// the node's eth0 and eth1 lose carrier (NO-CARRIER) and nothing passes
+// either way. Its processes keep running.
 func (l *Lab) CutLink(node string) error {
 	if l.Node(node) == nil {
 		return fmt.Errorf("lab: no node %q", node)
 	}
-	l.logf("cut link of %s", node)
-	return l.portOp(node, netlink.LinkSetDown)
+	l.logf("cut links of %s", node)
+	if err := l.portOp(node, netlink.LinkSetDown); err != nil {
+		return err
+	}
+	return l.portOp(clusterPort(node), netlink.LinkSetDown)
 }
 
-// RestoreLink plugs the node's cable back in.
+// RestoreLink plugs the node's cables back in.
 func (l *Lab) RestoreLink(node string) error {
 	if l.Node(node) == nil {
 		return fmt.Errorf("lab: no node %q", node)
 	}
-	l.logf("restore link of %s", node)
-	return l.portOp(node, netlink.LinkSetUp)
+	l.logf("restore links of %s", node)
+	if err := l.portOp(node, netlink.LinkSetUp); err != nil {
+		return err
+	}
+	return l.portOp(clusterPort(node), netlink.LinkSetUp)
 }
 
-// Partition splits the network: each group of node names gets a switch of
-// its own, so nodes talk only within their group. The first group stays on
-// the main switch together with the clients and with every node named in no
-// group. Partition first heals any earlier partition.
+// Partition splits the whole network: each group of node names gets
+// switches of its own (one per network), so nodes talk only within their
+// group. The first group stays on the main switches together with the
+// clients and with every node named in no group. Partition first heals
+// any earlier partition.
 func (l *Lab) Partition(groups ...[]string) error {
+	return l.partition(true, groups)
+}
+
+// PartitionCluster splits only the cluster's network (eth1, where corosync
+// talks) into the groups, as Partition does; the client network stays
+// whole: every node still reaches the clients, and the clients every node
+// and VIP. This is the partition of a cluster whose interconnect fails.
+func (l *Lab) PartitionCluster(groups ...[]string) error {
+	return l.partition(false, groups)
+}
+
+// IsolateCluster cuts node off from the other nodes on the cluster's
+// network only: PartitionCluster({other nodes...}, {node}).
+func (l *Lab) IsolateCluster(node string) error {
+	return l.PartitionCluster(l.others(node), []string{node})
+}
+
+func (l *Lab) others(node string) []string {
+	var rest []string
+	for _, n := range l.nodes {
+		if n.name != node {
+			rest = append(rest, n.name)
+		}
+	}
+	return rest
+}
+
+func (l *Lab) partition(public bool, groups [][]string) error {
 	seen := map[string]bool{}
 	for _, g := range groups {
 		for _, name := range g {
@@ -190,30 +307,43 @@ func (l *Lab) Partition(groups ...[]string) error {
 	if err := l.Heal(); err != nil {
 		return err
 	}
-	l.logf("partition %v", groups)
+	what := "cluster network"
+	if public {
+		what = "network"
+	}
+	l.logf("partition %s %v", what, groups)
 	err := netnsdo.Do(l.bridgeNS(), func() error {
 		for i, g := range groups {
 			if i == 0 {
 				continue
 			}
-			name := "brp" + strconv.Itoa(i)
-			b := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
-			if err := netlink.LinkAdd(b); err != nil {
-				return err
-			}
 			l.mu.Lock()
 			l.parts = i
 			l.mu.Unlock()
-			if err := netlink.LinkSetUp(b); err != nil {
-				return err
+			type sw struct {
+				name string
+				port func(string) string
 			}
-			for _, node := range g {
-				p, err := netlink.LinkByName(node)
-				if err != nil {
+			sws := []sw{{"bkp" + strconv.Itoa(i), clusterPort}}
+			if public {
+				sws = append(sws, sw{"brp" + strconv.Itoa(i), func(n string) string { return n }})
+			}
+			for _, s := range sws {
+				b := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: s.name}}
+				if err := netlink.LinkAdd(b); err != nil {
 					return err
 				}
-				if err := netlink.LinkSetMaster(p, b); err != nil {
+				if err := netlink.LinkSetUp(b); err != nil {
 					return err
+				}
+				for _, node := range g {
+					p, err := netlink.LinkByName(s.port(node))
+					if err != nil {
+						return err
+					}
+					if err := netlink.LinkSetMaster(p, b); err != nil {
+						return err
+					}
 				}
 			}
 		}
@@ -227,16 +357,11 @@ func (l *Lab) Partition(groups ...[]string) error {
 // same as Partition({other nodes...}, {node}) with the clients staying with
 // the others.
 func (l *Lab) Isolate(node string) error {
-	var rest []string
-	for _, n := range l.nodes {
-		if n.name != node {
-			rest = append(rest, n.name)
-		}
-	}
-	return l.Partition(rest, []string{node})
+	return l.Partition(l.others(node), []string{node})
 }
 
-// Heal undoes Partition: every port back on the main switch.
+// Heal undoes Partition and PartitionCluster: every port back on its main
+// switch.
 func (l *Lab) Heal() error {
 	l.mu.Lock()
 	parts := l.parts
@@ -246,25 +371,32 @@ func (l *Lab) Heal() error {
 	}
 	l.logf("heal partition")
 	err := netnsdo.Do(l.bridgeNS(), func() error {
-		br, err := netlink.LinkByName(bridgeName)
-		if err != nil {
-			return err
-		}
-		for _, n := range l.nodes {
-			p, err := netlink.LinkByName(n.name)
+		for _, sw := range []struct {
+			bridge string
+			port   func(string) string
+		}{{bridgeName, func(n string) string { return n }}, {clusterName, clusterPort}} {
+			br, err := netlink.LinkByName(sw.bridge)
 			if err != nil {
 				return err
 			}
-			if p.Attrs().MasterIndex != br.Attrs().Index {
-				if err := netlink.LinkSetMaster(p, br); err != nil {
+			for _, n := range l.nodes {
+				p, err := netlink.LinkByName(sw.port(n.name))
+				if err != nil {
 					return err
+				}
+				if p.Attrs().MasterIndex != br.Attrs().Index {
+					if err := netlink.LinkSetMaster(p, br); err != nil {
+						return err
+					}
 				}
 			}
 		}
 		for i := 1; i <= parts; i++ {
-			if b, err := netlink.LinkByName("brp" + strconv.Itoa(i)); err == nil {
-				if err := netlink.LinkDel(b); err != nil {
-					return err
+			for _, name := range []string{"brp", "bkp"} {
+				if b, err := netlink.LinkByName(name + strconv.Itoa(i)); err == nil {
+					if err := netlink.LinkDel(b); err != nil {
+						return err
+					}
 				}
 			}
 		}

@@ -81,10 +81,38 @@ func (n *Node) Alive() bool {
 	return pid != 0 && procAlive(pid, start)
 }
 
+// initPid is the node's init as this process knows it; when that one is
+// gone, the lab's state file may name a newer one, booted by another
+// process of the lab (the fence daemon powering the node on, or the
+// process that brought the lab up recovering it).
 func (n *Node) initPid() (int, uint64) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.pid, n.start
+	pid, start := n.pid, n.start
+	n.mu.Unlock()
+	if pid != 0 && procAlive(pid, start) {
+		return pid, start
+	}
+	st, err := readState(n.lab.opts.Prefix)
+	if err != nil {
+		return pid, start
+	}
+	for _, ns := range st.Nodes {
+		if ns.Name != n.name || ns.Pid <= 1 || (ns.Pid == pid && ns.Start == start) || !procAlive(ns.Pid, ns.Start) {
+			continue
+		}
+		n.mu.Lock()
+		if n.pid == pid && n.start == start {
+			n.pid, n.start, n.exited = ns.Pid, ns.Start, nil
+		}
+		pid, start = n.pid, n.start
+		n.mu.Unlock()
+		if p := pidNS(pid); p != "" {
+			n.lab.mu.Lock()
+			n.lab.pidns = append(n.lab.pidns, p)
+			n.lab.mu.Unlock()
+		}
+	}
+	return pid, start
 }
 
 // Path is the host path through which a path inside the running node can
@@ -219,6 +247,11 @@ func (n *Node) boot() error {
 	if err != nil {
 		return err
 	}
+	// A machine that boots has its links up and only its own addresses
+	// (not the VIPs it held before a crash).
+	if err := n.resetLinks(); err != nil {
+		return fmt.Errorf("lab: node %s: links: %w", n.name, err)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -298,6 +331,7 @@ func (n *Node) boot() error {
 // kill SIGKILLs the node's PID 1 (which takes every process of the node
 // with it) and waits until it is gone.
 func (n *Node) kill() error {
+	n.initPid() // a node another process of the lab booted
 	n.mu.Lock()
 	pid, start, exited := n.pid, n.start, n.exited
 	n.pid, n.start, n.exited = 0, 0, nil
@@ -500,15 +534,17 @@ func (n *Node) initSpec() initSpec {
 		bind(n.nfsStateDir(), "/var/lib/nfs"),
 		bind(n.LogDir(), "/var/log"),
 	)
+	// Read-only overlays: the lab's provider dir and binaries (storhaug,
+	// the fence agent) on top of the host's, which stay untouched.
 	if l.opts.Storhaug != "" {
-		// Read-only overlays: the lab's provider dir and binary on top of
-		// the host's, which stay untouched.
 		s.Mounts = append(s.Mounts,
 			mountSpec{Source: "overlay", Target: "/usr/lib/ocf/resource.d", FSType: "overlay", Flags: unix.MS_RDONLY,
-				Data: fmt.Sprintf("lowerdir=%s:/usr/lib/ocf/resource.d", filepath.Join(l.root, "ocf"))},
+				Data: fmt.Sprintf("lowerdir=%s:/usr/lib/ocf/resource.d", filepath.Join(l.root, "ocf"))})
+	}
+	if l.opts.Storhaug != "" || l.opts.Pacemaker != Off {
+		s.Mounts = append(s.Mounts,
 			mountSpec{Source: "overlay", Target: "/usr/sbin", FSType: "overlay", Flags: unix.MS_RDONLY,
-				Data: fmt.Sprintf("lowerdir=%s:/usr/sbin", filepath.Join(l.root, "sbin"))},
-		)
+				Data: fmt.Sprintf("lowerdir=%s:/usr/sbin", filepath.Join(l.root, "sbin"))})
 	}
 	s.Dirs = runDirs()
 	return s

@@ -384,32 +384,91 @@ func (l *Lab) WaitCTDBHealthy(ctx context.Context, timeout time.Duration) error 
 	})
 }
 
-// Recover boots a crashed (or stopped) node again and starts its services
-// as at Up (those Options says are Started), waiting until it is back: in
-// Pacemaker's membership, CTDB healthy, smbd and ganesha answering. Its
-// private state (CIB, CTDB databases, /etc) survived the crash, as a real
-// node's disk would.
+// Recover boots a crashed (or stopped, or fenced) node again and starts
+// its services as at Up (those Options says are Started), waiting until it
+// is back: in Pacemaker's membership, CTDB healthy, smbd and ganesha
+// answering. Its private state (CIB, CTDB databases, /etc) survived the
+// crash, as a real node's disk would. With Pacemaker running on other
+// nodes, a crashed node is first left to be fenced (the cluster sees it
+// offline and clean, see WaitFenced): a node booted before the fencer shot
+// it would be shot again half-way through its boot. A node the fencer has
+// already powered on again (stonith reboot) is not booted a second time:
+// Recover waits for its boot sequence and starts what is still missing.
 func (l *Lab) Recover(ctx context.Context, node string) error {
 	n := l.Node(node)
 	if n == nil {
 		return fmt.Errorf("lab: no node %q", node)
 	}
-	if n.Alive() {
-		return nil
-	}
-	l.logf("recover %s", node)
 	t0 := time.Now()
-	if err := n.boot(); err != nil {
+	if !n.Alive() {
+		if err := l.WaitFenced(ctx, node, 90*time.Second); err != nil {
+			return err
+		}
+	}
+	unlock, err := n.lockFile(ctx, "power.lock")
+	if err != nil {
 		return err
 	}
-	if err := l.saveState(); err != nil {
+	booted := false
+	if !n.Alive() {
+		l.logf("recover %s", node)
+		if err := n.boot(); err != nil {
+			unlock()
+			return err
+		}
+		booted = true
+		if err := l.saveState(); err != nil {
+			unlock()
+			return err
+		}
+	}
+	seqUnlock, err := n.lockFile(ctx, "boot.lock") // after a fence daemon's boot sequence
+	unlock()
+	if err != nil {
 		return err
 	}
+	defer seqUnlock()
 	if err := l.startServices(ctx, []*Node{n}, t0); err != nil {
 		return err
 	}
-	l.logf("%s recovered in %.1fs", node, time.Since(t0).Seconds())
+	if booted {
+		l.logf("%s recovered in %.1fs", node, time.Since(t0).Seconds())
+	}
 	return nil
+}
+
+// WaitFenced waits until no node of the cluster still means to fence node:
+// the cluster (a running node with Pacemaker and quorum) sees it offline
+// and clean, i.e. fenced or out of the cluster cleanly. It returns at once
+// when the lab has no Pacemaker, or no other node could fence (none runs
+// Pacemaker, or they have no quorum).
+func (l *Lab) WaitFenced(ctx context.Context, node string, timeout time.Duration) error {
+	if l.opts.Pacemaker != Started {
+		return nil
+	}
+	return l.WaitFor(ctx, node+" fenced or cleanly out of the cluster", timeout, func() (bool, error) {
+		var s *ClusterState
+		for _, o := range l.nodes {
+			if o.name == node || !o.Alive() || !o.running("pacemaker-controld") {
+				continue
+			}
+			if st, err := o.CrmMon(ctx); err == nil {
+				s = st
+				break
+			}
+		}
+		if s == nil || !s.Quorum {
+			return true, nil
+		}
+		for _, ns := range s.Nodes {
+			if ns.Name == node {
+				if ns.Online || ns.Unclean {
+					return false, fmt.Errorf("%s: %s online=%v unclean=%v", s.From, node, ns.Online, ns.Unclean)
+				}
+			}
+		}
+		return true, nil
+	})
 }
 
 // Restart crashes the node and recovers it.
@@ -481,8 +540,10 @@ func (l *Lab) Repair(ctx context.Context) error {
 		return err
 	}
 	for _, n := range l.nodes {
-		if err := l.portOp(n.name, netlink.LinkSetUp); err != nil {
-			return err
+		for _, port := range []string{n.name, clusterPort(n.name)} {
+			if err := l.portOp(port, netlink.LinkSetUp); err != nil {
+				return err
+			}
 		}
 	}
 	for _, n := range l.nodes {

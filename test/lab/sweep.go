@@ -31,6 +31,16 @@ func Sweep(prefix string) error {
 		return fmt.Errorf("lab: prefix %q is not a lab prefix", prefix)
 	}
 	var errs []error
+	// The fence daemon first: it must not boot a node while they go.
+	for _, p := range labProcs(prefix) {
+		if p.fenced {
+			if err := killPid(p.pid, p.start, syscall.SIGKILL); err != nil {
+				errs = append(errs, err)
+			} else if err := waitGone(p.pid, p.start, 10*time.Second); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
 	if st, err := readState(prefix); err == nil {
 		for _, n := range st.Nodes {
 			if n.Pid > 1 && procAlive(n.Pid, n.Start) {
@@ -44,6 +54,17 @@ func Sweep(prefix string) error {
 				if err := waitGone(n.Pid, n.Start, 10*time.Second); err != nil {
 					errs = append(errs, err)
 				}
+			}
+		}
+	}
+	// A node init the state does not name (its booter died before
+	// recording it): found by its name, which only the lab gives.
+	for _, p := range labProcs(prefix) {
+		if !p.fenced {
+			if err := killPid(p.pid, p.start, syscall.SIGKILL); err != nil {
+				errs = append(errs, err)
+			} else if err := waitGone(p.pid, p.start, 10*time.Second); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}
@@ -115,7 +136,26 @@ func Leftovers(prefix string) []string {
 		}
 		f.Close()
 	}
-	marker := "storhaug-lab-init:" + prefix + ":"
+	for _, p := range labProcs(prefix) {
+		out = append(out, fmt.Sprintf("process %d (%s)", p.pid, p.cmdline))
+	}
+	return out
+}
+
+type labProc struct {
+	pid     int
+	start   uint64
+	cmdline string
+	fenced  bool // the fence daemon (else a node init)
+}
+
+// labProcs lists the processes of the lab with this prefix that the lab
+// names: node inits (storhaug-lab-init:<prefix>:<node>) and the fence
+// daemon (storhaug-lab-fenced:<prefix>).
+func labProcs(prefix string) []labProc {
+	initMarker := "storhaug-lab-init:" + prefix + ":"
+	fenced := fencedMarker(prefix)
+	var out []labProc
 	procs, _ := os.ReadDir("/proc")
 	for _, e := range procs {
 		pid, err := strconv.Atoi(e.Name())
@@ -123,10 +163,13 @@ func Leftovers(prefix string) []string {
 			continue
 		}
 		cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.HasPrefix(string(cl), marker) {
-			if _, err := procStart(pid); err == nil {
-				out = append(out, fmt.Sprintf("process %d (%s)", pid, strings.TrimRight(string(cl), "\x00")))
-			}
+		arg0, _, _ := strings.Cut(string(cl), "\x00")
+		isFenced := arg0 == fenced
+		if !isFenced && !strings.HasPrefix(arg0, initMarker) {
+			continue
+		}
+		if start, err := procStart(pid); err == nil {
+			out = append(out, labProc{pid: pid, start: start, cmdline: strings.TrimRight(string(cl), "\x00"), fenced: isFenced})
 		}
 	}
 	return out
