@@ -201,27 +201,25 @@ func TestLabCrash(t *testing.T) {
 	t.Logf("n3 recovered and online everywhere after %.1fs", time.Since(t1).Seconds())
 }
 
-// Partition n1 from n2+n3: each side sees its own members; Heal joins them.
+// Partition n1 from n2+n3: n2 and n3 see their own members and keep
+// quorum, and fence n1 (powered off: the lab's stonith-action); Heal joins
+// the network again and Recover brings n1 back.
 func TestLabPartition(t *testing.T) {
 	l := sharedLab(t)
 	ctx := ctxFor(t, 3*time.Minute)
 	if err := l.Partition([]string{"n2", "n3"}, []string{"n1"}); err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string][]string{"n1": {"n1"}, "n2": {"n2", "n3"}, "n3": {"n2", "n3"}} {
+	for name, want := range map[string][]string{"n2": {"n2", "n3"}, "n3": {"n2", "n3"}} {
 		if err := l.WaitMembership(ctx, name, want, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s, err := l.Node("n1").CrmMon(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Quorum {
-		t.Error("n1 alone has quorum")
-	}
-	if s, err = l.Node("n2").CrmMon(ctx); err != nil || !s.Quorum {
+	if s, err := l.Node("n2").CrmMon(ctx); err != nil || !s.Quorum {
 		t.Errorf("n2+n3 without quorum: %v", err)
+	}
+	if err := l.WaitFor(ctx, "n1 fenced", 30*time.Second, func() (bool, error) { return !l.Node("n1").Alive(), nil }); err != nil {
+		t.Fatal(err)
 	}
 	// The clients stay with the first group.
 	c := l.Client(1)
@@ -235,6 +233,9 @@ func TestLabPartition(t *testing.T) {
 	if err := l.Heal(); err != nil {
 		t.Fatal(err)
 	}
+	if err := l.Recover(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range nodeNames(l) {
 		if err := l.WaitMembership(ctx, name, nodeNames(l), time.Minute); err != nil {
 			t.Fatal(err)
@@ -242,7 +243,8 @@ func TestLabPartition(t *testing.T) {
 	}
 }
 
-// CutLink: the node's eth0 loses carrier and the others lose it.
+// CutLink: the node's eth0 loses carrier and the others lose it (and fence
+// it: it comes back with Recover).
 func TestLabCutLink(t *testing.T) {
 	l := sharedLab(t)
 	ctx := ctxFor(t, 3*time.Minute)
@@ -257,6 +259,9 @@ func TestLabCutLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := l.RestoreLink("n2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Recover(ctx, "n2"); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.WaitMembership(ctx, "n1", nodeNames(l), time.Minute); err != nil {
@@ -548,7 +553,7 @@ func TestLabResetCIB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Resources) != 0 || len(s.Failures) != 0 || len(s.FailCount) != 0 {
+	if len(s.Resources) != 1 || s.Resources[0].ID != lab.FenceResource || len(s.Failures) != 0 || len(s.FailCount) != 0 {
 		t.Errorf("after ResetCIB: resources %+v failures %+v failcounts %+v", s.Resources, s.Failures, s.FailCount)
 	}
 	if v, ok := s.Attribute("n3", "role"); ok {
@@ -569,7 +574,7 @@ func TestLabResetCIB(t *testing.T) {
 	if out, err := l.QueryCIB(ctx, "constraints"); err != nil || strings.Contains(out, "lab-d1") {
 		t.Errorf("constraints after ResetCIB: %s %v", out, err)
 	}
-	if out, err := l.QueryCIB(ctx, "crm_config"); err != nil || !strings.Contains(out, `name="stonith-enabled" value="false"`) {
+	if out, err := l.QueryCIB(ctx, "crm_config"); err != nil || !strings.Contains(out, `name="stonith-enabled" value="true"`) {
 		t.Errorf("crm_config after ResetCIB: %s %v", out, err)
 	}
 }

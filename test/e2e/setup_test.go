@@ -52,8 +52,6 @@ HA_SMB_MNT_DIR="ctdb"
 HA_VIP_TICKLE_DIR=%q
 HA_VIP_NIC="eth0"
 HA_GANESHA_PARAMS="logfile=/var/log/ganesha/ganesha.log"
-# Only because the lab has no fence device.
-HA_STONITH_ENABLED="false"
 `, l.Prefix(), l.SharedDir(), filepath.Join(l.SharedDir(), "tickle-setup"))
 	if err := n.WriteFile("/etc/sysconfig/storhaug.d/50-lab.conf", []byte(dropIn), 0o644); err != nil {
 		t.Fatal(err)
@@ -220,10 +218,13 @@ func TestSetupLab(t *testing.T) {
 		t.Errorf("storhaug status: %v\n%s", err, r.Output())
 	}
 	t.Logf("storhaug status:\n%s", r.Stdout)
-	for _, want := range []string{"198.51.100.201", "CTDB leader: n", "fencing OFF", "WARNING: fencing is disabled"} {
+	for _, want := range []string{"198.51.100.201", "CTDB leader: n", "fencing on"} {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("status lacks %q", want)
 		}
+	}
+	if strings.Contains(r.Stdout, "fencing is disabled") {
+		t.Error("status warns that fencing is disabled; the lab fences")
 	}
 	r, err = storhaugOn(ctx, n1, "status", "--output", "json")
 	var st setup.Status

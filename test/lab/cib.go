@@ -39,10 +39,30 @@ func (l *Lab) ApplyCIB(ctx context.Context, section, xml string) error {
 }
 
 // ReplaceCIB replaces a whole CIB section with xml (its root element must be
-// the section's, e.g. "<constraints>...</constraints>").
+// the section's, e.g. "<constraints>...</constraints>"). A resources
+// section without the lab's fence device (FenceResource) gets it: with
+// fencing on and no device, Pacemaker would start nothing.
 func (l *Lab) ReplaceCIB(ctx context.Context, section, xml string) error {
+	if section == "resources" {
+		xml = l.withFence(xml)
+	}
 	_, err := l.Cibadmin(ctx, "--replace", "--scope", section, "--xml-text", xml)
 	return err
+}
+
+// withFence adds the lab's fence device to a resources section that lacks it.
+func (l *Lab) withFence(xml string) string {
+	if l.opts.Pacemaker == Off || strings.Contains(xml, `id="`+FenceResource+`"`) {
+		return xml
+	}
+	t := strings.TrimSpace(xml)
+	switch {
+	case t == "<resources/>":
+		return "<resources>" + l.fenceXML() + "</resources>"
+	case strings.HasSuffix(t, "</resources>"):
+		return strings.TrimSuffix(t, "</resources>") + l.fenceXML() + "</resources>"
+	}
+	return xml
 }
 
 // QueryCIB returns a CIB section ("" for the whole CIB).

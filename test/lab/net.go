@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"runtime"
@@ -158,7 +159,8 @@ func setAddrsUp(link netlink.Link, addrs []string) error {
 		return err
 	}
 	for _, a := range have {
-		if err := netlink.AddrDel(link, &a); err != nil {
+		// a secondary address goes with its primary: already gone
+		if err := netlink.AddrDel(link, &a); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
 			return fmt.Errorf("delete %s: %w", a.IPNet, err)
 		}
 	}

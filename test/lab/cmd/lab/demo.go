@@ -117,7 +117,7 @@ func runDemo(ctx context.Context, l *lab.Lab, sample []byte) error {
 	if err := n1.WriteFile("/etc/sysconfig/storhaug.conf", sample, 0o644); err != nil {
 		return err
 	}
-	dropIn := fmt.Sprintf("HA_NAME=%q\nHA_MNT_DIR=%q\nHA_NFS_MNT_DIR=\".\"\nHA_SMB_MNT_DIR=\"ctdb\"\nHA_VIP_TICKLE_DIR=%q\nHA_VIP_NIC=\"eth0\"\nHA_GANESHA_PARAMS=\"logfile=/var/log/ganesha/ganesha.log\"\n# only because the lab has no fence device\nHA_STONITH_ENABLED=\"false\"\n",
+	dropIn := fmt.Sprintf("HA_NAME=%q\nHA_MNT_DIR=%q\nHA_NFS_MNT_DIR=\".\"\nHA_SMB_MNT_DIR=\"ctdb\"\nHA_VIP_TICKLE_DIR=%q\nHA_VIP_NIC=\"eth0\"\nHA_GANESHA_PARAMS=\"logfile=/var/log/ganesha/ganesha.log\"\n",
 		l.Prefix(), l.SharedDir(), filepath.Join(l.SharedDir(), "tickle"))
 	if err := n1.WriteFile("/etc/sysconfig/storhaug.d/50-lab.conf", []byte(dropIn), 0o644); err != nil {
 		return err
