@@ -469,8 +469,14 @@ func TestLabTeardownLeavesNothing(t *testing.T) {
 	if len(pids) < 3*9 { // init, corosync, pacemakerd + 6, dbus, ganesha
 		t.Errorf("only %d processes in the nodes", len(pids))
 	}
-	if len(lab.Leftovers(prefix)) == 0 {
+	left := lab.Leftovers(prefix)
+	if len(left) == 0 {
 		t.Fatal("Leftovers sees nothing of a running lab")
+	}
+	// The fence daemon lives as long as the lab (not as long as Up's
+	// caller): Leftovers names it, Down ends it.
+	if !strings.Contains(strings.Join(left, "\n"), "storhaug-lab-fenced:"+prefix) {
+		t.Errorf("Leftovers of a running lab does not name its fence daemon: %v", left)
 	}
 	t0 := time.Now()
 	if err := l.Down(); err != nil {

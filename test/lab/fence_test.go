@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeFenced answers the agent's requests like the lab's fence daemon, for
@@ -159,5 +161,40 @@ func TestFenceAgentMetadata(t *testing.T) {
 	}
 	if code, out, _ := runAgent(nil, "action=metadata\n"); code != 0 || !strings.Contains(out, "<resource-agent") {
 		t.Errorf("metadata on stdin: %d", code)
+	}
+}
+
+// A fence daemon that outlives its lab's state (its Up died half-way, or
+// the state file went) is still found by its name: Leftovers reports it and
+// Sweep ends it. A process of another prefix is left alone.
+func TestSweepFindsFenceDaemon(t *testing.T) {
+	mine, other := "unitfx", "unitfx2"
+	start := func(prefix string) *exec.Cmd {
+		cmd := exec.Command("sleep", "60")
+		cmd.Args[0] = fencedMarker(prefix)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go cmd.Wait()
+		t.Cleanup(func() { cmd.Process.Kill() })
+		return cmd
+	}
+	d := start(mine)
+	o := start(other)
+	left := strings.Join(Leftovers(mine), "\n")
+	if !strings.Contains(left, fencedMarker(mine)) || strings.Contains(left, fencedMarker(other)) {
+		t.Fatalf("Leftovers(%s) = %q", mine, left)
+	}
+	if err := Sweep(mine); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitGone(d.Process.Pid, 0, 5*time.Second); err != nil {
+		t.Errorf("Sweep left the fence daemon: %v", err)
+	}
+	if !procAlive(o.Process.Pid, 0) {
+		t.Error("Sweep killed another lab's fence daemon")
+	}
+	if left := Leftovers(mine); len(left) > 0 {
+		t.Errorf("after Sweep: %v", left)
 	}
 }

@@ -94,8 +94,8 @@ const (
 	Net4        = "198.51.100.0/24"
 	Net6        = "2001:db8::/64"
 	ClusterNet4 = "203.0.113.0/24"
-	baseDir  = "/var/tmp/storhaug-lab"
-	stateRel = "state.json"
+	baseDir     = "/var/tmp/storhaug-lab"
+	stateRel    = "state.json"
 )
 
 // NodeAddr4 is node i's (1-based) IPv4 address: 198.51.100.1i.
