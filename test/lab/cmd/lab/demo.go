@@ -4,8 +4,8 @@ package main
 // wires SMB (Samba through CTDB) and NFS (NFS-Ganesha) into Pacemaker from
 // the shipped sample configuration; storhaug status shows the cluster; a
 // node is crashed while a client reads over SMB and NFS through that node's
-// VIP, and the timeline is printed: detection, VIP moved, clients reset and
-// reconnected, grace started. Then teardown, and the lab goes down.
+// VIP, and the timeline is printed: detection, fencing, VIP moved, clients
+// reset and reconnected, grace started. Then teardown, and the lab goes down.
 
 import (
 	"context"
@@ -97,6 +97,7 @@ func cmdDemo(args []string) error {
 		fmt.Printf("  %s  %s\n", n.Name(), n.Addr4())
 	}
 	fmt.Printf("  client %s  %s\n", l.Client(1).Name(), l.Client(1).Addr4())
+	fmt.Printf("  fencing on: stonith-enabled=true, device %s (stonith:%s, the lab's power switch)\n", lab.FenceResource, lab.FenceAgent)
 	return runDemo(ctx, l, sample)
 }
 
@@ -252,6 +253,12 @@ func runDemo(ctx context.Context, l *lab.Lab, sample []byte) error {
 		return poll(func() bool {
 			s, err := n1.CrmMon(wctx)
 			return err == nil && !s.IsOnline(demoVictim)
+		})
+	})
+	watch("fencer: "+demoVictim+" fenced (powered off by "+lab.FenceAgent+")", func() (time.Time, error) {
+		return poll(func() bool {
+			r, err := n1.Run(wctx, "stonith_admin", "--history", demoVictim)
+			return err == nil && strings.Contains(r.Stdout, "successful")
 		})
 	})
 	watch("Pacemaker: VIP "+demoVIP+" started on "+demoHeir, func() (time.Time, error) {
