@@ -546,26 +546,40 @@ func (l *Lab) Repair(ctx context.Context) error {
 			}
 		}
 	}
-	for _, n := range l.nodes {
-		if !n.Alive() {
-			if err := l.Recover(ctx, n.name); err != nil {
-				return err
-			}
-			continue
-		}
-		for _, s := range serviceOrder {
-			if l.mode(s) == Started && !n.running(services[s].main...) {
-				l.logf("repair: start %s on %s", s, n.name)
-				if err := n.Start(ctx, s); err != nil {
+	// A node a test left cut off may still be fenced while the others
+	// repair: then it is recovered in a second round.
+	for round := 0; ; round++ {
+		for _, n := range l.nodes {
+			if !n.Alive() {
+				if err := l.Recover(ctx, n.name); err != nil {
 					return err
+				}
+				continue
+			}
+			for _, s := range serviceOrder {
+				if l.mode(s) == Started && !n.running(services[s].main...) {
+					l.logf("repair: start %s on %s", s, n.name)
+					if err := n.Start(ctx, s); err != nil {
+						return err
+					}
 				}
 			}
 		}
+		if l.opts.Pacemaker != Started {
+			return nil
+		}
+		if err := l.WaitClusterReady(ctx, 90*time.Second); err != nil {
+			return err
+		}
+		dead := false
+		for _, n := range l.nodes {
+			dead = dead || !n.Alive()
+		}
+		if !dead || round == 2 {
+			return nil
+		}
+		l.logf("repair: a node was fenced during the repair; once more")
 	}
-	if l.opts.Pacemaker == Started {
-		return l.WaitClusterReady(ctx, 90*time.Second)
-	}
-	return nil
 }
 
 // StopStrays stops, on every node, the daemons of services the lab only

@@ -145,6 +145,10 @@ func cmdUp(args []string) error {
 	for _, c := range l.Clients() {
 		fmt.Printf("  %s  %s  %s  netns %s\n", c.Name(), c.Addr4(), c.Addr6(), c.NetNS())
 	}
+	if o.Pacemaker != lab.Off {
+		fmt.Printf("fencing: stonith:%s (resource %s) through the lab's fence daemon on %s; stonith_admin --history NODE in a node\n",
+			lab.FenceAgent, lab.FenceResource, l.FenceSocket())
+	}
 	fmt.Printf("shell: make lab-shell NODE=n1 (or go run ./test/lab/cmd/lab shell --prefix %s n1); down: make lab-down\n", l.Prefix())
 	return nil
 }
