@@ -29,7 +29,9 @@ import (
 	"github.com/storhaug/storhaug/test/lab"
 )
 
-// fenceEvent is one entry of `stonith_admin --history NODE --output-as=xml`.
+// fenceEvent is one entry of `stonith_admin --history NODE --verbose
+// --output-as=xml` (without --verbose the history is reduced: a later
+// fencing of the same node may not show).
 type fenceEvent struct {
 	Action    string `xml:"action,attr"`
 	Target    string `xml:"target,attr"`
@@ -51,7 +53,7 @@ func (e fenceEvent) completedAt() (time.Time, error) {
 
 // fenceHistory asks n's fencer for the fencing history of target.
 func fenceHistory(ctx context.Context, n *lab.Node, target string) ([]fenceEvent, error) {
-	r, err := n.Run(ctx, "stonith_admin", "--history", target, "--output-as=xml")
+	r, err := n.Run(ctx, "stonith_admin", "--history", target, "--verbose", "--output-as=xml")
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +90,7 @@ func waitFenced(t *testing.T, ctx context.Context, n *lab.Node, target, action s
 				return true, nil
 			}
 		}
-		raw, _ := n.Run(ctx, "stonith_admin", "--history", target, "--output-as=xml")
+		raw, _ := n.Run(ctx, "stonith_admin", "--history", target, "--verbose", "--output-as=xml")
 		return false, fmt.Errorf("history: %+v\n%s", evs, raw.Output())
 	})
 	if err != nil {

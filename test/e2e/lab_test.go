@@ -110,8 +110,9 @@ func TestLabClusterUp(t *testing.T) {
 			}
 		}
 	}
-	// The node sees its own interfaces in /sys, not the host's.
-	if r, err := n1.Run(ctx, "ls", "/sys/class/net"); err != nil || strings.Join(strings.Fields(r.Stdout), " ") != "eth0 lo" {
+	// The node sees its own interfaces in /sys, not the host's: eth0 (the
+	// client network) and eth1 (the cluster network).
+	if r, err := n1.Run(ctx, "ls", "/sys/class/net"); err != nil || strings.Join(strings.Fields(r.Stdout), " ") != "eth0 eth1 lo" {
 		t.Errorf("n1 /sys/class/net: %q, %v", r.Stdout, err)
 	}
 
@@ -256,6 +257,9 @@ func TestLabCutLink(t *testing.T) {
 		t.Errorf("n2 eth0 carrier %q, %v; want 0", r.Stdout, err)
 	}
 	if err := l.WaitMembership(ctx, "n1", []string{"n1", "n3"}, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WaitFor(ctx, "n2 fenced", 30*time.Second, func() (bool, error) { return !l.Node("n2").Alive(), nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.RestoreLink("n2"); err != nil {

@@ -400,6 +400,12 @@ func (l *Lab) Recover(ctx context.Context, node string) error {
 		return fmt.Errorf("lab: no node %q", node)
 	}
 	t0 := time.Now()
+	if n.Alive() {
+		// the cluster may be about to fence it (cut off, then back)
+		if err := l.waitNotUnclean(ctx, node, 60*time.Second); err != nil {
+			return err
+		}
+	}
 	if !n.Alive() {
 		if err := l.WaitFenced(ctx, node, 90*time.Second); err != nil {
 			return err
@@ -437,6 +443,39 @@ func (l *Lab) Recover(ctx context.Context, node string) error {
 	return nil
 }
 
+// waitNotUnclean waits while another node's Pacemaker (with quorum) holds
+// node unclean: it will fence it.
+func (l *Lab) waitNotUnclean(ctx context.Context, node string, timeout time.Duration) error {
+	if l.opts.Pacemaker != Started {
+		return nil
+	}
+	return l.WaitFor(ctx, node+" not awaiting fencing", timeout, func() (bool, error) {
+		s := l.othersView(ctx, node)
+		if s == nil || !s.Quorum {
+			return true, nil
+		}
+		for _, ns := range s.Nodes {
+			if ns.Name == node && ns.Unclean {
+				return false, fmt.Errorf("%s: %s unclean", s.From, node)
+			}
+		}
+		return true, nil
+	})
+}
+
+// othersView is crm_mon from the first running node other than node.
+func (l *Lab) othersView(ctx context.Context, node string) *ClusterState {
+	for _, o := range l.nodes {
+		if o.name == node || !o.Alive() || !o.running("pacemaker-controld") {
+			continue
+		}
+		if st, err := o.CrmMon(ctx); err == nil {
+			return st
+		}
+	}
+	return nil
+}
+
 // WaitFenced waits until no node of the cluster still means to fence node:
 // the cluster (a running node with Pacemaker and quorum) sees it offline
 // and clean, i.e. fenced or out of the cluster cleanly. It returns at once
@@ -447,16 +486,7 @@ func (l *Lab) WaitFenced(ctx context.Context, node string, timeout time.Duration
 		return nil
 	}
 	return l.WaitFor(ctx, node+" fenced or cleanly out of the cluster", timeout, func() (bool, error) {
-		var s *ClusterState
-		for _, o := range l.nodes {
-			if o.name == node || !o.Alive() || !o.running("pacemaker-controld") {
-				continue
-			}
-			if st, err := o.CrmMon(ctx); err == nil {
-				s = st
-				break
-			}
-		}
+		s := l.othersView(ctx, node)
 		if s == nil || !s.Quorum {
 			return true, nil
 		}
