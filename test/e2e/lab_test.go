@@ -529,8 +529,9 @@ func TestLabResetCIB(t *testing.T) {
 	ctx := ctxFor(t, 3*time.Minute)
 	for _, x := range []string{
 		`<primitive id="lab-d1" class="ocf" provider="pacemaker" type="Dummy"><operations><op id="lab-d1-mon" name="monitor" interval="5s"/></operations></primitive>`,
-		// No interface on 203.0.113.0/24 in the nodes: start fails everywhere.
-		`<primitive id="lab-bad" class="ocf" provider="heartbeat" type="IPaddr2"><instance_attributes id="lab-bad-ia"><nvpair id="lab-bad-ip" name="ip" value="203.0.113.9"/></instance_attributes></primitive>`,
+		// No interface on 2001:db8:ff::/64 in the nodes (203.0.113.0/24 is
+		// the cluster network now): start fails everywhere.
+		`<primitive id="lab-bad" class="ocf" provider="heartbeat" type="IPaddr2"><instance_attributes id="lab-bad-ia"><nvpair id="lab-bad-ip" name="ip" value="2001:db8:ff::9"/></instance_attributes></primitive>`,
 	} {
 		if err := l.ApplyCIB(ctx, "resources", x); err != nil {
 			t.Fatal(err)
