@@ -67,11 +67,13 @@ func (f *fakeCTDB) Run(ctx context.Context, env []string, name string, args ...s
 }
 
 type ctdbFixture struct {
-	t    *testing.T
-	f    *fakeCTDB
-	dir  string
-	env  map[string]string
-	conf string // ctdb.conf path
+	t     *testing.T
+	f     *fakeCTDB
+	sys   *ctdbSystem
+	agent *ocf.Agent
+	dir   string
+	env   map[string]string
+	conf  string // ctdb.conf path
 }
 
 const adminCTDBConf = "[logging]\n\tlocation = syslog\n\n[cluster]\n\tnode address = 198.51.100.11\n"
@@ -96,12 +98,9 @@ func newCTDBFixture(t *testing.T, promotable bool) *ctdbFixture {
 	os.WriteFile(filepath.Join(dir, "smb.conf"), []byte("[global]\n\tworkgroup = LAB\n"), 0o644)
 	f := &fakeCTDB{nodeRow: "|0|198.51.100.11|0|0|0|0|0|0|0|0|Y|", leader: "1",
 		scripts: "00.ctdb              OK         0.024 Tue Nov 24 07:23:48 2026\n50.samba             ERROR      0.112 Tue Nov 24 07:24:03 2026\n  OUTPUT: samba not listening on TCP port 445\n"}
-	old := ctdbSys
-	oldData := ctdbDataDir
-	t.Cleanup(func() { ctdbSys = old; ctdbDataDir = oldData })
-	ctdbDataDir = data
-	ctdbSys = ctdbEnv{
-		runner: f,
+	sys := &ctdbSystem{
+		runner:  f,
+		dataDir: data,
 		crmAttribute: func(ctx context.Context, args ...string) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -154,7 +153,7 @@ func newCTDBFixture(t *testing.T, promotable bool) *ctdbFixture {
 	} else {
 		env["OCF_RESKEY_ctdb_recovery_lock"] = filepath.Join(dir, "lock", "reclock")
 	}
-	return &ctdbFixture{t: t, f: f, dir: dir, env: env, conf: filepath.Join(etc, "ctdb.conf")}
+	return &ctdbFixture{t: t, f: f, sys: sys, agent: newCTDBAgent(sys), dir: dir, env: env, conf: filepath.Join(etc, "ctdb.conf")}
 }
 
 func (x *ctdbFixture) run(action string, extra ...string) (ocf.Code, string) {
@@ -167,7 +166,7 @@ func (x *ctdbFixture) run(action string, extra ...string) (ocf.Code, string) {
 		env[k] = v
 	}
 	var out, errb bytes.Buffer
-	code := ctdbAgent().Run(context.Background(), []string{action}, ocf.MapEnv(env), &out, &errb)
+	code := x.agent.Run(context.Background(), []string{action}, ocf.MapEnv(env), &out, &errb)
 	return code, errb.String()
 }
 
@@ -268,12 +267,12 @@ func TestCTDBMonitorFallsBackToTool(t *testing.T) {
 		t.Fatalf("start: %v %s", code, out)
 	}
 	socketErr := errors.New("ctdbd sent a packet without the CTDB magic")
-	ctdbSys.localNode = func(context.Context, string) (ctdb.Node, error) { return ctdb.Node{}, socketErr }
+	x.sys.localNode = func(context.Context, string) (ctdb.Node, error) { return ctdb.Node{}, socketErr }
 	x.f.calls = nil
 	if code, out := x.run("monitor", "OCF_RESKEY_CRM_meta_interval=10000"); code != ocf.Success || strings.Join(x.f.calls, ",") != "-X nodestatus" {
 		t.Errorf("monitor with a socket it cannot read: %v, tool calls %v\n%s", code, x.f.calls, out)
 	}
-	ctdbSys.localNode = func(context.Context, string) (ctdb.Node, error) { return ctdb.Node{}, ctdb.ErrNotRunning }
+	x.sys.localNode = func(context.Context, string) (ctdb.Node, error) { return ctdb.Node{}, ctdb.ErrNotRunning }
 	x.f.calls = nil
 	if code, _ := x.run("monitor", "OCF_RESKEY_CRM_meta_interval=10000"); code != ocf.NotRunning || len(x.f.calls) != 0 {
 		t.Errorf("monitor with ctdbd gone: %v, tool calls %v", code, x.f.calls)
@@ -421,7 +420,7 @@ func TestCTDBPromotableRecmasterNaming(t *testing.T) {
 	x.f.running = true
 	state := filepath.Join(x.dir, "state")
 	os.MkdirAll(state, 0o755)
-	info := `{"binary_id": "` + binaryID(x.env["OCF_RESKEY_ctdb_binary"]) + `", "version": "4.15.13", "naming": "recmaster"}`
+	info := `{"binary_id": "` + ctdb.BinaryID(x.env["OCF_RESKEY_ctdb_binary"]) + `", "version": "4.15.13", "naming": "recmaster"}`
 	os.WriteFile(filepath.Join(state, "storhaug-CTDB-tool.json"), []byte(info), 0o644)
 	x.f.leader = "0"
 	code, out := x.run("monitor", "OCF_RESKEY_CRM_meta_interval=11000")

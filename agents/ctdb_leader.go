@@ -1,0 +1,320 @@
+package agents
+
+// The CTDB agent's monitor and the leader role of a promotable clone:
+// promote and demote, the promotion score, and the leader-watch helper
+// that follows ctdbd's leader broadcasts so that a monitor need not ask.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/storhaug/storhaug/ctdb"
+	"github.com/storhaug/storhaug/internal/atomicfile"
+	"github.com/storhaug/storhaug/ocf"
+)
+
+// afterStart finishes a start in promotable mode: the leader role off
+// here, the leader watch running and this node's promotion score set.
+func (c *ctdbRes) afterStart(s *ctdb.State, n ctdb.Node) error {
+	s.PNN = n.PNN
+	if !c.promotable {
+		return c.save(s)
+	}
+	if _, err := c.naming(s); err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
+	}
+	if err := c.tool.SetLeaderRole(c.r.Context(), false); err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "cannot take the leader role from this unpromoted instance: %w", err)
+	}
+	c.ensureWatch(s)
+	if err := c.setScore(n.PNN); err != nil {
+		c.r.Log.Warnf("promotion score: %w", err)
+	}
+	return c.save(s)
+}
+
+// setScore makes this node a candidate for promotion: lower pnns first,
+// so that the choice is the same on every node.
+func (c *ctdbRes) setScore(pnn int) error {
+	score := 1000 - pnn
+	if score < 1 {
+		score = 1
+	}
+	args := []string{"-p", c.r.Instance, "-v", strconv.Itoa(score)}
+	if n := c.r.NodeName(); n != "" {
+		args = append(args, "-N", n)
+	}
+	return c.sys.crmAttribute(c.r.Context(), args...)
+}
+
+func (c *ctdbRes) clearScore() error {
+	args := []string{"-p", c.r.Instance, "-D"}
+	if n := c.r.NodeName(); n != "" {
+		args = append(args, "-N", n)
+	}
+	return c.sys.crmAttribute(c.r.Context(), args...)
+}
+
+// watchRunning reports whether the leader-watch helper with pid runs.
+func watchRunning(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return err == nil && strings.Contains(string(b), "leader-watch")
+}
+
+func (c *ctdbRes) ensureWatch(s *ctdb.State) {
+	if c.sys.watchAlive(s.WatchPID) {
+		return
+	}
+	if s.Naming == "recmaster" {
+		// Before 4.16 nobody broadcasts the leader, and "ctdb recmaster"
+		// is a plain control: cheap, no watch needed.
+		return
+	}
+	pid, err := c.sys.spawnWatch(c.r)
+	if err != nil {
+		c.r.Log.Warnf("cannot start the leader watch: %w", err)
+		return
+	}
+	s.WatchPID = pid
+}
+
+func (c *ctdbRes) stopWatch(s *ctdb.State) {
+	if c.sys.watchAlive(s.WatchPID) {
+		syscall.Kill(s.WatchPID, syscall.SIGTERM)
+	}
+	s.WatchPID = 0
+	os.Remove(c.leaderFile)
+}
+
+// watchedLeader reads the leader as the watch last saw it.
+func (c *ctdbRes) watchedLeader(s *ctdb.State) (int, bool) {
+	if !c.sys.watchAlive(s.WatchPID) {
+		return 0, false
+	}
+	b, err := os.ReadFile(c.leaderFile)
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// leader returns the cluster's leader: from the watch when it runs (no
+// call at all), else by asking ctdb (which waits for a broadcast, up to a
+// second).
+func (c *ctdbRes) leader(s *ctdb.State) (int, error) {
+	if l, ok := c.watchedLeader(s); ok {
+		return l, nil
+	}
+	if _, err := c.naming(s); err != nil {
+		return 0, err
+	}
+	return c.tool.Leader(c.r.Context())
+}
+
+func (c *ctdbRes) monitor() error {
+	r := c.r
+	if err := c.absentBinaries(); err != nil {
+		if r.IsProbe() {
+			return ocf.Exit(ocf.NotRunning)
+		}
+		return ocf.Errorf(ocf.ErrInstalled, "%w", err)
+	}
+	n, err := c.nodeStatus(r.Context())
+	if errors.Is(err, ctdb.ErrNotRunning) {
+		return ocf.Exit(ocf.NotRunning)
+	}
+	if err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "cannot get this node's status from ctdb: %w", err)
+	}
+	if !c.promotable {
+		return c.verdict(n, false)
+	}
+	s, _ := c.load()
+	if !c.sys.watchAlive(s.WatchPID) && !r.IsProbe() {
+		if s.Naming == "" {
+			if _, err := c.naming(s); err != nil { // from the tool cache, normally
+				r.Log.Debugf("%v", err)
+			}
+		}
+		c.ensureWatch(s)
+		s.PNN = n.PNN
+		if err := c.save(s); err != nil {
+			r.Log.Warnf("%v", err)
+		}
+	}
+	l, err := c.leader(s)
+	if err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "cannot tell the CTDB leader: %w", err)
+	}
+	if l == ctdb.UnknownPNN && n.Unhealthy && !n.Banned && !n.Stopped {
+		r.Log.Debugf("pnn %d is %s: no leader yet, waiting for Pacemaker to promote one", n.PNN, n.State())
+		return nil
+	}
+	return c.verdict(n, l == n.PNN)
+}
+
+func (c *ctdbRes) verdict(n ctdb.Node, leader bool) error {
+	if !n.Healthy() {
+		code := ocf.ErrGeneric
+		if leader {
+			code = ocf.FailedPromoted
+		}
+		reason := ""
+		if n.Unhealthy && !n.Banned && !n.Stopped && !n.Disconnected && !n.Unknown {
+			// Only an unhealthy node costs a second call: why is it?
+			ss, err := c.tool.ScriptStatus(c.r.Context())
+			switch {
+			case err != nil:
+				reason = fmt.Sprintf(" (event scripts: %v)", err)
+			case ss.NeverRun || len(ss.Failed) == 0:
+				// Starting: ctdb marks a node unhealthy until its first
+				// monitor event has passed.
+				c.r.Log.Infof("CTDB node %d is %s until its first monitor event passes (starting)", n.PNN, n.State())
+				if leader {
+					return ocf.Exit(ocf.RunningPromoted)
+				}
+				return nil
+			default:
+				reason = ": " + strings.Join(ss.Failed, "; ")
+			}
+		}
+		return ocf.Errorf(code, "CTDB node %d is %s%s", n.PNN, n.State(), reason)
+	}
+	if n.Disabled {
+		c.r.Log.Infof("CTDB node %d is DISABLED by the admin (it serves its databases, hosts no public addresses)", n.PNN)
+	}
+	if leader {
+		return ocf.Exit(ocf.RunningPromoted)
+	}
+	return nil
+}
+
+func (c *ctdbRes) promote() error {
+	r := c.r
+	if !c.promotable {
+		r.Log.Infof("not a promotable clone: CTDB elects its leader itself; nothing to promote")
+		return nil
+	}
+	s, _ := c.load()
+	n, err := c.nodeStatus(r.Context())
+	if err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "cannot promote: %w", err)
+	}
+	if _, err := c.naming(s); err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
+	}
+	if err := c.tool.SetLeaderRole(r.Context(), true); err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "cannot give this node the leader role: %w", err)
+	}
+	c.ensureWatch(s)
+	s.PNN = n.PNN
+	if err := c.save(s); err != nil {
+		r.Log.Warnf("%v", err)
+	}
+	p, err := c.tool.AwaitPromotion(r.Context(), n.PNN, func(context.Context) (int, error) { return c.leader(s) })
+	if err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
+	}
+	round := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	if p.Unhealthy != nil {
+		r.Log.Warnf("CTDB node %d is the leader (after %v) but not yet healthy at the end of the promote timeout (%v)", n.PNN, round(p.Elected), p.Unhealthy)
+		return nil
+	}
+	r.Log.Infof("CTDB node %d is the leader %v after the role was given, healthy after %v", n.PNN, round(p.Elected), round(p.Healthy))
+	return nil
+}
+
+func (c *ctdbRes) demote() error {
+	r := c.r
+	if !c.promotable {
+		return nil
+	}
+	s, _ := c.load()
+	if _, err := c.nodeStatus(r.Context()); errors.Is(err, ctdb.ErrNotRunning) {
+		return nil
+	}
+	if _, err := c.naming(s); err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
+	}
+	if err := c.tool.SetLeaderRole(r.Context(), false); err != nil {
+		return ocf.Errorf(ocf.ErrGeneric, "cannot take the leader role away: %w", err)
+	}
+	// ctdbd gives the role up at once and stops announcing itself; until
+	// the watch notices the silence, it would still name this node.
+	if c.sys.watchAlive(s.WatchPID) {
+		if err := atomicfile.Write(c.leaderFile, []byte(strconv.Itoa(ctdb.UnknownPNN)+"\n"), 0o644); err != nil {
+			r.Log.Warnf("the leader watch's file: %v", err)
+		}
+	}
+	if err := c.save(s); err != nil {
+		r.Log.Warnf("%v", err)
+	}
+	return nil
+}
+
+func ctdbNotify(r *ocf.Request) error {
+	n := r.Notify()
+	r.Log.Debugf("notify %s-%s: start %v stop %v promote %v demote %v", n.Type, n.Operation, n.Start, n.Stop, n.Promote, n.Demote)
+	return nil
+}
+
+// spawnLeaderWatch starts this binary as the leader-watch helper, in a
+// session of its own so that it outlives the action.
+func spawnLeaderWatch(r *ocf.Request) (int, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(exe, "agent", "CTDB", "leader-watch")
+	cmd.Env = os.Environ()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	pid := cmd.Process.Pid
+	cmd.Process.Release()
+	return pid, nil
+}
+
+// ctdbLeaderWatch is the helper: it follows the leader broadcasts of the
+// local ctdbd and keeps the last one in the leader file, until ctdbd goes
+// or it is told to end.
+func (c *ctdbRes) leaderWatch() error {
+	r := c.r
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	defer os.Remove(c.leaderFile)
+	// Until the first broadcast, nobody is known to lead.
+	if err := atomicfile.Write(c.leaderFile, []byte(strconv.Itoa(ctdb.UnknownPNN)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("leader watch: %w", err)
+	}
+	err := ctdb.WatchLeader(ctx, c.socketPath(), 6*time.Second, func(l int) {
+		// Written when it differs from the file (which demote may have
+		// changed), so about never: one small read a second.
+		want := strconv.Itoa(l) + "\n"
+		if b, err := os.ReadFile(c.leaderFile); err != nil || string(b) != want {
+			if err := atomicfile.Write(c.leaderFile, []byte(want), 0o644); err != nil {
+				r.Log.Warnf("leader watch: %v", err)
+			}
+		}
+	})
+	if err != nil {
+		r.Log.Infof("leader watch ends: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+package ctdb
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+
+	"github.com/storhaug/storhaug/internal/atomicfile"
+)
+
+// State is what a node's manager keeps between its actions: what its
+// setup replaced (for the stop to restore), the daemon's and the leader
+// watch's pids, and what it learnt of the node and the tool.
+type State struct {
+	Undo
+	PID        int    `json:"pid,omitempty"`
+	PNN        int    `json:"pnn"`
+	WatchPID   int    `json:"watch_pid,omitempty"`
+	Naming     string `json:"naming,omitempty"`
+	Version    string `json:"version,omitempty"`
+	Promotable bool   `json:"promotable,omitempty"`
+}
+
+// LoadState reads the state kept at path; ok is false (and the state
+// empty, with an unknown pnn) when there is none or it cannot be read.
+func LoadState(path string) (s *State, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return &State{PNN: UnknownPNN}, false
+	}
+	var st State
+	if json.Unmarshal(b, &st) != nil {
+		return &State{PNN: UnknownPNN}, false
+	}
+	return &st, true
+}
+
+// Save writes the state to path atomically.
+func (s *State) Save(path string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(path, b, 0o600)
+}
