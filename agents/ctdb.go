@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/storhaug/storhaug/ctdb"
+	"github.com/storhaug/storhaug/internal/proc"
 	"github.com/storhaug/storhaug/ocf"
 )
 
@@ -111,13 +112,15 @@ type ctdbSystem struct {
 	dataDir string
 	// crmAttribute runs crm_attribute with args.
 	crmAttribute func(ctx context.Context, args ...string) error
-	// spawnWatch starts the leader-watch helper and returns its pid.
-	spawnWatch func(r *ocf.Request) (int, error)
+	// spawnHelper starts a helper process (the leader watch) and returns
+	// its pid; helperRuns reports whether pid is that helper, running with
+	// exactly args; stopHelper ends it.
+	spawnHelper func(h proc.Helper) (int, error)
+	helperRuns  func(pid int, args []string) bool
+	stopHelper  func(ctx context.Context, pid int, args []string) error
 	// startDaemon and stopDaemon run ctdbd.
 	startDaemon func(ctx context.Context, d *ctdb.Daemon) (int, error)
 	stopDaemon  func(ctx context.Context, d *ctdb.Daemon, t *ctdb.Tool) (string, error)
-	// watchAlive reports whether the leader-watch helper with pid runs.
-	watchAlive func(pid int) bool
 	// localNode asks the ctdbd behind socket for this node's state.
 	localNode func(ctx context.Context, socket string) (ctdb.Node, error)
 }
@@ -136,8 +139,12 @@ func ctdbHost() *ctdbSystem {
 			}
 			return nil
 		},
-		spawnWatch:  spawnLeaderWatch,
-		watchAlive:  watchRunning,
+		spawnHelper: proc.Spawn,
+		helperRuns:  proc.Runs,
+		stopHelper: func(ctx context.Context, pid int, args []string) error {
+			_, err := proc.Stop(ctx, pid, func(p int) bool { return proc.Runs(p, args) })
+			return err
+		},
 		startDaemon: func(ctx context.Context, d *ctdb.Daemon) (int, error) { return d.Start(ctx) },
 		stopDaemon: func(ctx context.Context, d *ctdb.Daemon, t *ctdb.Tool) (string, error) {
 			return d.Stop(ctx, t)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/storhaug/storhaug/ctdb"
 	"github.com/storhaug/storhaug/internal/atomicfile"
+	"github.com/storhaug/storhaug/internal/proc"
 	"github.com/storhaug/storhaug/ocf"
 )
 
@@ -63,17 +63,19 @@ func (c *ctdbRes) clearScore() error {
 	return c.sys.crmAttribute(c.r.Context(), args...)
 }
 
-// watchRunning reports whether the leader-watch helper with pid runs.
-func watchRunning(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	return err == nil && strings.Contains(string(b), "leader-watch")
+// watchArgs is the command line of this resource's leader watch: its
+// identity in /proc.
+func (c *ctdbRes) watchArgs() []string {
+	return []string{"CTDB", "leader-watch", c.r.Instance}
+}
+
+// watchRuns reports whether the leader watch recorded in s runs.
+func (c *ctdbRes) watchRuns(s *ctdb.State) bool {
+	return s.WatchPID > 0 && c.sys.helperRuns(s.WatchPID, c.watchArgs())
 }
 
 func (c *ctdbRes) ensureWatch(s *ctdb.State) {
-	if c.sys.watchAlive(s.WatchPID) {
+	if c.watchRuns(s) {
 		return
 	}
 	if s.Naming == "recmaster" {
@@ -81,7 +83,8 @@ func (c *ctdbRes) ensureWatch(s *ctdb.State) {
 		// is a plain control: cheap, no watch needed.
 		return
 	}
-	pid, err := c.sys.spawnWatch(c.r)
+	// In a session of its own, so that it outlives the action.
+	pid, err := c.sys.spawnHelper(proc.Helper{Args: c.watchArgs(), Env: os.Environ()})
 	if err != nil {
 		c.r.Log.Warnf("cannot start the leader watch: %w", err)
 		return
@@ -90,16 +93,20 @@ func (c *ctdbRes) ensureWatch(s *ctdb.State) {
 }
 
 func (c *ctdbRes) stopWatch(s *ctdb.State) {
-	if c.sys.watchAlive(s.WatchPID) {
-		syscall.Kill(s.WatchPID, syscall.SIGTERM)
+	if c.watchRuns(s) {
+		if err := c.sys.stopHelper(c.r.Context(), s.WatchPID, c.watchArgs()); err != nil {
+			c.r.Log.Warnf("the leader watch: %v", err)
+		}
 	}
 	s.WatchPID = 0
-	os.Remove(c.leaderFile)
+	if err := os.Remove(c.leaderFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		c.r.Log.Warnf("%v", err)
+	}
 }
 
 // watchedLeader reads the leader as the watch last saw it.
 func (c *ctdbRes) watchedLeader(s *ctdb.State) (int, bool) {
-	if !c.sys.watchAlive(s.WatchPID) {
+	if !c.watchRuns(s) {
 		return 0, false
 	}
 	b, err := os.ReadFile(c.leaderFile)
@@ -145,7 +152,7 @@ func (c *ctdbRes) monitor() error {
 		return c.verdict(n, false)
 	}
 	s, _ := c.load()
-	if !c.sys.watchAlive(s.WatchPID) && !r.IsProbe() {
+	if !c.watchRuns(s) && !r.IsProbe() {
 		if s.Naming == "" {
 			if _, err := c.naming(s); err != nil { // from the tool cache, normally
 				r.Log.Debugf("%v", err)
@@ -256,7 +263,7 @@ func (c *ctdbRes) demote() error {
 	}
 	// ctdbd gives the role up at once and stops announcing itself; until
 	// the watch notices the silence, it would still name this node.
-	if c.sys.watchAlive(s.WatchPID) {
+	if c.watchRuns(s) {
 		if err := atomicfile.Write(c.leaderFile, []byte(strconv.Itoa(ctdb.UnknownPNN)+"\n"), 0o644); err != nil {
 			r.Log.Warnf("the leader watch's file: %v", err)
 		}
@@ -271,24 +278,6 @@ func ctdbNotify(r *ocf.Request) error {
 	n := r.Notify()
 	r.Log.Debugf("notify %s-%s: start %v stop %v promote %v demote %v", n.Type, n.Operation, n.Start, n.Stop, n.Promote, n.Demote)
 	return nil
-}
-
-// spawnLeaderWatch starts this binary as the leader-watch helper, in a
-// session of its own so that it outlives the action.
-func spawnLeaderWatch(r *ocf.Request) (int, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return 0, err
-	}
-	cmd := exec.Command(exe, "agent", "CTDB", "leader-watch")
-	cmd.Env = os.Environ()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	pid := cmd.Process.Pid
-	cmd.Process.Release()
-	return pid, nil
 }
 
 // ctdbLeaderWatch is the helper: it follows the leader broadcasts of the

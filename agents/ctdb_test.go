@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/storhaug/storhaug/ctdb"
+	"github.com/storhaug/storhaug/internal/proc"
 	"github.com/storhaug/storhaug/ocf"
 )
 
@@ -107,11 +108,18 @@ func newCTDBFixture(t *testing.T, promotable bool) *ctdbFixture {
 			f.crm = append(f.crm, strings.Join(args, " "))
 			return nil
 		},
-		spawnWatch: func(r *ocf.Request) (int, error) {
+		spawnHelper: func(h proc.Helper) (int, error) {
+			if strings.Join(h.Args, " ") != "CTDB leader-watch ctdb" {
+				t.Errorf("helper spawned as %q", h.Args)
+			}
 			f.watchPID = 12345 // the test writes the leader file
 			return f.watchPID, nil
 		},
-		watchAlive: func(pid int) bool { return pid != 0 && pid == f.watchPID },
+		helperRuns: func(pid int, args []string) bool { return pid != 0 && pid == f.watchPID },
+		stopHelper: func(ctx context.Context, pid int, args []string) error {
+			f.watchPID = 0
+			return nil
+		},
 		localNode: func(ctx context.Context, socket string) (ctdb.Node, error) {
 			return (&ctdb.Tool{Path: "ctdb", Runner: f}).NodeStatus(ctx) // the fake's nodestatus row
 		},

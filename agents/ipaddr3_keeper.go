@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/storhaug/storhaug/internal/atomicfile"
+	"github.com/storhaug/storhaug/internal/proc"
 	"github.com/storhaug/storhaug/ocf"
 	"github.com/storhaug/storhaug/vip"
 )
@@ -58,57 +58,30 @@ func keeperArgs(v *vipReq) []string {
 
 // keeperPid returns the pid of v's running keeper, or 0.
 func keeperPid(v *vipReq) int {
-	b, err := os.ReadFile(keeperPidfile(v))
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 || !isKeeper(pid, keeperArgs(v)) {
+	pid, err := proc.ReadPidfile(keeperPidfile(v))
+	if err != nil || !proc.Runs(pid, keeperArgs(v)) {
 		return 0
 	}
 	return pid
 }
 
-// isKeeper reports whether pid is alive (not a zombie) and runs with the
-// command line args.
-func isKeeper(pid int, args []string) bool {
-	cmd, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil || string(cmd) != strings.Join(args, "\x00")+"\x00" {
-		return false
-	}
-	return alive(pid)
-}
-
-// alive reports whether pid exists and is not a zombie.
-func alive(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// "pid (comm) S ...": the state follows the last ')'.
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
-}
-
 func keeperRunning(v *vipReq) bool { return keeperPid(v) != 0 }
+
+// keeperNice is the keeper's scheduling priority (nice value): its
+// start-up (a Go process's) must not slow down what matters in a
+// takeover: the clients' reconnections, the services moving in, the
+// first monitor. Its work is a few packets a second and one list.
+const keeperNice = 10
 
 // spawnKeeper starts the keeper for target t with rounds announcement
 // rounds left, the next due at next.
-// keeperNice is the keeper's scheduling priority (nice value).
-const keeperNice = 10
-
 func spawnKeeper(v *vipReq, t vip.Target, rounds int, next time.Time) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("starting the helper process: %w", err)
-	}
 	pidfile := keeperPidfile(v)
 	if err := os.MkdirAll(filepath.Dir(pidfile), 0o755); err != nil {
 		return fmt.Errorf("starting the helper process: %w", err)
 	}
-	cmd := &exec.Cmd{
-		Path: exe,
+	// The keeper logs to syslog.
+	pid, err := proc.Spawn(proc.Helper{
 		Args: keeperArgs(v),
 		Env: append(os.Environ(),
 			envKeeperRounds+"="+strconv.Itoa(rounds),
@@ -116,19 +89,11 @@ func spawnKeeper(v *vipReq, t vip.Target, rounds int, next time.Time) error {
 			envKeeperLink+"="+t.Link,
 			envKeeperPrefix+"="+strconv.Itoa(t.Prefix),
 		),
-		// Standard input, output and error are /dev/null: Pacemaker waits
-		// for the agent's output to close. The keeper logs to syslog.
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
-	}
-	if err := cmd.Start(); err != nil {
+		Nice: keeperNice,
+	})
+	if err != nil {
 		return fmt.Errorf("starting the helper process: %w", err)
 	}
-	pid := cmd.Process.Pid
-	cmd.Process.Release()
-	// Its start-up (a Go process's) must not slow down what matters in a
-	// takeover: the clients' reconnections, the services moving in, the
-	// first monitor. Its work is a few packets a second and one list.
-	syscall.Setpriority(syscall.PRIO_PROCESS, pid, keeperNice)
 	if err := atomicfile.Write(pidfile, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 		syscall.Kill(pid, syscall.SIGTERM)
 		return fmt.Errorf("helper process pidfile: %w", err)
@@ -138,48 +103,19 @@ func spawnKeeper(v *vipReq, t vip.Target, rounds int, next time.Time) error {
 }
 
 // stopKeeper ends v's keeper, if one runs: SIGTERM, then SIGKILL if it is
-// still there after a bounded wait.
+// still there when the stop's deadline comes close.
 func stopKeeper(v *vipReq) error {
 	pidfile := keeperPidfile(v)
-	pid := keeperPid(v)
-	if pid == 0 {
-		os.Remove(pidfile)
-		return nil
-	}
-	ctx := v.r.Context()
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
-		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+	if pid := keeperPid(v); pid != 0 {
+		args := keeperArgs(v)
+		if _, err := proc.Stop(v.r.Context(), pid, func(p int) bool { return proc.Runs(p, args) }); err != nil {
 			return fmt.Errorf("ending helper process %d: %w", pid, err)
 		}
-		wait, cancel := context.WithTimeout(ctx, 3*time.Second)
-		gone := waitGone(wait, pid)
-		cancel()
-		if gone {
-			os.Remove(pidfile)
-			return nil
-		}
 	}
-	return fmt.Errorf("helper process %d is still running after SIGKILL", pid)
-}
-
-// waitGone waits until pid has exited or ctx ends, checking after 0.5 ms,
-// then less and less often (a keeper exits within a millisecond or two of
-// SIGTERM; it is not our child, so there is nothing to wait(2) for).
-func waitGone(ctx context.Context, pid int) bool {
-	d := 500 * time.Microsecond
-	for {
-		if !alive(pid) {
-			return true
-		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return !alive(pid)
-		case <-t.C:
-		}
-		d = min(2*d, 50*time.Millisecond)
+	if err := os.Remove(pidfile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
+	return nil
 }
 
 // ipaddr3Keeper is the keeper process: the announcement rounds left, then

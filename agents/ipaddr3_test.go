@@ -27,6 +27,7 @@ import (
 
 	"github.com/storhaug/storhaug/internal/nstest"
 	"github.com/storhaug/storhaug/internal/ocftest"
+	"github.com/storhaug/storhaug/internal/proc"
 )
 
 // ip3 runs IPaddr3 actions with a fixed set of parameters.
@@ -120,10 +121,7 @@ func isKeeperProc(pid int) bool {
 	if err != nil || !strings.HasPrefix(string(cmd), "IPaddr3\x00keeper\x00") {
 		return false
 	}
-	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
+	return proc.Alive(pid)
 }
 
 // killKeepers ends keepers a failed test left behind (only ours: by the

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/storhaug/storhaug/internal/proc"
 )
 
 // Daemon starts and stops one ctdbd.
@@ -47,25 +49,15 @@ func (d *Daemon) PID() int {
 
 // isOurs reports whether pid is a live (not zombie) process of our ctdbd binary.
 func (d *Daemon) isOurs(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// pid (comm) S ...: comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(stat, ')')
-	j := bytes.IndexByte(stat, '(')
-	if i < 0 || j < 0 || i+2 >= len(stat) {
-		return false
-	}
-	comm, state := string(stat[j+1:i]), stat[i+2]
-	if state == 'Z' || state == 'X' {
+	st, err := proc.ReadStat(pid)
+	if err != nil || st.State == 'Z' || st.State == 'X' {
 		return false
 	}
 	want := filepath.Base(d.Path)
 	if len(want) > 15 {
 		want = want[:15]
 	}
-	return comm == want
+	return st.Comm == want
 }
 
 // Alive reports whether pid still is a live process of our ctdbd.
@@ -145,15 +137,13 @@ func (d *Daemon) Stop(ctx context.Context, tool *Tool) (how string, err error) {
 	if d.waitGone(ctx, pid, reserve) {
 		return "shut down", nil
 	}
-	syscall.Kill(pid, syscall.SIGTERM)
-	if d.waitGone(ctx, pid, reserve/2) {
-		return fmt.Sprintf("ended by SIGTERM (pid %d; shutdown: %v)", pid, serr), nil
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
-	if d.waitGone(ctx, pid, 0) {
+	switch sig, err := proc.Stop(ctx, pid, d.Alive); {
+	case err != nil:
+		return "", fmt.Errorf("ctdbd: %w", err)
+	case sig == syscall.SIGKILL:
 		return fmt.Sprintf("ended by SIGKILL (pid %d)", pid), nil
 	}
-	return "", fmt.Errorf("ctdbd (pid %d) is still running after SIGKILL", pid)
+	return fmt.Sprintf("ended by SIGTERM (pid %d; shutdown: %v)", pid, serr), nil
 }
 
 // recordedPID is the pid in ctdbd's pid file, alive or not.
@@ -181,22 +171,11 @@ func helpersOf(pid int) []int {
 
 // parentOf returns the parent pid of p, or 0.
 func parentOf(p int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat")
+	st, err := proc.ReadStat(p)
 	if err != nil {
 		return 0
 	}
-	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
+	return st.PPID
 }
 
 func matchHelpers(pid int) []int {
@@ -211,11 +190,10 @@ func matchHelpers(pid int) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || len(b) == 0 {
+		args, err := proc.Cmdline(p)
+		if err != nil || len(args) == 0 {
 			continue
 		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 		if filepath.Base(args[0]) != "ctdb-eventd" {
 			continue
 		}
@@ -252,20 +230,10 @@ func (d *Daemon) endHelpers(ctx context.Context, pid int) {
 
 // waitGone waits until pid is gone or ctx is reserve from its end.
 func (d *Daemon) waitGone(ctx context.Context, pid int, reserve time.Duration) bool {
-	var stop <-chan time.Time
 	if dl, ok := ctx.Deadline(); ok {
-		stop = time.After(time.Until(dl) - reserve)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
+		defer cancel()
 	}
-	for {
-		if !d.Alive(pid) {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return !d.Alive(pid)
-		case <-stop:
-			return !d.Alive(pid)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return proc.WaitGone(ctx, pid, d.Alive)
 }

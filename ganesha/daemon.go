@@ -2,7 +2,6 @@ package ganesha
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/storhaug/storhaug/internal/proc"
 )
 
 // ErrBadPidfile: the pidfile holds no pid; no daemon can be found by it.
@@ -72,7 +73,7 @@ func (d *Daemon) PID() (int, error) {
 
 // isOurs reports whether pid is alive (not a zombie) and runs this binary.
 func (d *Daemon) isOurs(pid int) bool {
-	if !alive(pid) {
+	if !proc.Alive(pid) {
 		return false
 	}
 	want := filepath.Base(d.Binary)
@@ -92,21 +93,6 @@ func (d *Daemon) isOurs(pid int) bool {
 	}
 	c := strings.TrimSpace(string(comm))
 	return c != "" && strings.HasPrefix(want, c) // comm is cut at 15 bytes
-}
-
-// alive reports whether pid exists and is not a zombie.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// "pid (comm) S ...": the state follows the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	st := b[i+2]
-	return st != 'Z' && st != 'X'
 }
 
 // StartError is a daemon that did not come up; Log holds the last serious
@@ -218,43 +204,15 @@ func (d *Daemon) Stop(ctx context.Context) (int, error) {
 		os.Remove(d.PIDFile)
 		return 0, nil
 	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && err != syscall.ESRCH {
-		return pid, fmt.Errorf("SIGTERM to %d: %w", pid, err)
+	sig, err := proc.Stop(ctx, pid, d.isOurs)
+	if err != nil {
+		return pid, err
 	}
-	// Keep back a quarter of what is left (at most 3 s) for SIGKILL.
-	termCtx := ctx
-	if dl, ok := ctx.Deadline(); ok {
-		reserve := min(time.Until(dl)/4, 3*time.Second)
-		var cancel context.CancelFunc
-		termCtx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
-		defer cancel()
-	}
-	if waitGone(termCtx, pid) {
-		os.Remove(d.PIDFile)
-		return pid, nil
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
-	if waitGone(ctx, pid) {
-		os.Remove(d.PIDFile)
+	os.Remove(d.PIDFile)
+	if sig == syscall.SIGKILL {
 		return pid, fmt.Errorf("%w (pid %d)", ErrKilled, pid)
 	}
-	return pid, fmt.Errorf("pid %d still runs after SIGKILL", pid)
-}
-
-// waitGone polls until pid has exited or ctx ends.
-func waitGone(ctx context.Context, pid int) bool {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if !alive(pid) {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return !alive(pid)
-		case <-t.C:
-		}
-	}
+	return pid, nil
 }
 
 // ErrKilled marks a stop that needed SIGKILL: the daemon is gone, but it
