@@ -24,6 +24,7 @@ import (
 
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/storhaug/storhaug/internal/nstest"
 	"github.com/storhaug/storhaug/internal/ocftest"
@@ -297,16 +298,7 @@ func TestIPaddr3Keeper(t *testing.T) {
 	}
 }
 
-func unixGetsid(pid int) (int, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(stat)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	// state ppid pgrp session
-	return strconv.Atoi(f[3])
-}
+func unixGetsid(pid int) (int, error) { return unix.Getsid(pid) }
 
 // TestIPaddr3BadInput: every bad value gets the right code and a reason
 // naming the parameter; absent things on this node are 7 for a probe and

@@ -15,6 +15,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/storhaug/storhaug/ganesha"
 	"github.com/storhaug/storhaug/ganesha/ganeshatest"
+	"github.com/storhaug/storhaug/internal/proc"
 )
 
 // TestMain lets this test binary stand in for ganesha.nfsd: with
@@ -117,10 +118,7 @@ func TestDaemonStartStop(t *testing.T) {
 	}
 }
 
-func deadOrZombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	return err != nil || strings.Contains(string(b), ") Z ")
-}
+func deadOrZombie(pid int) bool { return !proc.Alive(pid) }
 
 // A daemon that exits during start is reported with its log's serious lines.
 func TestDaemonStartCrash(t *testing.T) {
