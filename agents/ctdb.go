@@ -171,14 +171,13 @@ func (sys *ctdbSystem) res(r *ocf.Request) *ctdbRes {
 	if inst == "" {
 		inst = "CTDB"
 	}
-	inst = strings.NewReplacer("/", "_", ":", "_").Replace(inst)
 	c := &ctdbRes{
 		r:          r,
 		sys:        sys,
 		promotable: r.Meta("promotable") == "true" || r.Meta("master_max") != "" && r.Meta("master_max") != "0",
-		state:      filepath.Join(r.StateDir(), "storhaug-CTDB-"+inst+".json"),
-		toolCache:  filepath.Join(r.StateDir(), "storhaug-CTDB-tool.json"),
-		leaderFile: filepath.Join(r.StateDir(), "storhaug-CTDB-"+inst+".leader"),
+		state:      r.StateFile("CTDB", inst, ".json"),
+		toolCache:  r.StateFile("CTDB", "tool", ".json"),
+		leaderFile: r.StateFile("CTDB", inst, ".leader"),
 	}
 	c.socket = r.String("ctdb_socket")
 	var env []string

@@ -70,7 +70,7 @@ func triggerState(r *ocf.Request) string {
 	if inst == "" {
 		inst = "default"
 	}
-	return filepath.Join(r.StateDir(), "storhaug-ganesha_trigger-"+strings.ReplaceAll(inst, "/", "_"))
+	return r.StateFile("ganesha_trigger", inst, "")
 }
 
 // triggerIP is the ip parameter, canonical (as ganesha prints addresses),

@@ -3,7 +3,6 @@ package agents
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -432,6 +431,3 @@ func (v *vipReq) announce(h *vip.Host, t vip.Target, n int) {
 		v.r.Log.Errorf("announcing %s on %s, round %d: %v", t.Addr, t.Link, round, err)
 	})
 }
-
-// addrKey names an address in file names.
-func addrKey(a netip.Addr) string { return strings.ReplaceAll(a.String(), ":", "_") }

@@ -42,13 +42,19 @@ const (
 func keeperPidfile(v *vipReq) string {
 	key := v.r.Instance
 	if key == "" {
-		key = addrKey(v.spec.Addr)
+		key = v.spec.Addr.String()
 		if v.ns != "" {
 			key += "@" + v.ns
 		}
 	}
-	key = strings.NewReplacer("/", "_", "\x00", "_").Replace(key)
-	return filepath.Join(v.r.StateDir(), "IPaddr3-"+key+".pid")
+	return v.r.StateFile("IPaddr3", key, ".pid")
+}
+
+// legacyKeeperPidfile is where releases before the one naming of state
+// files kept the pidfile: a keeper started by one of them is still found
+// (and stopped) after an upgrade.
+func legacyKeeperPidfile(v *vipReq) string {
+	return strings.Replace(keeperPidfile(v), "storhaug-IPaddr3-", "IPaddr3-", 1)
 }
 
 // keeperArgs is the command line a keeper of v runs with.
@@ -58,11 +64,13 @@ func keeperArgs(v *vipReq) []string {
 
 // keeperPid returns the pid of v's running keeper, or 0.
 func keeperPid(v *vipReq) int {
-	pid, err := proc.ReadPidfile(keeperPidfile(v))
-	if err != nil || !proc.Runs(pid, keeperArgs(v)) {
-		return 0
+	for _, f := range []string{keeperPidfile(v), legacyKeeperPidfile(v)} {
+		pid, err := proc.ReadPidfile(f)
+		if err == nil && proc.Runs(pid, keeperArgs(v)) {
+			return pid
+		}
 	}
-	return pid
+	return 0
 }
 
 func keeperRunning(v *vipReq) bool { return keeperPid(v) != 0 }
@@ -112,6 +120,7 @@ func stopKeeper(v *vipReq) error {
 			return fmt.Errorf("ending helper process %d: %w", pid, err)
 		}
 	}
+	os.Remove(legacyKeeperPidfile(v))
 	if err := os.Remove(pidfile); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

@@ -107,7 +107,7 @@ func (a *ip3) monitors(code int) {
 // keeperPids returns the pids in the state directory's pidfiles.
 func keeperPids(dir string) []int {
 	var pids []int
-	files, _ := filepath.Glob(filepath.Join(dir, "IPaddr3-*.pid"))
+	files, _ := filepath.Glob(filepath.Join(dir, "storhaug-IPaddr3-*.pid"))
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {

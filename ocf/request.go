@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/storhaug/storhaug/internal/fsname"
 )
 
 // DefaultTimeout is an operation's timeout when neither Pacemaker nor the
@@ -88,6 +91,14 @@ func (r *Request) StateDir() string {
 		return d
 	}
 	return "/run/resource-agents"
+}
+
+// StateFile is the one naming of an agent's files in [Request.StateDir]:
+// "storhaug-AGENT-KEY" and then ext, KEY (the resource instance, an
+// address) escaped for a file name (IPv6 colons and slashes as
+// underscores).
+func (r *Request) StateFile(agent, key, ext string) string {
+	return filepath.Join(r.StateDir(), "storhaug-"+agent+"-"+fsname.Key(key)+ext)
 }
 
 // Notify describes a notify action: when it happens (Type "pre" or "post"),

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/storhaug/storhaug/internal/atomicfile"
+	"github.com/storhaug/storhaug/internal/fsname"
 )
 
 // The connection list file, one per VIP in the tickle directory (see
@@ -39,7 +40,7 @@ const (
 // with the colons of an IPv6 address written as underscores
 // ("2001_db8__10.tickle") so that every shared file system accepts it.
 func Path(dir string, vip netip.Addr) string {
-	return filepath.Join(dir, strings.ReplaceAll(vip.WithZone("").String(), ":", "_")+".tickle")
+	return filepath.Join(dir, fsname.Key(vip.WithZone("").String())+".tickle")
 }
 
 // Encode writes the file format for vip's connections. Connections whose

@@ -6,12 +6,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/storhaug/storhaug/internal/atomicfile"
+	"github.com/storhaug/storhaug/internal/fsname"
 )
 
 // local is the node-local state of one VIP's tickling, in a directory that
@@ -29,9 +29,9 @@ type local struct {
 }
 
 func newLocal(dir string, vip netip.Addr, netns string) local {
-	name := "storhaug-tickle-" + strings.ReplaceAll(vip.String(), ":", "_")
+	name := "storhaug-tickle-" + fsname.Key(vip.String())
 	if netns != "" {
-		name += "@" + strings.ReplaceAll(netns, "/", "_")
+		name += "@" + fsname.Key(netns)
 	}
 	return local{base: filepath.Join(dir, name), vip: vip}
 }

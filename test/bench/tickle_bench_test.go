@@ -293,7 +293,7 @@ func tkRun(b *testing.B, ipaddr3 string, mode tkMode, fam string, k int) tkResul
 	time.Sleep(1500 * time.Millisecond)
 
 	// A crashes: its helper processes die, its link goes down.
-	if pids, _ := filepath.Glob(filepath.Join(a.rsctmp, "IPaddr3-*.pid")); len(pids) > 0 {
+	if pids, _ := filepath.Glob(filepath.Join(a.rsctmp, "storhaug-IPaddr3-*.pid")); len(pids) > 0 {
 		for _, p := range pids {
 			bs, _ := os.ReadFile(p)
 			if pid, err := strconv.Atoi(strings.TrimSpace(string(bs))); err == nil && pid > 1 {

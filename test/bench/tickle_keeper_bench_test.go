@@ -191,7 +191,7 @@ func tkKeeper(b *testing.B, agent string, n int, tracking bool) {
 }
 
 func tkKeeperPid(b *testing.B, rsctmp string) int {
-	pids, _ := filepath.Glob(filepath.Join(rsctmp, "IPaddr3-*.pid"))
+	pids, _ := filepath.Glob(filepath.Join(rsctmp, "storhaug-IPaddr3-*.pid"))
 	for _, p := range pids {
 		bs, _ := os.ReadFile(p)
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(bs))); err == nil && pid > 1 {

@@ -132,7 +132,7 @@ func (nd *node) startVIP(v vipRes, extra ...string) (took time.Duration) {
 
 // keeperPid is the pid of the helper process IPaddr3 start left on the node.
 func (nd *node) keeperPid(v vipRes) int {
-	matches, _ := filepath.Glob(filepath.Join(nd.rsctmp, "IPaddr3-*.pid"))
+	matches, _ := filepath.Glob(filepath.Join(nd.rsctmp, "storhaug-IPaddr3-*.pid"))
 	for _, m := range matches {
 		if !strings.Contains(m, strings.NewReplacer(".", "-", ":", "-").Replace(v.addr.String())) {
 			continue
