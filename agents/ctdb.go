@@ -258,7 +258,7 @@ func (c *ctdbRes) validate() error {
 	r := c.r
 	for _, p := range []string{"ctdb_binary", "ctdbd_binary"} {
 		if err := executable(r.String(p)); err != nil {
-			return ocf.Errorf(ocf.ErrInstalled, "parameter %s: %v", p, err)
+			return ocf.Errorf(ocf.ErrInstalled, "parameter %s: %w", p, err)
 		}
 	}
 	if r.Int("ctdb_timeout") <= 0 {
@@ -281,7 +281,7 @@ func (c *ctdbRes) validate() error {
 		r.Log.Warnf("%s exists: CTDB will manage IP addresses itself", filepath.Join(dir, "public_addresses"))
 	}
 	if err := executable(r.String("tdbdump_binary")); err != nil {
-		return ocf.Errorf(ocf.ErrInstalled, "parameter tdbdump_binary: %v (needed to check persistent databases)", err)
+		return ocf.Errorf(ocf.ErrInstalled, "parameter tdbdump_binary: %w (needed to check persistent databases)", err)
 	}
 	lock := r.String("ctdb_recovery_lock")
 	switch {
@@ -293,13 +293,13 @@ func (c *ctdbRes) validate() error {
 			return ocf.Errorf(ocf.ErrConfigured, "parameter ctdb_recovery_lock: %q names no lock helper", lock)
 		}
 		if err := executable(helper[0]); err != nil {
-			return ocf.Errorf(ocf.ErrInstalled, "parameter ctdb_recovery_lock: lock helper: %v", err)
+			return ocf.Errorf(ocf.ErrInstalled, "parameter ctdb_recovery_lock: lock helper: %w", err)
 		}
 	case lock != "":
 		d := filepath.Dir(lock)
 		f, err := os.CreateTemp(d, ".storhaug-ctdb-lock-test-*")
 		if err != nil {
-			return ocf.Errorf(ocf.ErrArgs, "parameter ctdb_recovery_lock: the lock's directory %s does not exist or is not writable: %v", d, err)
+			return ocf.Errorf(ocf.ErrArgs, "parameter ctdb_recovery_lock: the lock's directory %s does not exist or is not writable: %w", d, err)
 		}
 		f.Close()
 		os.Remove(f.Name())

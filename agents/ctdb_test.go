@@ -72,6 +72,7 @@ type ctdbFixture struct {
 	f     *fakeCTDB
 	sys   *ctdbSystem
 	agent *ocf.Agent
+	err   error // what the last handler returned
 	dir   string
 	env   map[string]string
 	conf  string // ctdb.conf path
@@ -161,7 +162,13 @@ func newCTDBFixture(t *testing.T, promotable bool) *ctdbFixture {
 	} else {
 		env["OCF_RESKEY_ctdb_recovery_lock"] = filepath.Join(dir, "lock", "reclock")
 	}
-	return &ctdbFixture{t: t, f: f, sys: sys, agent: newCTDBAgent(sys), dir: dir, env: env, conf: filepath.Join(etc, "ctdb.conf")}
+	x := &ctdbFixture{t: t, f: f, sys: sys, agent: newCTDBAgent(sys), dir: dir, env: env, conf: filepath.Join(etc, "ctdb.conf")}
+	for i, a := range x.agent.Actions {
+		if h := a.Handler; h != nil {
+			x.agent.Actions[i].Handler = func(r *ocf.Request) error { x.err = h(r); return x.err }
+		}
+	}
+	return x
 }
 
 func (x *ctdbFixture) run(action string, extra ...string) (ocf.Code, string) {
@@ -350,6 +357,10 @@ func TestCTDBStartRefusesCorruptDatabase(t *testing.T) {
 	code, out := x.run("start")
 	if code != ocf.ErrGeneric || !strings.Contains(out, "secrets.tdb.0 is corrupt") || x.f.started != 0 {
 		t.Errorf("start on a corrupt database: %v, ctdbd started %d times:\n%s", code, x.f.started, out)
+	}
+	// The OCF error keeps the domain's error in its chain.
+	if ce := new(ctdb.CorruptError); !errors.As(x.err, &ce) {
+		t.Errorf("start's error %v does not wrap a *ctdb.CorruptError", x.err)
 	}
 	if b, _ := os.ReadFile(x.conf); string(b) != adminCTDBConf {
 		t.Errorf("ctdb.conf changed by a refused start:\n%s", b)

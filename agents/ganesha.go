@@ -108,14 +108,14 @@ func ganeshaFrom(r *ocf.Request) (*ganeshaConf, error) {
 			node = nodeName(r)
 		}
 		if err := ganesha.CheckName(node); err != nil {
-			return c, ocf.Errorf(ocf.ErrConfigured, "parameter nodename: %v", err)
+			return c, ocf.Errorf(ocf.ErrConfigured, "parameter nodename: %w", err)
 		}
 		var peers []string
 		if s := r.String("peers"); s != "" {
 			peers = strings.FieldsFunc(s, func(c rune) bool { return c == ',' || c == ' ' || c == '\t' })
 			for _, p := range peers {
 				if err := ganesha.CheckName(p); err != nil {
-					return c, ocf.Errorf(ocf.ErrConfigured, "parameter peers: %v", err)
+					return c, ocf.Errorf(ocf.ErrConfigured, "parameter peers: %w", err)
 				}
 			}
 		}
@@ -170,7 +170,7 @@ func ganeshaStart(r *ocf.Request) error {
 	ctx := r.Context()
 	bus, err := ganesha.Connect(ctx, c.bus)
 	if err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "cannot start ganesha.nfsd without D-Bus (it would never register): %v", err)
+		return ocf.Errorf(ocf.ErrGeneric, "cannot start ganesha.nfsd without D-Bus (it would never register): %w", err)
 	}
 	defer bus.Close()
 	ready := func(ctx context.Context, pid int) error { return bus.Answers(ctx, pid) }
@@ -187,7 +187,7 @@ func ganeshaStart(r *ocf.Request) error {
 			}
 			select {
 			case <-ctx.Done():
-				return ocf.Errorf(ocf.ErrGeneric, "ganesha.nfsd (pid %d) runs but does not answer on D-Bus: %v", pid, err)
+				return ocf.Errorf(ocf.ErrGeneric, "ganesha.nfsd (pid %d) runs but does not answer on D-Bus: %w", pid, err)
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
@@ -199,10 +199,10 @@ func ganeshaStart(r *ocf.Request) error {
 
 	if c.layout != nil {
 		if err := c.layout.Ensure(); err != nil {
-			return ocf.Errorf(ocf.ErrGeneric, "shared NFS state: %v", err)
+			return ocf.Errorf(ocf.ErrGeneric, "shared NFS state: %w", err)
 		}
 		if err := c.layout.Activate(); err != nil {
-			return ocf.Errorf(ocf.ErrGeneric, "shared NFS state: %v", err)
+			return ocf.Errorf(ocf.ErrGeneric, "shared NFS state: %w", err)
 		}
 	}
 	r.Log.Infof("starting %s %s", c.d.Binary, strings.Join(c.d.Args(), " "))
@@ -214,7 +214,7 @@ func ganeshaStart(r *ocf.Request) error {
 				r.Log.Warnf("cannot restore %s: %v", c.layout.NFSDir, e)
 			}
 		}
-		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 	}
 	r.Log.Infof("ganesha.nfsd (pid %d) answers on D-Bus after %v", pid, time.Since(t0).Round(time.Millisecond))
 	return nil
@@ -230,13 +230,13 @@ func ganeshaStop(r *ocf.Request) error {
 	case errors.Is(err, ganesha.ErrKilled):
 		r.Log.Warnf("%v", err)
 	case err != nil:
-		return ocf.Errorf(ocf.ErrGeneric, "cannot stop ganesha.nfsd: %v", err)
+		return ocf.Errorf(ocf.ErrGeneric, "cannot stop ganesha.nfsd: %w", err)
 	case pid != 0:
 		r.Log.Infof("ganesha.nfsd (pid %d) stopped", pid)
 	}
 	if c.layout != nil {
 		if err := c.layout.Deactivate(); err != nil {
-			return ocf.Errorf(ocf.ErrGeneric, "cannot restore %s: %v", c.layout.NFSDir, err)
+			return ocf.Errorf(ocf.ErrGeneric, "cannot restore %s: %w", c.layout.NFSDir, err)
 		}
 	}
 	return nil
@@ -265,11 +265,11 @@ func ganeshaMonitor(r *ocf.Request) error {
 	defer cancel()
 	bus, err := ganesha.Connect(ctx, c.bus)
 	if err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "ganesha.nfsd (pid %d) runs, but %v", pid, err)
+		return ocf.Errorf(ocf.ErrGeneric, "ganesha.nfsd (pid %d) runs, but %w", pid, err)
 	}
 	defer bus.Close()
 	if err := bus.Answers(ctx, pid); err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "ganesha.nfsd (pid %d) runs but does not answer on D-Bus: %v", pid, err)
+		return ocf.Errorf(ocf.ErrGeneric, "ganesha.nfsd (pid %d) runs but does not answer on D-Bus: %w", pid, err)
 	}
 	return nil
 }

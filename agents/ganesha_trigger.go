@@ -118,10 +118,10 @@ func triggerStart(r *ocf.Request) error {
 	}
 	p := triggerState(r)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "state directory: %v", err)
+		return ocf.Errorf(ocf.ErrGeneric, "state directory: %w", err)
 	}
 	if err := atomicfile.Write(p, []byte("previous="+prev+"\n"), 0o644); err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "cannot record the start: %v", err)
+		return ocf.Errorf(ocf.ErrGeneric, "cannot record the start: %w", err)
 	}
 	return nil
 }
@@ -213,7 +213,7 @@ func latestOwner(nodesXML []byte, attr string) (string, int64, error) {
 
 func triggerStop(r *ocf.Request) error {
 	if err := os.Remove(triggerState(r)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return ocf.Errorf(ocf.ErrGeneric, "cannot record the stop: %v", err)
+		return ocf.Errorf(ocf.ErrGeneric, "cannot record the stop: %w", err)
 	}
 	return nil
 }
@@ -299,7 +299,7 @@ func sendGrace(r *ocf.Request, ev ganesha.Event, names []string, must bool) erro
 	ctx := r.Context()
 	bus, err := ganesha.Connect(ctx, r.String("dbus_address"))
 	if err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "grace %d for %s not sent: %v", int(ev), strings.Join(names, ", "), err)
+		return ocf.Errorf(ocf.ErrGeneric, "grace %d for %s not sent: %w", int(ev), strings.Join(names, ", "), err)
 	}
 	defer bus.Close()
 	for _, name := range names {
@@ -322,11 +322,11 @@ func sendGrace(r *ocf.Request, ev ganesha.Event, names []string, must bool) erro
 		case errors.Is(err, ganesha.ErrNotRunning) && !must:
 			r.Log.Warnf("grace \"%d:%s\" not sent: %v (nothing to release)", int(ev), name, err)
 		case errors.As(err, &refused):
-			return ocf.Errorf(ocf.ErrGeneric, "%v", refused)
+			return ocf.Errorf(ocf.ErrGeneric, "%w", refused)
 		case errors.Is(err, ganesha.ErrNotRunning):
-			return ocf.Errorf(ocf.ErrGeneric, "cannot take over %s's clients: %v", name, err)
+			return ocf.Errorf(ocf.ErrGeneric, "cannot take over %s's clients: %w", name, err)
 		default:
-			return ocf.Errorf(ocf.ErrGeneric, "grace %s: %v", fmt.Sprintf("\"%d:%s\"", int(ev), name), err)
+			return ocf.Errorf(ocf.ErrGeneric, "grace %s: %w", fmt.Sprintf("\"%d:%s\"", int(ev), name), err)
 		}
 	}
 	return nil

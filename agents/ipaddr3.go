@@ -153,7 +153,7 @@ func ipaddr3Params(r *ocf.Request) (*vipReq, error) {
 		NoDAD: r.Bool("nodad"), NoPrefix: r.Bool("noprefixroute"),
 	})
 	if err != nil {
-		return nil, ocf.Errorf(ocf.ErrConfigured, "%v", err)
+		return nil, ocf.Errorf(ocf.ErrConfigured, "%w", err)
 	}
 	v.spec = spec
 	v.warnings = append(v.warnings, warn...)
@@ -188,13 +188,13 @@ func resolveErr(err error) error {
 	var pe *vip.ParamError
 	switch {
 	case errors.As(err, &pe):
-		return ocf.Errorf(ocf.ErrConfigured, "%v", err)
+		return ocf.Errorf(ocf.ErrConfigured, "%w", err)
 	case errors.Is(err, vip.ErrNoLink):
-		return ocf.Errorf(ocf.ErrArgs, "parameter nic: %v on this node", err)
+		return ocf.Errorf(ocf.ErrArgs, "parameter nic: %w on this node", err)
 	case errors.Is(err, vip.ErrNoInterface), errors.Is(err, vip.ErrNoNamespace):
-		return ocf.Errorf(ocf.ErrInstalled, "%v on this node", err)
+		return ocf.Errorf(ocf.ErrInstalled, "%w on this node", err)
 	}
-	return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+	return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 }
 
 func (v *vipReq) target(t vip.Target) vipTarget {
@@ -251,7 +251,7 @@ func ipaddr3Start(r *ocf.Request) error {
 	ctx := r.Context()
 	st, err := h.Lookup(t.Addr, t.LinkIndex, false)
 	if err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 	}
 	if ok, _ := st.Matches(t); ok && !st.Tentative() {
 		r.Log.Infof("%s is already on %s", t.Addr, t.Link)
@@ -265,21 +265,21 @@ func ipaddr3Start(r *ocf.Request) error {
 	if r.Bool("run_arping") && t.Addr.Is4() && !st.Found {
 		mac, err := h.ProbeARP(ctx, t, 2, time.Second)
 		if err != nil {
-			return ocf.Errorf(ocf.ErrGeneric, "parameter run_arping: duplicate address probe for %s: %v", t.Addr, err)
+			return ocf.Errorf(ocf.ErrGeneric, "parameter run_arping: duplicate address probe for %s: %w", t.Addr, err)
 		}
 		if mac != nil {
 			return ocf.Errorf(ocf.ErrGeneric, "%s is already in use on %s by %s (run_arping)", t.Addr, t.Link, mac)
 		}
 	}
 	if _, err := h.Add(t); err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 	}
 	if t.Addr.Is6() && !t.NoDAD {
 		if err := h.WaitDAD(ctx, t); err != nil {
 			if _, rerr := h.Remove(t.Addr, t.LinkIndex); rerr != nil {
 				r.Log.Errorf("removing %s after duplicate address detection: %v", t.Addr, rerr)
 			}
-			return ocf.Errorf(ocf.ErrGeneric, "%s on %s: %v", t.Addr, t.Link, err)
+			return ocf.Errorf(ocf.ErrGeneric, "%s on %s: %w", t.Addr, t.Link, err)
 		}
 	}
 	tAdd := time.Since(t0)
@@ -339,7 +339,7 @@ func ipaddr3Stop(r *ocf.Request) error {
 		return err
 	}
 	if err := stopKeeper(v); err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 	}
 	h, err := v.open()
 	if errors.Is(err, vip.ErrNoNamespace) {
@@ -347,19 +347,19 @@ func ipaddr3Stop(r *ocf.Request) error {
 		return nil
 	}
 	if err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 	}
 	defer h.Close()
 	st, err := h.LookupOn(v.spec.Addr, v.spec.Link)
 	if err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 	}
 	if st.Found {
 		if err := tickleRelease(r, vipTarget{Addr: v.spec.Addr, Link: st.Link, Namespace: v.ns}); err != nil {
 			r.Log.Errorf("releasing connections to %s: %v", v.spec.Addr, err)
 		}
 		if _, err := h.Remove(v.spec.Addr, st.LinkIndex); err != nil {
-			return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+			return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 		}
 		r.Log.Infof("removed %s from %s", v.spec.Addr, st.Link)
 		if st, err := h.Lookup(v.spec.Addr, st.LinkIndex, false); err != nil || st.Found {
@@ -383,10 +383,10 @@ func ipaddr3Monitor(r *ocf.Request) error {
 	}
 	st, err := vip.Check(v.ns, v.spec.Addr, v.spec.Link)
 	if errors.Is(err, vip.ErrNoNamespace) {
-		return ocf.Errorf(ocf.NotRunning, "%v", err)
+		return ocf.Errorf(ocf.NotRunning, "%w", err)
 	}
 	if err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 	}
 	if !st.Found {
 		return ocf.Exit(ocf.NotRunning)
@@ -402,7 +402,7 @@ func ipaddr3Monitor(r *ocf.Request) error {
 	if v.refresh > 0 {
 		h, err := v.open()
 		if err != nil {
-			return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+			return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 		}
 		v.announce(h, t, v.refresh)
 		h.Close()

@@ -146,7 +146,7 @@ func ipaddr3Keeper(r *ocf.Request) error {
 	}()
 	h, err := v.open()
 	if err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 	}
 	defer h.Close()
 	spec := v.spec
@@ -158,7 +158,7 @@ func ipaddr3Keeper(r *ocf.Request) error {
 	}
 	t, err := h.Resolve(spec)
 	if err != nil {
-		return ocf.Errorf(ocf.ErrGeneric, "%v", err)
+		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 	}
 	// The tickle side runs alongside the announcements, not after them: its
 	// later takeover rounds are due at ~1.1 and ~2.2 s and the connection list

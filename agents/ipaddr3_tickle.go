@@ -98,10 +98,10 @@ func tickleConfig(r *ocf.Request, t vipTarget) (tickle.Config, error) {
 		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter tickle_dir: %q is not an absolute path", cfg.Dir)
 	}
 	if cfg.Ports, err = tickle.ParsePorts(r.String("tickle_ports")); err != nil {
-		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter tickle_ports: %v", err)
+		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter tickle_ports: %w", err)
 	}
 	if cfg.Source, err = tickle.ParseSource(r.String("tickle_source")); err != nil {
-		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter tickle_source: %v", err)
+		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter tickle_source: %w", err)
 	}
 	cfg.Schedule = tickle.Schedule{Rounds: r.Int("tickle_rounds"), Interval: time.Duration(r.Int("tickle_interval")) * time.Millisecond}
 	if err := cfg.Schedule.Validate(); err != nil {
@@ -109,7 +109,7 @@ func tickleConfig(r *ocf.Request, t vipTarget) (tickle.Config, error) {
 		if cfg.Schedule.Rounds >= 1 && cfg.Schedule.Rounds <= 20 {
 			p = "tickle_interval"
 		}
-		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter %s: %v", p, err)
+		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter %s: %w", p, err)
 	}
 	ms := r.Int("tickle_refresh")
 	if ms < 100 || ms > 60000 {
