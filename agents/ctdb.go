@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/storhaug/storhaug/ctdb"
 	"github.com/storhaug/storhaug/internal/proc"
 	"github.com/storhaug/storhaug/ocf"
+	"github.com/storhaug/storhaug/pacemaker"
 )
 
 var ctdbAgent = sync.OnceValue(func() *ocf.Agent { return newCTDBAgent(ctdbHost()) })
@@ -110,8 +110,8 @@ type ctdbSystem struct {
 	runner ctdb.Runner
 	// dataDir is where CTDB ships its event scripts.
 	dataDir string
-	// crmAttribute runs crm_attribute with args.
-	crmAttribute func(ctx context.Context, args ...string) error
+	// pacemaker runs Pacemaker's tools (crm_attribute).
+	pacemaker pacemaker.Runner
 	// spawnHelper starts a helper process (the leader watch) and returns
 	// its pid; helperRuns reports whether pid is that helper, running with
 	// exactly args; stopHelper ends it.
@@ -128,17 +128,9 @@ type ctdbSystem struct {
 // ctdbHost is the real system.
 func ctdbHost() *ctdbSystem {
 	return &ctdbSystem{
-		runner:  ctdb.Exec{},
-		dataDir: "/usr/share/ctdb",
-		crmAttribute: func(ctx context.Context, args ...string) error {
-			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			out, err := exec.CommandContext(ctx, "crm_attribute", args...).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("crm_attribute %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-			}
-			return nil
-		},
+		runner:      ctdb.Exec{},
+		dataDir:     "/usr/share/ctdb",
+		pacemaker:   pacemaker.Exec{},
 		spawnHelper: proc.Spawn,
 		helperRuns:  proc.Runs,
 		stopHelper: func(ctx context.Context, pid int, args []string) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/storhaug/storhaug/internal/atomicfile"
 	"github.com/storhaug/storhaug/internal/proc"
 	"github.com/storhaug/storhaug/ocf"
+	"github.com/storhaug/storhaug/pacemaker"
 )
 
 // afterStart finishes a start in promotable mode: the leader role off
@@ -44,24 +45,19 @@ func (c *ctdbRes) afterStart(s *ctdb.State, n ctdb.Node) error {
 // setScore makes this node a candidate for promotion: lower pnns first,
 // so that the choice is the same on every node.
 func (c *ctdbRes) setScore(pnn int) error {
-	score := 1000 - pnn
-	if score < 1 {
-		score = 1
-	}
-	args := []string{"-p", c.r.Instance, "-v", strconv.Itoa(score)}
-	if n := c.r.NodeName(); n != "" {
-		args = append(args, "-N", n)
-	}
-	return c.sys.crmAttribute(c.r.Context(), args...)
+	ctx, cancel := context.WithTimeout(c.r.Context(), crmTimeout)
+	defer cancel()
+	return pacemaker.SetPromotionScore(ctx, c.sys.pacemaker, c.r.Instance, c.r.NodeName(), max(1000-pnn, 1))
 }
 
 func (c *ctdbRes) clearScore() error {
-	args := []string{"-p", c.r.Instance, "-D"}
-	if n := c.r.NodeName(); n != "" {
-		args = append(args, "-N", n)
-	}
-	return c.sys.crmAttribute(c.r.Context(), args...)
+	ctx, cancel := context.WithTimeout(c.r.Context(), crmTimeout)
+	defer cancel()
+	return pacemaker.ClearPromotionScore(ctx, c.sys.pacemaker, c.r.Instance, c.r.NodeName())
 }
+
+// crmTimeout bounds a crm_attribute call, whatever the action's timeout.
+const crmTimeout = 10 * time.Second
 
 // watchArgs is the command line of this resource's leader watch: its
 // identity in /proc.

@@ -67,6 +67,19 @@ func (f *fakeCTDB) Run(ctx context.Context, env []string, name string, args ...s
 	return nil, []byte("unexpected " + cmd), 1, nil
 }
 
+// crmFake records the crm_attribute calls.
+type crmFake struct{ f *fakeCTDB }
+
+func (c crmFake) Run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	if name != "crm_attribute" {
+		return nil, errors.New("unexpected " + name)
+	}
+	c.f.crm = append(c.f.crm, strings.Join(args, " "))
+	return nil, nil
+}
+
 type ctdbFixture struct {
 	t     *testing.T
 	f     *fakeCTDB
@@ -101,14 +114,9 @@ func newCTDBFixture(t *testing.T, promotable bool) *ctdbFixture {
 	f := &fakeCTDB{nodeRow: "|0|198.51.100.11|0|0|0|0|0|0|0|0|Y|", leader: "1",
 		scripts: "00.ctdb              OK         0.024 Tue Nov 24 07:23:48 2026\n50.samba             ERROR      0.112 Tue Nov 24 07:24:03 2026\n  OUTPUT: samba not listening on TCP port 445\n"}
 	sys := &ctdbSystem{
-		runner:  f,
-		dataDir: data,
-		crmAttribute: func(ctx context.Context, args ...string) error {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			f.crm = append(f.crm, strings.Join(args, " "))
-			return nil
-		},
+		runner:    f,
+		dataDir:   data,
+		pacemaker: crmFake{f},
 		spawnHelper: func(h proc.Helper) (int, error) {
 			if strings.Join(h.Args, " ") != "CTDB leader-watch ctdb" {
 				t.Errorf("helper spawned as %q", h.Args)

@@ -6,14 +6,11 @@ package agents
 // acts on the notifications Pacemaker sends around its own start and stop.
 
 import (
-	"bytes"
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -24,6 +21,7 @@ import (
 	"github.com/storhaug/storhaug/ganesha"
 	"github.com/storhaug/storhaug/internal/atomicfile"
 	"github.com/storhaug/storhaug/ocf"
+	"github.com/storhaug/storhaug/pacemaker"
 )
 
 var ganeshaTriggerAgent = sync.OnceValue(func() *ocf.Agent {
@@ -166,49 +164,30 @@ type cibOwners struct{}
 func ownerAttr(rsc string) string { return "storhaug-owner-" + rsc }
 
 func (cibOwners) Latest(ctx context.Context, rsc string) (string, int64, error) {
-	out, err := exec.CommandContext(ctx, "cibadmin", "--query", "--scope", "nodes").Output()
+	nodes, err := pacemaker.NodeAttrs(ctx, pacemaker.Exec{})
 	if err != nil {
-		return "", 0, fmt.Errorf("cibadmin --query --scope nodes: %w", err)
+		return "", 0, err
 	}
-	return latestOwner(out, ownerAttr(rsc))
+	node, seq := latestOwner(nodes, ownerAttr(rsc))
+	return node, seq, nil
 }
 
 func (cibOwners) Record(ctx context.Context, rsc, node string, seq int64) error {
-	out, err := exec.CommandContext(ctx, "crm_attribute", "--type", "nodes", "--node", node,
-		"--name", ownerAttr(rsc), "--update", strconv.FormatInt(seq, 10)).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("crm_attribute: %v: %s", err, bytes.TrimSpace(out))
-	}
-	return nil
+	return pacemaker.SetNodeAttr(ctx, pacemaker.Exec{}, node, ownerAttr(rsc), strconv.FormatInt(seq, 10))
 }
 
-// latestOwner finds, in the CIB's nodes section, the node whose attribute
-// attr holds the highest sequence number, and that number (0 for none).
-func latestOwner(nodesXML []byte, attr string) (string, int64, error) {
-	var doc struct {
-		Nodes []struct {
-			Uname string `xml:"uname,attr"`
-			Attrs []struct {
-				Name  string `xml:"name,attr"`
-				Value string `xml:"value,attr"`
-			} `xml:"instance_attributes>nvpair"`
-		} `xml:"node"`
-	}
-	if err := xml.Unmarshal(nodesXML, &doc); err != nil {
-		return "", 0, fmt.Errorf("CIB nodes section: %v", err)
-	}
+// latestOwner finds, among the nodes' permanent attributes, the node
+// whose attribute attr holds the highest sequence number, and that number
+// (0 for none).
+func latestOwner(nodes map[string]map[string]string, attr string) (string, int64) {
 	best, bestT := "", int64(0)
-	for _, n := range doc.Nodes {
-		for _, a := range n.Attrs {
-			if a.Name != attr {
-				continue
-			}
-			if t, err := strconv.ParseInt(a.Value, 10, 64); err == nil && t > bestT {
-				best, bestT = n.Uname, t
-			}
+	for name, attrs := range nodes {
+		t, err := strconv.ParseInt(attrs[attr], 10, 64)
+		if err == nil && (t > bestT || t == bestT && t > 0 && name < best) {
+			best, bestT = name, t
 		}
 	}
-	return best, bestT, nil
+	return best, bestT
 }
 
 func triggerStop(r *ocf.Request) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/internal/ocftest"
 	"github.com/storhaug/storhaug/ocf"
+	"github.com/storhaug/storhaug/pacemaker"
 )
 
 // runAgent runs one action of a with env and returns the exit code and
@@ -258,10 +259,14 @@ func TestLatestOwner(t *testing.T) {
     <nvpair id="c" name="storhaug-owner-vip2_trigger" value="900"/></instance_attributes></node>
   <node id="3" uname="n3"/>
 </nodes>`
-	if got, seq, err := latestOwner([]byte(x), "storhaug-owner-vip1_trigger"); err != nil || got != "n2" || seq != 300 {
-		t.Fatalf("latestOwner = %q, %d, %v; want n2, 300", got, seq, err)
+	nodes, err := pacemaker.ParseNodeAttrs([]byte(x))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got, seq, err := latestOwner([]byte(x), "storhaug-owner-vip3_trigger"); err != nil || got != "" || seq != 0 {
-		t.Fatalf("latestOwner of an unknown resource = %q, %d, %v", got, seq, err)
+	if got, seq := latestOwner(nodes, "storhaug-owner-vip1_trigger"); got != "n2" || seq != 300 {
+		t.Fatalf("latestOwner = %q, %d; want n2, 300", got, seq)
+	}
+	if got, seq := latestOwner(nodes, "storhaug-owner-vip3_trigger"); got != "" || seq != 0 {
+		t.Fatalf("latestOwner of an unknown resource = %q, %d", got, seq)
 	}
 }

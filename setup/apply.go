@@ -1,86 +1,35 @@
 package setup
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/storhaug/storhaug/pacemaker"
 )
 
-// Runner runs Pacemaker's command-line tools.
-type Runner interface {
-	// Run runs name with args, stdin as its input, and returns its
-	// standard output; a non-zero exit is an *ExitError.
-	Run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error)
-}
-
-// ExitError is a tool that exited non-zero.
-type ExitError struct {
-	Cmd    string
-	Code   int
-	Stdout []byte
-	Stderr string
-}
-
-func (e *ExitError) Error() string {
-	msg := strings.TrimSpace(e.Stderr)
-	if msg == "" {
-		msg = strings.TrimSpace(string(e.Stdout))
-	}
-	if len(msg) > 600 {
-		msg = msg[:600] + "..."
-	}
-	return fmt.Sprintf("%s: exit status %d: %s", e.Cmd, e.Code, msg)
-}
-
-// Exec runs the tools as subprocesses; they honour CIB_file and the rest of
-// the environment.
-type Exec struct{}
-
-// Run implements Runner.
-func (Exec) Run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return out.Bytes(), &ExitError{Cmd: name + " " + strings.Join(args, " "), Code: ee.ExitCode(), Stdout: out.Bytes(), Stderr: errb.String()}
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", name, ctx.Err())
-		}
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return out.Bytes(), nil
-}
+// Runner runs Pacemaker's command-line tools; ExitError is one that
+// exited non-zero; Exec runs them (package pacemaker).
+type (
+	Runner    = pacemaker.Runner
+	ExitError = pacemaker.ExitError
+	Exec      = pacemaker.Exec
+)
 
 // ErrClusterDown is returned when the CIB cannot be reached.
-var ErrClusterDown = errors.New("the cluster is not running on this node")
+var ErrClusterDown = pacemaker.ErrClusterDown
 
 // Offline reports whether the tools work on a CIB file (CIB_file) rather
 // than a live cluster.
-func Offline() bool { return os.Getenv("CIB_file") != "" }
+func Offline() bool { return pacemaker.Offline() }
 
 // QueryCIB reads the whole CIB.
 func QueryCIB(ctx context.Context, r Runner) (*Element, error) {
-	out, err := r.Run(ctx, nil, "cibadmin", "--query")
+	out, err := pacemaker.QueryCIB(ctx, r)
 	if err != nil {
-		var ee *ExitError
-		if errors.As(err, &ee) && !Offline() {
-			msg := strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(ee.Stderr), "\n", "; ")), " ")
-			return nil, fmt.Errorf("%w (cibadmin --query: %s): start corosync and pacemaker here, or set CIB_file=FILE to work on a CIB file", ErrClusterDown, msg)
-		}
 		return nil, err
 	}
 	cib, err := ParseXML(out)
@@ -404,40 +353,14 @@ func Commit(ctx context.Context, r Runner, cur, next *Element) (bool, error) {
 	// The patch concerns the configuration only: leave status out of both
 	// sides, so the patch is small and cannot touch it.
 	a, b := withoutStatus(cur), withoutStatus(next)
-	dir, err := os.MkdirTemp("", "storhaug-cib-")
-	if err != nil {
-		return false, err
-	}
-	defer os.RemoveAll(dir)
-	pa, pb := filepath.Join(dir, "current.xml"), filepath.Join(dir, "new.xml")
-	if err := os.WriteFile(pa, a.XML(), 0o600); err != nil {
-		return false, err
-	}
-	if err := os.WriteFile(pb, b.XML(), 0o600); err != nil {
-		return false, err
-	}
-	diff, err := r.Run(ctx, nil, "crm_diff", "--original", pa, "--new", pb)
-	var ee *ExitError
-	if err != nil && !(errors.As(err, &ee) && ee.Code == 1) { // 1: the files differ
-		return false, err
-	}
-	if ee != nil {
-		diff = ee.Stdout
-	}
-	if len(bytes.TrimSpace(diff)) == 0 {
-		return false, fmt.Errorf("crm_diff produced no patch")
-	}
-	if _, err := r.Run(ctx, diff, "cibadmin", "--patch", "--xml-pipe"); err != nil {
-		if errors.As(err, &ee) && (ee.Code == 103 || ee.Code == 104 || strings.Contains(ee.Stderr, "older")) {
-			return false, fmt.Errorf("%w: %v", ErrConflict, err)
-		}
+	if err := pacemaker.PatchCIB(ctx, r, a.XML(), b.XML()); err != nil {
 		return false, err
 	}
 	return true, nil
 }
 
 // ErrConflict: the CIB changed between reading and writing it.
-var ErrConflict = errors.New("the CIB changed while storhaug was updating it")
+var ErrConflict = pacemaker.ErrConflict
 
 func withoutStatus(cib *Element) *Element {
 	c := *cib

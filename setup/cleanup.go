@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/storhaug/storhaug/pacemaker"
 )
 
 // ErrNotSetUp: the CIB has none of storhaug's resources.
@@ -55,7 +57,7 @@ func Cleanup(ctx context.Context, r Runner, cfg *Config, node string) ([]Cleaned
 		if len(cleaned) == 0 {
 			return nil, nil
 		}
-		if _, err := r.Run(ctx, next.Child("status").XML(), "cibadmin", "--replace", "--scope", "status", "--xml-pipe"); err != nil {
+		if err := pacemaker.ReplaceSection(ctx, r, "status", next.Child("status").XML()); err != nil {
 			return nil, err
 		}
 		return cleaned, nil

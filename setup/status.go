@@ -2,7 +2,6 @@ package setup
 
 import (
 	"context"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"sort"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/storhaug/storhaug/pacemaker"
 )
 
 // Status is the state of a storhaug cluster as a person wants to see it.
@@ -70,101 +71,36 @@ type Failure struct {
 	When     string `json:"when,omitempty"`
 }
 
-// crm_mon --output-as=xml, the parts status reads.
-type crmMon struct {
-	Summary struct {
-		DC struct {
-			Present    bool   `xml:"present,attr"`
-			Name       string `xml:"name,attr"`
-			WithQuorum bool   `xml:"with_quorum,attr"`
-		} `xml:"current_dc"`
-		Options struct {
-			Stonith string `xml:"stonith-enabled,attr"`
-		} `xml:"cluster_options"`
-	} `xml:"summary"`
-	Nodes []struct {
-		Name        string `xml:"name,attr"`
-		Online      bool   `xml:"online,attr"`
-		Standby     bool   `xml:"standby,attr"`
-		Maintenance bool   `xml:"maintenance,attr"`
-		Pending     bool   `xml:"pending,attr"`
-		Unclean     bool   `xml:"unclean,attr"`
-		Shutdown    bool   `xml:"shutdown,attr"`
-		DC          bool   `xml:"is_dc,attr"`
-	} `xml:"nodes>node"`
-	Resources struct {
-		Resources []monResource `xml:"resource"`
-		Clones    []monClone    `xml:"clone"`
-		Groups    []monGroup    `xml:"group"`
-	} `xml:"resources"`
-	NodeAttrs []struct {
-		Name  string `xml:"name,attr"`
-		Attrs []struct {
-			Name  string `xml:"name,attr"`
-			Value string `xml:"value,attr"`
-		} `xml:"attribute"`
-	} `xml:"node_attributes>node"`
-	Failures []struct {
-		OpKey      string `xml:"op_key,attr"`
-		Node       string `xml:"node,attr"`
-		ExitStatus string `xml:"exitstatus,attr"`
-		ExitReason string `xml:"exitreason,attr"`
-		Task       string `xml:"task,attr"`
-		Interval   string `xml:"interval,attr"`
-		Status     string `xml:"status,attr"`
-		Last       string `xml:"last-rc-change,attr"`
-	} `xml:"failures>failure"`
-}
-
-type monResource struct {
-	ID     string `xml:"id,attr"`
-	Agent  string `xml:"resource_agent,attr"`
-	Role   string `xml:"role,attr"`
-	Active bool   `xml:"active,attr"`
-	Failed bool   `xml:"failed,attr"`
-	Nodes  []struct {
-		Name string `xml:"name,attr"`
-	} `xml:"node"`
-}
-
-type monGroup struct {
-	ID        string        `xml:"id,attr"`
-	Resources []monResource `xml:"resource"`
-}
-
-type monClone struct {
-	ID         string        `xml:"id,attr"`
-	MultiState bool          `xml:"multi_state,attr"`
-	Failed     bool          `xml:"failed,attr"`
-	Resources  []monResource `xml:"resource"`
-	Groups     []monGroup    `xml:"group"`
-}
-
 // ReadStatus gathers the status from crm_mon and the CIB.
 func ReadStatus(ctx context.Context, r Runner) (*Status, error) {
 	cib, err := QueryCIB(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	out, err := r.Run(ctx, nil, "crm_mon", "--one-shot", "--inactive", "--output-as=xml")
+	mon, err := pacemaker.CrmMon(ctx, r)
 	if err != nil {
-		return nil, fmt.Errorf("crm_mon: %w", err)
+		return nil, err
 	}
-	return ParseStatus(cib, out)
+	return buildStatus(cib, mon), nil
 }
 
 // ParseStatus builds the status from a CIB and crm_mon's XML output.
 func ParseStatus(cib *Element, crmMonXML []byte) (*Status, error) {
-	var mon crmMon
-	if err := xml.Unmarshal(crmMonXML, &mon); err != nil {
-		return nil, fmt.Errorf("crm_mon output: %w", err)
+	mon, err := pacemaker.ParseCrmMon(crmMonXML)
+	if err != nil {
+		return nil, err
 	}
+	return buildStatus(cib, mon), nil
+}
+
+// buildStatus builds the status from a CIB and crm_mon's view.
+func buildStatus(cib *Element, mon *pacemaker.ClusterState) *Status {
 	st := &Status{
 		Cluster:        ClusterName(cib),
 		Offline:        Offline(),
-		DC:             mon.Summary.DC.Name,
-		Quorum:         mon.Summary.DC.WithQuorum,
-		StonithEnabled: mon.Summary.Options.Stonith != "false",
+		DC:             mon.DC,
+		Quorum:         mon.Quorum,
+		StonithEnabled: mon.StonithEnabled,
 	}
 	// Everything storhaug knows from the CIB: VIP addresses, homes,
 	// which nodes are storage nodes.
@@ -212,14 +148,6 @@ func ParseStatus(cib *Element, crmMonXML []byte) (*Status, error) {
 			})
 		}
 	}
-	attrs := map[string]map[string]string{}
-	for _, n := range mon.NodeAttrs {
-		m := map[string]string{}
-		for _, a := range n.Attrs {
-			m[a.Name] = a.Value
-		}
-		attrs[n.Name] = m
-	}
 	nodeIdx := map[string]int{}
 	for _, n := range mon.Nodes {
 		state := "online"
@@ -237,14 +165,14 @@ func ParseStatus(cib *Element, crmMonXML []byte) (*Status, error) {
 		case n.Standby:
 			state = "standby"
 		}
-		ns := NodeStatus{Name: n.Name, State: state, DC: n.DC, Attributes: attrs[n.Name]}
-		ns.Storage = attrs[n.Name]["role"] == "storage" || cibStorage[n.Name]
+		ns := NodeStatus{Name: n.Name, State: state, DC: n.IsDC, Attributes: n.Attributes}
+		ns.Storage = n.Attributes["role"] == "storage" || cibStorage[n.Name]
 		nodeIdx[n.Name] = len(st.Nodes)
 		st.Nodes = append(st.Nodes, ns)
 	}
 
-	for _, r := range mon.Resources.Resources {
-		if !Owned(r.ID) {
+	for _, r := range mon.Resources {
+		if !Owned(r.ID) || r.Parent != "" {
 			continue
 		}
 		if addr, ok := vipAddr[r.ID]; ok {
@@ -253,7 +181,7 @@ func ParseStatus(cib *Element, crmMonXML []byte) (*Status, error) {
 				v.State = "FAILED"
 			}
 			if len(r.Nodes) > 0 && r.Active {
-				v.Node = r.Nodes[0].Name
+				v.Node = r.Nodes[0]
 				if i, ok := nodeIdx[v.Node]; ok {
 					st.Nodes[i].VIPs = append(st.Nodes[i].VIPs, addr)
 				}
@@ -262,12 +190,12 @@ func ParseStatus(cib *Element, crmMonXML []byte) (*Status, error) {
 		}
 	}
 	sort.SliceStable(st.VIPs, func(i, j int) bool { return vipOrder[st.VIPs[i].ID] < vipOrder[st.VIPs[j].ID] })
-	for _, c := range mon.Resources.Clones {
+	for _, c := range mon.Clones {
 		if !Owned(c.ID) || strings.HasSuffix(c.ID, "-trigger-clone") {
 			continue
 		}
 		s := ServiceStatus{ID: c.ID, Failed: c.Failed}
-		add := func(r monResource) {
+		add := func(r pacemaker.Resource) {
 			if s.Agent == "" {
 				s.Agent = r.Agent
 			}
@@ -275,36 +203,39 @@ func ParseStatus(cib *Element, crmMonXML []byte) (*Status, error) {
 				s.Stopped++
 				return
 			}
-			s.Running = append(s.Running, r.Nodes[0].Name)
-			if r.Role == "Promoted" || r.Role == "Master" {
-				s.Promoted = append(s.Promoted, r.Nodes[0].Name)
+			s.Running = append(s.Running, r.Nodes[0])
+			if r.Role == "Promoted" {
+				s.Promoted = append(s.Promoted, r.Nodes[0])
 			}
 			if r.Failed {
 				s.Failed = true
 			}
 		}
-		for _, r := range c.Resources {
-			add(r)
-		}
-		for _, g := range c.Groups {
-			// a group instance runs where all its members run
-			if len(g.Resources) > 0 {
-				first := g.Resources[0]
-				for _, m := range g.Resources[1:] {
-					if !m.Active {
-						first.Active = false
-					}
-					if m.Failed {
-						first.Failed = true
-					}
-				}
-				first.Agent = "group " + g.ID
-				add(first)
+		// A cloned group's instance runs where all its members run.
+		var groups []string
+		group := map[string]*pacemaker.Resource{}
+		for _, r := range mon.Resources {
+			switch {
+			case r.Clone != c.ID:
+			case r.Parent == c.ID:
+				add(r)
+			case group[r.Parent] == nil:
+				first := r
+				first.Agent = "group " + r.Parent
+				group[r.Parent] = &first
+				groups = append(groups, r.Parent)
+			default:
+				g := group[r.Parent]
+				g.Active = g.Active && r.Active
+				g.Failed = g.Failed || r.Failed
 			}
+		}
+		for _, g := range groups {
+			add(*group[g])
 		}
 		sort.Strings(s.Running)
 		if c.ID == idCTDBClone {
-			st.promotableCTDB = c.MultiState
+			st.promotableCTDB = c.Promotable
 			if len(s.Promoted) > 0 {
 				st.CTDBLeader = s.Promoted[0]
 			}
@@ -312,18 +243,15 @@ func ParseStatus(cib *Element, crmMonXML []byte) (*Status, error) {
 		st.Services = append(st.Services, s)
 	}
 	for _, f := range mon.Failures {
-		rsc := f.OpKey
-		if i := strings.Index(rsc, "_"+f.Task+"_"); i > 0 {
-			rsc = rsc[:i]
-		}
-		if !Owned(strings.SplitN(rsc, ":", 2)[0]) {
+		rsc := f.Resource
+		if !Owned(pacemaker.BaseID(rsc)) {
 			continue
 		}
 		op := f.Task
-		if ms, err := strconv.Atoi(strings.TrimSuffix(f.Interval, "ms")); err == nil && ms > 0 {
-			op += " (every " + (time.Duration(ms) * time.Millisecond).String() + ")"
+		if iv, err := strconv.Atoi(strings.TrimSuffix(f.Interval, "ms")); err == nil && iv > 0 {
+			op += " (every " + (time.Duration(iv) * time.Millisecond).String() + ")"
 		}
-		st.Failures = append(st.Failures, Failure{Node: f.Node, Resource: rsc, Op: op, Result: f.ExitStatus, Reason: f.ExitReason, When: f.Last})
+		st.Failures = append(st.Failures, Failure{Node: f.Node, Resource: rsc, Op: op, Result: f.ExitStatus, Reason: f.ExitReason, When: f.LastRCChange})
 	}
 	if !st.StonithEnabled {
 		st.Warnings = append(st.Warnings, "fencing is disabled (stonith-enabled=false): a node that hangs instead of dying can corrupt data; configure fencing devices for production")
@@ -339,7 +267,7 @@ func ParseStatus(cib *Element, crmMonXML []byte) (*Status, error) {
 			st.Warnings = append(st.Warnings, fmt.Sprintf("VIP %s (%s) is not running anywhere", v.Address, v.ID))
 		}
 	}
-	return st, nil
+	return st
 }
 
 // WriteText prints the status as tables.
