@@ -24,7 +24,11 @@ import (
 	"github.com/storhaug/storhaug/pacemaker"
 )
 
-var ganeshaTriggerAgent = sync.OnceValue(func() *ocf.Agent {
+var ganeshaTriggerAgent = sync.OnceValue(func() *ocf.Agent { return newGaneshaTriggerAgent(cibOwners{}) })
+
+// newGaneshaTriggerAgent declares the agent, its starts recording the
+// address's owner in owners.
+func newGaneshaTriggerAgent(owners ownerStore) *ocf.Agent {
 	return &ocf.Agent{
 		Name:      "ganesha_trigger",
 		Version:   "1.0",
@@ -53,14 +57,14 @@ recovery directory. A grace request ganesha refuses fails the notification with 
 				LongDesc: "The address of the bus ganesha.nfsd is on. Empty: the system bus."},
 		},
 		Actions: []ocf.Action{
-			{Name: "start", Timeout: 20 * time.Second, Handler: triggerStart},
+			{Name: "start", Timeout: 20 * time.Second, Handler: func(r *ocf.Request) error { return triggerStart(r, owners) }},
 			{Name: "stop", Timeout: 20 * time.Second, Handler: triggerStop},
 			{Name: "monitor", Timeout: 20 * time.Second, Interval: 10 * time.Second, Handler: triggerMonitor},
 			{Name: "notify", Timeout: 30 * time.Second, Handler: triggerNotify},
 			{Name: "validate-all", Timeout: 20 * time.Second, Handler: triggerValidate},
 		},
 	}
-})
+}
 
 // triggerState is the file that says this instance is started.
 func triggerState(r *ocf.Request) string {
@@ -93,7 +97,7 @@ func triggerValidate(r *ocf.Request) error {
 	return err
 }
 
-func triggerStart(r *ocf.Request) error {
+func triggerStart(r *ocf.Request, owners ownerStore) error {
 	if err := triggerValidate(r); err != nil {
 		return err
 	}
@@ -153,8 +157,6 @@ type ownerStore interface {
 	Latest(ctx context.Context, rsc string) (node string, seq int64, err error)
 	Record(ctx context.Context, rsc, node string, seq int64) error
 }
-
-var owners ownerStore = cibOwners{}
 
 // cibOwners keeps the owner as a permanent node attribute,
 // storhaug-owner-<resource> = the sequence number of the node's last start

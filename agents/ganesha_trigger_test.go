@@ -224,27 +224,25 @@ func TestTriggerTakeoverAfterUnfencedLoss(t *testing.T) {
 	bus := ganeshatest.Bus(t)
 	fake := ganeshatest.Serve(t, bus)
 	fo := &fakeOwners{latest: map[string]string{"vip1_trigger": "n2"}, seq: 4}
-	saved := owners
-	owners = fo
-	t.Cleanup(func() { owners = saved })
+	agent := newGaneshaTriggerAgent(fo)
 
 	env := with(triggerEnv(t, bus), "OCF_RESKEY_CRM_meta_on_node", "n3")
-	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "start", env); code != 0 {
+	if code, stderr := runAgent(t, agent, "start", env); code != 0 {
 		t.Fatalf("start = %v: %s", code, stderr)
 	}
 	if got := strings.Join(fo.recorded, " "); got != "vip1_trigger=n3@5" {
 		t.Fatalf("recorded %q, want vip1_trigger=n3@5", got)
 	}
-	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n3", "post", "start", "n3", "")); code != 0 {
+	if code, stderr := runAgent(t, agent, "notify", notifyEnv(env, "n3", "post", "start", "n3", "")); code != 0 {
 		t.Fatalf("post-start = %v: %s", code, stderr)
 	}
 	if got := strings.Join(fake.Calls(), " "); got != "5:n2" {
 		t.Fatalf("ganesha got %q, want 5:n2", got)
 	}
 	// restart in place on n3: the previous owner is n3 itself
-	runAgent(t, ganeshaTriggerAgent(), "stop", env)
-	runAgent(t, ganeshaTriggerAgent(), "start", env)
-	runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n3", "post", "start", "n3", ""))
+	runAgent(t, agent, "stop", env)
+	runAgent(t, agent, "start", env)
+	runAgent(t, agent, "notify", notifyEnv(env, "n3", "post", "start", "n3", ""))
 	if got := strings.Join(fake.Calls(), " "); got != "5:n2" {
 		t.Fatalf("after a restart in place ganesha got %q, want only the earlier 5:n2", got)
 	}

@@ -25,12 +25,14 @@ type Keeper struct {
 	Wrote  func(conns []Conn, at time.Time) // called after each write (tests, measurements)
 
 	local local
+	// grace is how long a keeper started before the takeover waits for
+	// its stash before it first writes the shared file, so that it cannot
+	// replace the old owner's list before the takeover has read it; 0 for
+	// defaultGrace (tests shorten it).
+	grace time.Duration
 }
 
-// grace is how long a keeper started before the takeover waits for its
-// stash before it first writes the shared file, so that it cannot replace
-// the old owner's list before the takeover has read it.
-var grace = 3 * time.Second
+const defaultGrace = 3 * time.Second
 
 type round struct {
 	at    time.Time
@@ -48,6 +50,10 @@ func (k *Keeper) Run(ctx context.Context) {
 	refresh := k.Refresh
 	if refresh <= 0 {
 		refresh = time.Second
+	}
+	grace := k.grace
+	if grace <= 0 {
+		grace = defaultGrace
 	}
 	start := now()
 	stashed := false

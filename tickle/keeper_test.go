@@ -124,13 +124,11 @@ func TestKeeperRoundsAndWrites(t *testing.T) {
 }
 
 func TestKeeperWritesAfterGraceWithoutTakeover(t *testing.T) {
-	defer func(g time.Duration) { grace = g }(grace)
-	grace = 200 * time.Millisecond
 	vip := netip.MustParseAddr("2001:db8::10")
 	dir := t.TempDir()
 	f := &fakeNode{conns: []Conn{conn("[2001:db8::10]:22", "[2001:db8::20]:3")}}
 	k := &Keeper{VIP: vip, Dir: dir, Schedule: DefaultSchedule, Refresh: 50 * time.Millisecond,
-		Record: f.record, Tickle: f.tickle, local: newLocal(t.TempDir(), vip, "")}
+		Record: f.record, Tickle: f.tickle, local: newLocal(t.TempDir(), vip, ""), grace: 200 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
 	k.Run(ctx)

@@ -19,6 +19,9 @@ type Config struct {
 	Schedule Schedule
 	Refresh  time.Duration // how often the keeper records
 	Log      Logger
+	// exactRST makes Release reset sockets with exact RSTs even where the
+	// kernel could destroy them (for tests).
+	exactRST bool
 }
 
 // A Prepared takeover has read the VIP's list and opened the sockets to
@@ -174,10 +177,10 @@ func Release(ctx context.Context, cfg Config) (recorded, destroyed int, err erro
 	}
 	unlock()
 	var derr error
-	if !forceExactRST {
+	if !cfg.exactRST {
 		destroyed, derr = rec.Destroy()
 	}
-	if forceExactRST || errors.Is(derr, ErrDestroyUnsupported) {
+	if cfg.exactRST || errors.Is(derr, ErrDestroyUnsupported) {
 		why := "forced (test)"
 		if derr != nil {
 			why = derr.Error()
@@ -205,10 +208,6 @@ func Release(ctx context.Context, cfg Config) (recorded, destroyed int, err erro
 // releaseResetBudget bounds Release when it resets sockets with exact RSTs
 // (the agent gives Release 5 s in all).
 const releaseResetBudget = 4 * time.Second
-
-// forceExactRST makes Release reset sockets with exact RSTs even where the
-// kernel could destroy them (for tests).
-var forceExactRST bool
 
 // List records the connections on the VIP now (for the admin's "storhaug
 // tickle list" on the owning node).

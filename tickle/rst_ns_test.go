@@ -68,14 +68,6 @@ func takeAccepted(t *testing.T, ch <-chan *serverConn, n int) []*serverConn {
 	return out
 }
 
-var forceMu sync.Mutex
-
-func forceFallback(t *testing.T) {
-	forceMu.Lock()
-	forceExactRST = true
-	t.Cleanup(func() { forceExactRST = false; forceMu.Unlock() })
-}
-
 type logRecInfo struct {
 	mu    sync.Mutex
 	infos []string
@@ -101,7 +93,6 @@ func (l *logRecInfo) Debugf(string, ...any) {}
 func TestReleaseExactRST(t *testing.T) {
 	const k = 20
 	l := newLab(t)
-	forceFallback(t)
 	for _, tc := range []struct {
 		name, listen, dial string
 		vip                netip.Addr
@@ -120,7 +111,7 @@ func TestReleaseExactRST(t *testing.T) {
 				t.Fatalf("%d sockets on %s before release, want %d", len(got), tc.vip, k)
 			}
 			var log logRecInfo
-			cfg := Config{VIP: tc.vip, Netns: l.a.Name, StateDir: t.TempDir(), Source: SockDiag, Log: &log}
+			cfg := Config{VIP: tc.vip, Netns: l.a.Name, StateDir: t.TempDir(), Source: SockDiag, Log: &log, exactRST: true}
 			start := time.Now()
 			_, n, err := Release(context.Background(), cfg)
 			took := time.Since(start)
@@ -205,7 +196,6 @@ func TestRawLinkSeesLocalAnswer(t *testing.T) {
 func TestReleaseExactRSTClientRSTLost(t *testing.T) {
 	const k = 20
 	l := newLab(t)
-	forceFallback(t)
 	l.c.Run(t, "nft", "add table inet rstdrop; add chain inet rstdrop in { type filter hook input priority 0; }; "+
 		"add rule inet rstdrop in tcp flags rst drop")
 	var all []*client
@@ -218,7 +208,7 @@ func TestReleaseExactRSTClientRSTLost(t *testing.T) {
 		all = append(all, cs...)
 		servers := takeAccepted(t, accepted, k)
 		start := time.Now()
-		_, n, err := Release(context.Background(), Config{VIP: tc.vip, Netns: l.a.Name, StateDir: t.TempDir(), Source: SockDiag})
+		_, n, err := Release(context.Background(), Config{VIP: tc.vip, Netns: l.a.Name, StateDir: t.TempDir(), Source: SockDiag, exactRST: true})
 		if err != nil || n != k {
 			t.Fatalf("%s: release: %d reset, %v", tc.vip, n, err)
 		}
