@@ -101,7 +101,7 @@ does, about 2 s); start fails if one answers. IPv6 uses duplicate address detect
 			{Name: "monitor", Timeout: 20 * time.Second, Interval: 10 * time.Second, Handler: ipaddr3Monitor},
 			{Name: "status", Timeout: 20 * time.Second, Interval: 10 * time.Second, Handler: ipaddr3Monitor},
 			{Name: "validate-all", Timeout: 20 * time.Second, Handler: ipaddr3Validate},
-			{Name: keeperAction, Timeout: 20 * time.Second, Handler: ipaddr3Keeper, Hidden: true},
+			{Name: vipHelperAction, Timeout: 20 * time.Second, Handler: ipaddr3Helper, Hidden: true},
 		},
 	}
 })
@@ -163,11 +163,11 @@ func ipaddr3Params(r *ocf.Request) (*vipReq, error) {
 		}
 	}
 	v.count, v.refresh = r.Int("arp_count"), r.Int("arp_count_refresh")
-	ms := r.Int("arp_interval")
-	if ms <= 0 {
-		return nil, ocf.Errorf(ocf.ErrConfigured, "parameter arp_interval: %d is not a positive number of milliseconds", ms)
+	intervalMs := r.Int("arp_interval")
+	if intervalMs <= 0 {
+		return nil, ocf.Errorf(ocf.ErrConfigured, "parameter arp_interval: %d is not a positive number of milliseconds", intervalMs)
 	}
-	v.interval = time.Duration(ms) * time.Millisecond
+	v.interval = time.Duration(intervalMs) * time.Millisecond
 	return v, nil
 }
 
@@ -255,8 +255,8 @@ func ipaddr3Start(r *ocf.Request) error {
 	}
 	if ok, _ := st.Matches(t); ok && !st.Tentative() {
 		r.Log.Infof("%s is already on %s", t.Addr, t.Link)
-		if tickleWanted(r) && !keeperRunning(v) {
-			if err := spawnKeeper(v, t, 0, time.Time{}); err != nil {
+		if tickleWanted(r) && !vipHelperRunning(v) {
+			if err := spawnVIPHelper(v, t, 0, time.Time{}); err != nil {
 				r.Log.Errorf("%v", err)
 			}
 		}
@@ -285,7 +285,7 @@ func ipaddr3Start(r *ocf.Request) error {
 	tAdd := time.Since(t0)
 	r.Log.Infof("added %s/%d to %s", t.Addr, t.Prefix, t.Link)
 
-	// Announce: the first round now, the others here or in the keeper.
+	// Announce: the first round now, the others here or in the helper.
 	var next time.Time
 	left := 0
 	if v.count > 0 {
@@ -319,26 +319,26 @@ func ipaddr3Start(r *ocf.Request) error {
 	}
 	tTickle := time.Since(t0)
 	if left > 0 || tickleWanted(r) {
-		stopKeeper(v) // one from an earlier start, if any
-		if err := spawnKeeper(v, t, left, next); err != nil {
+		stopVIPHelper(v) // one from an earlier start, if any
+		if err := spawnVIPHelper(v, t, left, next); err != nil {
 			r.Log.Errorf("%v (%d announcement rounds not sent)", err, left)
 		}
 	}
 	// Where a takeover's time goes, for whoever tunes a failover.
 	r.Log.Infof("%s is up on %s %v after the agent began: address added at %v, first announcement out at %v, %d clients tickled at %v",
-		t.Addr, t.Link, ms(time.Since(t0)), ms(tAdd), ms(tAnn), tickled, ms(tTickle))
+		t.Addr, t.Link, logDur(time.Since(t0)), logDur(tAdd), logDur(tAnn), tickled, logDur(tTickle))
 	return nil
 }
 
-// ms rounds a duration for a log line.
-func ms(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+// logDur rounds a duration for a log line (to 0.1 ms).
+func logDur(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
 
 func ipaddr3Stop(r *ocf.Request) error {
 	v, err := ipaddr3Params(r)
 	if err != nil {
 		return err
 	}
-	if err := stopKeeper(v); err != nil {
+	if err := stopVIPHelper(v); err != nil {
 		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 	}
 	h, err := v.open()
@@ -407,9 +407,9 @@ func ipaddr3Monitor(r *ocf.Request) error {
 		v.announce(h, t, v.refresh)
 		h.Close()
 	}
-	if tickleWanted(r) && !keeperRunning(v) {
+	if tickleWanted(r) && !vipHelperRunning(v) {
 		r.Log.Warnf("the helper process for %s is gone: starting it again", v.spec.Addr)
-		if err := spawnKeeper(v, t, 0, time.Time{}); err != nil {
+		if err := spawnVIPHelper(v, t, 0, time.Time{}); err != nil {
 			r.Log.Errorf("%v", err)
 		}
 	}

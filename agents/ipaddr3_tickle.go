@@ -7,7 +7,7 @@ package agents
 //     sockets while the address is added and announced; the first tickle
 //     round goes out once the first announcement round is, before start
 //     returns.
-//   - tickleKeep runs in IPaddr3's long-lived keeper process (the one that
+//   - tickleKeep runs in IPaddr3's long-lived helper process (the one that
 //     sends the later announcement rounds) until ctx ends: it keeps the
 //     recorded connection list fresh and sends the later tickle rounds.
 //   - tickleRelease runs in stop before the address is removed: it records
@@ -76,7 +76,7 @@ answers to invalid segments, as CTDB does (rounds at 0, 1.1 and 2.2 s).`},
 rewritten only when the list changed. Connections opened less than this long before a crash may be missed.`},
 }
 
-// tickleWanted reports whether the keeper process is needed for tickles.
+// tickleWanted reports whether the helper process is needed for tickles.
 func tickleWanted(r *ocf.Request) bool {
 	return r.Bool("tickle") && r.String("tickle_dir") != ""
 }
@@ -111,11 +111,11 @@ func tickleConfig(r *ocf.Request, t vipTarget) (tickle.Config, error) {
 		}
 		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter %s: %w", p, err)
 	}
-	ms := r.Int("tickle_refresh")
-	if ms < 100 || ms > 60000 {
-		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter tickle_refresh: %s ms: use 100 to 60000", strconv.Itoa(ms))
+	refreshMs := r.Int("tickle_refresh")
+	if refreshMs < 100 || refreshMs > 60000 {
+		return cfg, ocf.Errorf(ocf.ErrConfigured, "parameter tickle_refresh: %s ms: use 100 to 60000", strconv.Itoa(refreshMs))
 	}
-	cfg.Refresh = time.Duration(ms) * time.Millisecond
+	cfg.Refresh = time.Duration(refreshMs) * time.Millisecond
 	return cfg, nil
 }
 

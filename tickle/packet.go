@@ -22,9 +22,9 @@ type Segment struct {
 	Window   uint16
 }
 
-// Tickle is the segment that makes the client of c answer with its real
-// sequence numbers: an ACK from VIP:port with seq 0, ack 0.
-func Tickle(c Conn) Segment {
+// Tickle returns the segment that makes the client of c answer with its
+// real sequence numbers: an ACK from VIP:port with seq 0, ack 0.
+func (c Conn) Tickle() Segment {
 	return Segment{Src: c.Local, Dst: c.Remote, Flags: FlagACK, Window: TickleWindow}
 }
 

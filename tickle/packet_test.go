@@ -15,14 +15,14 @@ func TestPacketGolden(t *testing.T) {
 		seg  Segment
 		want string
 	}{
-		{"tickle v4", Tickle(Conn{ap("198.51.100.10:445"), ap("198.51.100.20:51234")}),
+		{"tickle v4", Conn{ap("198.51.100.10:445"), ap("198.51.100.20:51234")}.Tickle(),
 			"45000028000040004006e64ac633640ac633641401bdc8220000000000000000501004d28c9d0000"},
-		{"tickle v6", Tickle(Conn{ap("[2001:db8::10]:445"), ap("[2001:db8::20]:51234")}),
+		{"tickle v6", Conn{ap("[2001:db8::10]:445"), ap("[2001:db8::20]:51234")}.Tickle(),
 			"600000000014064020010db800000000000000000000001020010db800000000000000000000002001bdc8220000000000000000501004d285810000"},
 		{"rst+ack v4", Segment{Src: ap("203.0.113.7:2049"), Dst: ap("198.51.100.200:40000"),
 			Seq: 0x01020304, Ack: 0xa0b0c0d0, Flags: FlagRST | FlagACK},
 			"45000028000040004006d3cccb007107c63364c808019c4001020304a0b0c0d0501400003f040000"},
-		{"tickle v4-mapped", Tickle(Conn{ap("[::ffff:198.51.100.10]:445"), ap("[::ffff:198.51.100.20]:51234")}),
+		{"tickle v4-mapped", Conn{ap("[::ffff:198.51.100.10]:445"), ap("[::ffff:198.51.100.20]:51234")}.Tickle(),
 			"45000028000040004006e64ac633640ac633641401bdc8220000000000000000501004d28c9d0000"},
 	}
 	for _, c := range cases {
@@ -41,7 +41,7 @@ func TestPacketChecksumsVerify(t *testing.T) {
 		{netip.MustParseAddrPort("[2001:db8:ffff::1]:65535"), netip.MustParseAddrPort("[2001:db8::ffff:ffff]:1")},
 	} {
 		for _, seq := range []uint32{0, 1, 0xffffffff, 0x80000000} {
-			seg := Tickle(c)
+			seg := c.Tickle()
 			seg.Seq, seg.Ack, seg.Window = seq, ^seq, uint16(seq)
 			p := seg.Packet()
 			var pseudo uint32

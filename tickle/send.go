@@ -110,7 +110,7 @@ func (s *Sender) tickle(conns []Conn) (int, error) {
 	sent := 0
 	var errs []error
 	for _, c := range conns {
-		if err := s.Send(Tickle(c)); err != nil {
+		if err := s.Send(c.Tickle()); err != nil {
 			if len(errs) < 3 {
 				errs = append(errs, err)
 			}

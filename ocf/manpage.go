@@ -1,5 +1,8 @@
 package ocf
 
+// The agents' documentation: their meta-data rendered as Markdown and as
+// man pages (ocf_storhaug_NAME(7)).
+
 import (
 	"bufio"
 	"fmt"

@@ -1,12 +1,12 @@
 package agents
 
-// IPaddr3's keeper: the helper process start leaves running to send the
-// later announcement rounds (and, through the tickle hooks, the later
-// tickle rounds). It is the storhaug binary re-executed as "IPaddr3 keeper
-// IP INSTANCE" with the agent's environment, in a session of its own (so
+// IPaddr3's helper: the process start leaves running to send the later
+// announcement rounds (and, through the tickle hooks, the later tickle
+// rounds, run by a tickle.Keeper). It is the storhaug binary re-executed
+// as "IPaddr3 keeper IP INSTANCE" with the agent's environment, in a session of its own (so
 // Pacemaker's kill of a timed-out operation's process group does not reach
 // it), its pid in a pidfile in the state directory. Stop ends it after
-// checking that the pid is still that keeper.
+// checking that the pid is still that helper.
 
 import (
 	"context"
@@ -27,19 +27,22 @@ import (
 	"github.com/storhaug/storhaug/vip"
 )
 
-const keeperAction = "keeper"
+// vipHelperAction is the helper's hidden action: its name in the
+// command line, which identifies it (and so stays what earlier releases
+// started).
+const vipHelperAction = "keeper"
 
-// Environment the keeper is started with, besides the agent's own.
+// Environment the helper is started with, besides the agent's own.
 const (
-	envKeeperRounds = "STORHAUG_IPADDR3_ROUNDS" // announcement rounds left
-	envKeeperNext   = "STORHAUG_IPADDR3_NEXT"   // when the next is due (Unix ns)
-	envKeeperLink   = "STORHAUG_IPADDR3_LINK"   // the interface the address is on
-	envKeeperPrefix = "STORHAUG_IPADDR3_PREFIX" // its prefix length
+	envHelperRounds = "STORHAUG_IPADDR3_ROUNDS" // announcement rounds left
+	envHelperNext   = "STORHAUG_IPADDR3_NEXT"   // when the next is due (Unix ns)
+	envHelperLink   = "STORHAUG_IPADDR3_LINK"   // the interface the address is on
+	envHelperPrefix = "STORHAUG_IPADDR3_PREFIX" // its prefix length
 )
 
-// keeperPidfile is the keeper's pidfile: per resource instance (or per
+// vipHelperPidfile is the helper's pidfile: per resource instance (or per
 // address and namespace when run by hand).
-func keeperPidfile(v *vipReq) string {
+func vipHelperPidfile(v *vipReq) string {
 	key := v.r.Instance
 	if key == "" {
 		key = v.spec.Addr.String()
@@ -50,54 +53,54 @@ func keeperPidfile(v *vipReq) string {
 	return v.r.StateFile("IPaddr3", key, ".pid")
 }
 
-// legacyKeeperPidfile is where releases before the one naming of state
-// files kept the pidfile: a keeper started by one of them is still found
+// legacyVIPHelperPidfile is where releases before the one naming of state
+// files kept the pidfile: a helper started by one of them is still found
 // (and stopped) after an upgrade.
-func legacyKeeperPidfile(v *vipReq) string {
-	return strings.Replace(keeperPidfile(v), "storhaug-IPaddr3-", "IPaddr3-", 1)
+func legacyVIPHelperPidfile(v *vipReq) string {
+	return strings.Replace(vipHelperPidfile(v), "storhaug-IPaddr3-", "IPaddr3-", 1)
 }
 
-// keeperArgs is the command line a keeper of v runs with.
-func keeperArgs(v *vipReq) []string {
-	return []string{"IPaddr3", keeperAction, v.spec.Addr.String(), v.r.Instance}
+// vipHelperArgs is the command line a helper of v runs with.
+func vipHelperArgs(v *vipReq) []string {
+	return []string{"IPaddr3", vipHelperAction, v.spec.Addr.String(), v.r.Instance}
 }
 
-// keeperPid returns the pid of v's running keeper, or 0.
-func keeperPid(v *vipReq) int {
-	for _, f := range []string{keeperPidfile(v), legacyKeeperPidfile(v)} {
+// vipHelperPid returns the pid of v's running helper, or 0.
+func vipHelperPid(v *vipReq) int {
+	for _, f := range []string{vipHelperPidfile(v), legacyVIPHelperPidfile(v)} {
 		pid, err := proc.ReadPidfile(f)
-		if err == nil && proc.Runs(pid, keeperArgs(v)) {
+		if err == nil && proc.Runs(pid, vipHelperArgs(v)) {
 			return pid
 		}
 	}
 	return 0
 }
 
-func keeperRunning(v *vipReq) bool { return keeperPid(v) != 0 }
+func vipHelperRunning(v *vipReq) bool { return vipHelperPid(v) != 0 }
 
-// keeperNice is the keeper's scheduling priority (nice value): its
+// vipHelperNice is the helper's scheduling priority (nice value): its
 // start-up (a Go process's) must not slow down what matters in a
 // takeover: the clients' reconnections, the services moving in, the
 // first monitor. Its work is a few packets a second and one list.
-const keeperNice = 10
+const vipHelperNice = 10
 
-// spawnKeeper starts the keeper for target t with rounds announcement
+// spawnVIPHelper starts the helper for target t with rounds announcement
 // rounds left, the next due at next.
-func spawnKeeper(v *vipReq, t vip.Target, rounds int, next time.Time) error {
-	pidfile := keeperPidfile(v)
+func spawnVIPHelper(v *vipReq, t vip.Target, rounds int, next time.Time) error {
+	pidfile := vipHelperPidfile(v)
 	if err := os.MkdirAll(filepath.Dir(pidfile), 0o755); err != nil {
 		return fmt.Errorf("starting the helper process: %w", err)
 	}
-	// The keeper logs to syslog.
+	// The helper logs to syslog.
 	pid, err := proc.Spawn(proc.Helper{
-		Args: keeperArgs(v),
+		Args: vipHelperArgs(v),
 		Env: append(os.Environ(),
-			envKeeperRounds+"="+strconv.Itoa(rounds),
-			envKeeperNext+"="+strconv.FormatInt(next.UnixNano(), 10),
-			envKeeperLink+"="+t.Link,
-			envKeeperPrefix+"="+strconv.Itoa(t.Prefix),
+			envHelperRounds+"="+strconv.Itoa(rounds),
+			envHelperNext+"="+strconv.FormatInt(next.UnixNano(), 10),
+			envHelperLink+"="+t.Link,
+			envHelperPrefix+"="+strconv.Itoa(t.Prefix),
 		),
-		Nice: keeperNice,
+		Nice: vipHelperNice,
 	})
 	if err != nil {
 		return fmt.Errorf("starting the helper process: %w", err)
@@ -110,26 +113,26 @@ func spawnKeeper(v *vipReq, t vip.Target, rounds int, next time.Time) error {
 	return nil
 }
 
-// stopKeeper ends v's keeper, if one runs: SIGTERM, then SIGKILL if it is
+// stopVIPHelper ends v's helper, if one runs: SIGTERM, then SIGKILL if it is
 // still there when the stop's deadline comes close.
-func stopKeeper(v *vipReq) error {
-	pidfile := keeperPidfile(v)
-	if pid := keeperPid(v); pid != 0 {
-		args := keeperArgs(v)
+func stopVIPHelper(v *vipReq) error {
+	pidfile := vipHelperPidfile(v)
+	if pid := vipHelperPid(v); pid != 0 {
+		args := vipHelperArgs(v)
 		if _, err := proc.Stop(v.r.Context(), pid, func(p int) bool { return proc.Runs(p, args) }); err != nil {
 			return fmt.Errorf("ending helper process %d: %w", pid, err)
 		}
 	}
-	os.Remove(legacyKeeperPidfile(v))
+	os.Remove(legacyVIPHelperPidfile(v))
 	if err := os.Remove(pidfile); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil
 }
 
-// ipaddr3Keeper is the keeper process: the announcement rounds left, then
+// ipaddr3Helper is the helper process: the announcement rounds left, then
 // the tickle keeper when tickles are wanted, until SIGTERM.
-func ipaddr3Keeper(r *ocf.Request) error {
+func ipaddr3Helper(r *ocf.Request) error {
 	// Not r.Context(): that ends at the start operation's deadline.
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
@@ -139,9 +142,9 @@ func ipaddr3Keeper(r *ocf.Request) error {
 		return err
 	}
 	defer func() {
-		// Leave the pidfile to a newer keeper.
-		if b, err := os.ReadFile(keeperPidfile(v)); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
-			os.Remove(keeperPidfile(v))
+		// Leave the pidfile to a newer helper.
+		if b, err := os.ReadFile(vipHelperPidfile(v)); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+			os.Remove(vipHelperPidfile(v))
 		}
 	}()
 	h, err := v.open()
@@ -150,10 +153,10 @@ func ipaddr3Keeper(r *ocf.Request) error {
 	}
 	defer h.Close()
 	spec := v.spec
-	if l := r.Getenv(envKeeperLink); l != "" {
+	if l := r.Getenv(envHelperLink); l != "" {
 		spec.Link = l
 	}
-	if p, err := strconv.Atoi(r.Getenv(envKeeperPrefix)); err == nil && p > 0 {
+	if p, err := strconv.Atoi(r.Getenv(envHelperPrefix)); err == nil && p > 0 {
 		spec.Prefix = p
 	}
 	t, err := h.Resolve(spec)
@@ -171,14 +174,14 @@ func ipaddr3Keeper(r *ocf.Request) error {
 			tickleKeep(ctx, r, v.target(t))
 		}()
 	}
-	rounds, _ := strconv.Atoi(r.Getenv(envKeeperRounds))
+	rounds, _ := strconv.Atoi(r.Getenv(envHelperRounds))
 	if rounds > 0 {
 		a, err := h.NewAnnouncer(t)
 		if err != nil {
 			r.Log.Errorf("announcing %s on %s: %v", t.Addr, t.Link, err)
 		} else {
 			var next time.Time
-			if ns, err := strconv.ParseInt(r.Getenv(envKeeperNext), 10, 64); err == nil && ns > 0 {
+			if ns, err := strconv.ParseInt(r.Getenv(envHelperNext), 10, 64); err == nil && ns > 0 {
 				next = time.Unix(0, ns)
 			}
 			sent := a.Rounds(ctx, rounds, v.interval, next, func(round int, err error) {
