@@ -276,7 +276,7 @@ func ctdbNotify(r *ocf.Request) error {
 	return nil
 }
 
-// ctdbLeaderWatch is the helper: it follows the leader broadcasts of the
+// leaderWatch is the helper: it follows the leader broadcasts of the
 // local ctdbd and keeps the last one in the leader file, until ctdbd goes
 // or it is told to end.
 func (c *ctdbRes) leaderWatch() error {

@@ -507,7 +507,8 @@ func (n *Node) running(names ...string) bool {
 // runs in the node.
 func (n *Node) Running(name string) bool { return n.running(name) }
 
-// mountSpecs of a node; see initSpec.
+// initSpec is what the node's init sets up: its host name, its mounts
+// and the directories made after them.
 func (n *Node) initSpec() initSpec {
 	d := n.Dir()
 	l := n.lab
