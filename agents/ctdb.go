@@ -11,10 +11,8 @@ package agents
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -232,87 +230,6 @@ func (c *ctdbRes) naming(s *ctdb.State) (ctdb.Version, error) {
 	}
 	s.Naming, s.Version = ti.Naming, ti.Version
 	return v, nil
-}
-
-func executable(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("%s is not an executable file", path)
-	}
-	return nil
-}
-
-// validate checks the parameters and this node's setup.
-func (c *ctdbRes) validate() error {
-	r := c.r
-	for _, p := range []string{"ctdb_binary", "ctdbd_binary"} {
-		if err := executable(r.String(p)); err != nil {
-			return ocf.Errorf(ocf.ErrInstalled, "parameter %s: %w", p, err)
-		}
-	}
-	if r.Int("ctdb_timeout") <= 0 {
-		return ocf.Errorf(ocf.ErrConfigured, "parameter ctdb_timeout: must be at least 1 (seconds), not %d", r.Int("ctdb_timeout"))
-	}
-	if lvl := r.Int("ctdb_debuglevel"); lvl < 0 || lvl > 10 {
-		return ocf.Errorf(ocf.ErrConfigured, "parameter ctdb_debuglevel: %d is not a level from 0 to 10", lvl)
-	}
-	if n := r.Int("ctdb_max_open_files"); r.IsSet("ctdb_max_open_files") && n < 64 {
-		return ocf.Errorf(ocf.ErrConfigured, "parameter ctdb_max_open_files: %d is too small", n)
-	}
-	dir := r.String("ctdb_config_dir")
-	if dir != "/etc/ctdb" {
-		r.Log.Warnf("parameter ctdb_config_dir: CTDB 4.9 and later read %s only if it is their built-in directory (/etc/ctdb)", dir)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "nodes")); err != nil {
-		return ocf.Errorf(ocf.ErrArgs, "parameter ctdb_config_dir: %s does not exist: ctdb needs the list of nodes", filepath.Join(dir, "nodes"))
-	}
-	if _, err := os.Stat(filepath.Join(dir, "public_addresses")); err == nil {
-		r.Log.Warnf("%s exists: CTDB will manage IP addresses itself", filepath.Join(dir, "public_addresses"))
-	}
-	if err := executable(r.String("tdbdump_binary")); err != nil {
-		return ocf.Errorf(ocf.ErrInstalled, "parameter tdbdump_binary: %w (needed to check persistent databases)", err)
-	}
-	lock := r.String("ctdb_recovery_lock")
-	switch {
-	case lock == "" && !c.promotable:
-		return ocf.Errorf(ocf.ErrConfigured, "parameter ctdb_recovery_lock is required for a plain clone (or make the resource a promotable clone, where Pacemaker picks the leader)")
-	case strings.HasPrefix(lock, "!"):
-		helper := strings.Fields(lock[1:])
-		if len(helper) == 0 {
-			return ocf.Errorf(ocf.ErrConfigured, "parameter ctdb_recovery_lock: %q names no lock helper", lock)
-		}
-		if err := executable(helper[0]); err != nil {
-			return ocf.Errorf(ocf.ErrInstalled, "parameter ctdb_recovery_lock: lock helper: %w", err)
-		}
-	case lock != "":
-		d := filepath.Dir(lock)
-		f, err := os.CreateTemp(d, ".storhaug-ctdb-lock-test-*")
-		if err != nil {
-			return ocf.Errorf(ocf.ErrArgs, "parameter ctdb_recovery_lock: the lock's directory %s does not exist or is not writable: %w", d, err)
-		}
-		f.Close()
-		os.Remove(f.Name())
-	}
-	if r.Bool("ctdb_manages_samba") {
-		if _, err := os.Stat(r.String("smb_conf")); err != nil {
-			return ocf.Errorf(ocf.ErrInstalled, "parameter smb_conf: %s does not exist (ctdb_manages_samba is set)", r.String("smb_conf"))
-		}
-	}
-	return nil
-}
-
-func (c *ctdbRes) modeText() string {
-	if c.promotable {
-		s := "promotable clone: Pacemaker picks the CTDB leader (the promoted instance)"
-		if l := c.r.String("ctdb_recovery_lock"); l != "" {
-			s += ", with cluster lock " + l
-		}
-		return s
-	}
-	return "clone with cluster lock " + c.r.String("ctdb_recovery_lock") + ": CTDB elects its leader"
 }
 
 // absentBinaries reports a ctdb or ctdbd that is not installed: nothing
