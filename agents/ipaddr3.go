@@ -319,7 +319,9 @@ func ipaddr3Start(r *ocf.Request) error {
 	}
 	tTickle := time.Since(t0)
 	if left > 0 || tickleWanted(r) {
-		stopVIPHelper(v) // one from an earlier start, if any
+		if err := stopVIPHelper(v); err != nil { // one from an earlier start, if any
+			r.Log.Warnf("%v", err)
+		}
 		if err := spawnVIPHelper(v, t, left, next); err != nil {
 			r.Log.Errorf("%v (%d announcement rounds not sent)", err, left)
 		}
