@@ -47,6 +47,7 @@ func TestReadStatAndAlive(t *testing.T) {
 	}
 	cmd := start(t, "sleep", "60")
 	pid := cmd.Process.Pid
+	waitFor(t, func() bool { return Runs(pid, []string{"sleep", "60"}) }) // its exec
 	if s, _ := ReadStat(pid); s.Comm != "sleep" || s.PPID != os.Getpid() {
 		t.Errorf("sleep's stat %+v", s)
 	}
@@ -65,6 +66,7 @@ func TestReadStatAndAlive(t *testing.T) {
 
 func TestStopEscalates(t *testing.T) {
 	term := start(t, "sleep", "60")
+	waitFor(t, func() bool { return Runs(term.Process.Pid, []string{"sleep", "60"}) })
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
 	if sig, err := Stop(ctx, term.Process.Pid, Alive); sig != syscall.SIGTERM || err != nil {
