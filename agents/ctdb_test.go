@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os/exec"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/storhaug/storhaug/ctdb"
 	"github.com/storhaug/storhaug/internal/proc"
@@ -490,5 +495,43 @@ func TestCTDBMetaData(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "leader-watch") {
 		t.Error("hidden action in meta-data")
+	}
+}
+
+// The leader watch is known by its exact command line: a process that
+// merely mentions "leader-watch" in its arguments (here a shell) is not
+// taken for it, so monitor starts a real watch rather than trusting the
+// leader file of a process that is none.
+func TestCTDBWatchFoundByExactIdentity(t *testing.T) {
+	x := newCTDBFixture(t, true)
+	x.f.running = true
+	x.sys.helperRuns = proc.Runs
+	in, out, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	impostor := exec.Command("sh", "-c", "read x; : leader-watch")
+	impostor.Stdin = in // read returns when the cleanup closes out
+	if err := impostor.Start(); err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	t.Cleanup(func() { out.Close(); impostor.Process.Kill(); impostor.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; { // until its exec
+		if args, _ := proc.Cmdline(impostor.Process.Pid); slices.Contains(args, "read x; : leader-watch") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the shell did not start")
+		}
+		runtime.Gosched()
+	}
+	state := filepath.Join(x.dir, "state", "storhaug-CTDB-ctdb.json")
+	os.MkdirAll(filepath.Dir(state), 0o755)
+	os.WriteFile(state, []byte(fmt.Sprintf(`{"pnn": 0, "watch_pid": %d, "naming": "leader"}`, impostor.Process.Pid)), 0o600)
+	x.setLeaderFile("0")
+	x.run("monitor", "OCF_RESKEY_CRM_meta_interval=11000")
+	if x.f.watchPID != 12345 {
+		t.Errorf("monitor took pid %d (%q) for the leader watch and started none", impostor.Process.Pid, impostor.Args)
 	}
 }
