@@ -41,14 +41,18 @@ func (d *Daemon) PID() int {
 	if err != nil || pid <= 0 {
 		return 0
 	}
-	if !d.isOurs(pid) {
+	if !d.Alive(pid) {
 		return 0
 	}
 	return pid
 }
 
-// isOurs reports whether pid is a live (not zombie) process of our ctdbd binary.
-func (d *Daemon) isOurs(pid int) bool {
+// Alive reports whether pid is a live (not zombie) process of our ctdbd
+// binary.
+func (d *Daemon) Alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
 	st, err := proc.ReadStat(pid)
 	if err != nil || st.State == 'Z' || st.State == 'X' {
 		return false
@@ -60,8 +64,6 @@ func (d *Daemon) isOurs(pid int) bool {
 	return st.Comm == want
 }
 
-// Alive reports whether pid still is a live process of our ctdbd.
-func (d *Daemon) Alive(pid int) bool { return pid > 0 && d.isOurs(pid) }
 
 // Start runs ctdbd, which forks into the background and returns; it
 // returns the daemon's pid. The daemon is in a session of its own, so

@@ -65,14 +65,14 @@ func (d *Daemon) PID() (int, error) {
 	if err != nil || pid <= 0 {
 		return 0, fmt.Errorf("%w: %s holds %q", ErrBadPidfile, d.PIDFile, s)
 	}
-	if !d.isOurs(pid) {
+	if !d.Alive(pid) {
 		return 0, nil
 	}
 	return pid, nil
 }
 
-// isOurs reports whether pid is alive (not a zombie) and runs this binary.
-func (d *Daemon) isOurs(pid int) bool {
+// Alive reports whether pid is alive (not a zombie) and runs this binary.
+func (d *Daemon) Alive(pid int) bool {
 	if !proc.Alive(pid) {
 		return false
 	}
@@ -204,7 +204,7 @@ func (d *Daemon) Stop(ctx context.Context) (int, error) {
 		os.Remove(d.PIDFile)
 		return 0, nil
 	}
-	sig, err := proc.Stop(ctx, pid, d.isOurs)
+	sig, err := proc.Stop(ctx, pid, d.Alive)
 	if err != nil {
 		return pid, err
 	}
