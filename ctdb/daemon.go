@@ -64,7 +64,6 @@ func (d *Daemon) Alive(pid int) bool {
 	return st.Comm == want
 }
 
-
 // Start runs ctdbd, which forks into the background and returns; it
 // returns the daemon's pid. The daemon is in a session of its own, so
 // that the end of the caller's process group does not end it.
