@@ -114,20 +114,28 @@ func scoreOf(s string) int {
 	return n
 }
 
-// legacyRoles reports whether a CIB's schema predates role="Promoted".
-func legacyRoles(cib *Element) bool {
+// schemaBefore reports whether a CIB is validated against a Pacemaker
+// schema older than pacemaker-maj.min (false when it cannot tell).
+func schemaBefore(cib *Element, maj, min int) bool {
 	v := strings.TrimPrefix(cib.Get("validate-with"), "pacemaker-")
-	maj, min, ok := strings.Cut(v, ".")
+	as, bs, ok := strings.Cut(v, ".")
 	if !ok {
 		return false
 	}
-	a, err1 := strconv.Atoi(maj)
-	b, err2 := strconv.Atoi(min)
+	a, err1 := strconv.Atoi(as)
+	b, err2 := strconv.Atoi(bs)
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	return a < 3 || a == 3 && b < 7
+	return a < maj || a == maj && b < min
 }
+
+// legacyRoles reports whether a CIB's schema predates role="Promoted".
+func legacyRoles(cib *Element) bool { return schemaBefore(cib, 3, 7) }
+
+// noInfluence reports whether a CIB's schema predates the influence
+// attribute of colocations (Pacemaker 2.1).
+func noInfluence(cib *Element) bool { return schemaBefore(cib, 3, 6) }
 
 // Change is one difference between the CIB and the model.
 type Change struct {

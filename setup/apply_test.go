@@ -88,19 +88,20 @@ func TestPlanIdempotentAndTeardown(t *testing.T) {
 	if len(changes2) != 0 || again.Child("configuration").Canonical() != next.Child("configuration").Canonical() {
 		t.Errorf("second setup changes %v", changes2)
 	}
-	// A changed configuration changes only what differs.
-	cfg2 := cfgFor(t, 3, false, "")
+	// A changed configuration changes only what differs: other homes
+	// change the scores of the 9 preferences.
+	cfg2 := cfgFor(t, 3, true, "HA_VIP_NODES=n2,n3,n1\n")
 	_, changes3, err := Plan(next, cfg2, BuildFor(cfg2, next), PlanOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range changes3 {
-		if c.Op != "remove" || !strings.Contains(c.ID, "-prefers-") {
-			t.Errorf("turning off deterministic failover: unexpected change %s", c)
+		if c.Op != "update" || !strings.Contains(c.ID, "-prefers-") {
+			t.Errorf("other homes: unexpected change %s", c)
 		}
 	}
 	if len(changes3) != 9 {
-		t.Errorf("turning off deterministic failover: %d changes, want the 9 preferences", len(changes3))
+		t.Errorf("other homes: %d changes, want the 9 preferences", len(changes3))
 	}
 	// Teardown leaves the configuration as it was, also when storhaug's
 	// agents left node attributes of their own (storhaug-*).

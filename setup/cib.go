@@ -58,6 +58,10 @@ type Options struct {
 	// LegacyRoles writes role="Master" for CIBs validated against schemas
 	// older than pacemaker-3.7, which do not know "Promoted".
 	LegacyRoles bool
+	// NoInfluence leaves out the influence attribute of colocations for
+	// CIBs validated against schemas older than pacemaker-3.6 (before
+	// Pacemaker 2.1, which does not know it).
+	NoInfluence bool
 }
 
 // Model is the Pacemaker configuration a Config describes.
@@ -67,33 +71,6 @@ type Model struct {
 	NodeAttrs   map[string]map[string]string // node name -> permanent node attributes
 	Properties  [][2]string                  // cluster properties (only those the config sets)
 	Nodes       []string                     // the cluster's nodes
-}
-
-// Pref is one location preference of a VIP.
-type Pref struct {
-	Node  string
-	Score int
-}
-
-// Preferences computes DETERMINISTIC_FAILOVER's location scores: VIP i's
-// home is homes[i]; it fails over to the storage nodes in order after the
-// home (wrapping around), each preferred less than the one before. The home
-// scores len(storage)*1000, the last fallback 1000, so that with
-// resource-stickiness=0 every VIP returns home when its home comes back.
-func Preferences(storage []string, homes []string) [][]Pref {
-	n := len(storage)
-	idx := map[string]int{}
-	for i, s := range storage {
-		idx[s] = i
-	}
-	out := make([][]Pref, len(homes))
-	for v, h := range homes {
-		start := idx[h]
-		for k := 0; k < n; k++ {
-			out[v] = append(out[v], Pref{Node: storage[(start+k)%n], Score: (n - k) * 1000})
-		}
-	}
-	return out
 }
 
 // Homes returns the home node of every VIP.
@@ -188,6 +165,20 @@ func notOnOthers(rsc string) *Element {
 
 func colocate(rsc, with string) *Element {
 	return E("rsc_colocation", "id", rsc+"-with-"+strings.TrimPrefix(with, IDPrefix), "rsc", rsc, "with-rsc", with, "score", "INFINITY")
+}
+
+// follow keeps rsc where with runs, without letting rsc's preferences
+// place with (influence=false). A service clone so keeps its instances
+// where they run when a node comes back (otherwise Pacemaker moves the
+// instance of a survivor to the returning node, which its VIPs' homes
+// pull, and starts a new one on the survivor: a restart there), and a VIP
+// goes home whatever its trigger's stickiness.
+func (b *builder) follow(rsc, with string) *Element {
+	c := colocate(rsc, with)
+	if !b.o.NoInfluence {
+		c.Set("influence", "false")
+	}
+	return c
 }
 
 func order(first, then string) *Element {
@@ -334,10 +325,11 @@ func (b *builder) build() {
 		vipDeps = append(vipDeps, idGaneshaClone)
 	}
 
-	var prefs [][]Pref
-	if c.DeterministicFailover {
-		prefs = Preferences(c.StorageNodes, c.Homes())
-	}
+	// Every VIP has a home and a failover order, with or without
+	// DETERMINISTIC_FAILOVER: without them a failed node's addresses pile
+	// up on one survivor and, when it returns, Pacemaker rebalances by
+	// moving addresses that never failed.
+	prefs := Preferences(c.StorageNodes, c.Homes())
 	for i, v := range c.VIPs {
 		id := VIPID(v.Addr)
 		params := [][2]string{{paramIP, v.Addr.String()}}
@@ -367,7 +359,7 @@ func (b *builder) build() {
 			}))
 		storageOnly(id)
 		for _, d := range vipDeps {
-			b.cons(colocate(id, d), order(d, id))
+			b.cons(b.follow(id, d), order(d, id))
 		}
 		if c.Has("nfs") {
 			t := b.primitive(triggerID(v.Addr), "ocf", c.OCFProvider, "ganesha_trigger", [][2]string{{paramIP, v.Addr.String()}}, nil, []opSpec{
@@ -379,12 +371,10 @@ func (b *builder) build() {
 			b.rsc(clone(triggerCloneID(v.Addr), t, [][2]string{
 				{"clone-max", "1"}, {"clone-node-max", "1"}, {"notify", "true"}, {"interleave", "true"},
 			}))
-			b.cons(colocate(triggerCloneID(v.Addr), id), order(id, triggerCloneID(v.Addr)))
+			b.cons(b.follow(triggerCloneID(v.Addr), id), order(id, triggerCloneID(v.Addr)))
 		}
-		if prefs != nil {
-			for _, p := range prefs[i] {
-				b.cons(prefers(id, p.Node, p.Score))
-			}
+		for _, p := range prefs[i] {
+			b.cons(prefers(id, p.Node, p.Score))
 		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 // BuildFor builds the model for the CIB it will be applied to.
 func BuildFor(c *Config, cib *Element) *Model {
-	return Build(c, Options{LegacyRoles: legacyRoles(cib)})
+	return Build(c, Options{LegacyRoles: legacyRoles(cib), NoInfluence: noInfluence(cib)})
 }
 
 // XML renders the objects of the model as CIB fragments, section by
@@ -180,7 +180,11 @@ func (m *Model) PCS() []string {
 			}
 			out = append(out, strings.Join(args, " ")+" "+strings.Join(exprs, op))
 		case "rsc_colocation":
-			out = append(out, fmt.Sprintf("%sconstraint colocation add %s with %s %s id=%s", pcs, c.Get("rsc"), c.Get("with-rsc"), c.Get("score"), id))
+			opts := ""
+			if i := c.Get("influence"); i != "" {
+				opts = " influence=" + i
+			}
+			out = append(out, fmt.Sprintf("%sconstraint colocation add %s with %s %s%s id=%s", pcs, c.Get("rsc"), c.Get("with-rsc"), c.Get("score"), opts, id))
 		case "rsc_order":
 			first, then := c.Get("first"), c.Get("then")
 			if a := c.Get("first-action"); a != "" {
