@@ -167,12 +167,11 @@ func colocate(rsc, with string) *Element {
 	return E("rsc_colocation", "id", rsc+"-with-"+strings.TrimPrefix(with, IDPrefix), "rsc", rsc, "with-rsc", with, "score", "INFINITY")
 }
 
-// follow keeps rsc where with runs, without letting rsc's preferences
-// place with (influence=false). A service clone so keeps its instances
-// where they run when a node comes back (otherwise Pacemaker moves the
-// instance of a survivor to the returning node, which its VIPs' homes
-// pull, and starts a new one on the survivor: a restart there), and a VIP
-// goes home whatever its trigger's stickiness.
+// follow keeps the VIP rsc where the service clone with runs, without
+// letting the VIP's preferences place the clone (influence=false). With
+// them, when a node comes back, the VIPs whose home it is pull a clone
+// instance from a survivor to it and Pacemaker starts a new instance on the
+// survivor: a restart of CTDB or ganesha there, and of the VIPs it serves.
 func (b *builder) follow(rsc, with string) *Element {
 	c := colocate(rsc, with)
 	if !b.o.NoInfluence {
@@ -371,7 +370,7 @@ func (b *builder) build() {
 			b.rsc(clone(triggerCloneID(v.Addr), t, [][2]string{
 				{"clone-max", "1"}, {"clone-node-max", "1"}, {"notify", "true"}, {"interleave", "true"},
 			}))
-			b.cons(b.follow(triggerCloneID(v.Addr), id), order(id, triggerCloneID(v.Addr)))
+			b.cons(colocate(triggerCloneID(v.Addr), id), order(id, triggerCloneID(v.Addr)))
 		}
 		for _, p := range prefs[i] {
 			b.cons(prefers(id, p.Node, p.Score))

@@ -301,7 +301,7 @@ type Config struct {
 	StorageNodes          []string // STORAGE_NODES (defaults to ClusterNodes)
 	VIPs                  []VIP    // HA_VIPS
 	VIPNodes              []string // HA_VIP_NODES: home node of each VIP (optional)
-	DeterministicFailover bool     // DETERMINISTIC_FAILOVER
+	DeterministicFailover bool     // DETERMINISTIC_FAILOVER (no effect: every VIP has a home and a failover order)
 	Services              []string // HA_SERVICES: "nfs", "smb"
 
 	MntDir    string // HA_MNT_DIR
@@ -374,7 +374,7 @@ var knownKeys = sync.OnceValue(func() map[string]keyInfo {
 		"STORAGE_NODES":          {help: "comma-separated subset of HA_CLUSTER_NODES that serve storage (default: all)"},
 		"HA_VIPS":                {help: "blank-separated virtual addresses, IPv4 or IPv6, optionally ADDR/PREFIX"},
 		"HA_VIP_NODES":           {help: "comma-separated home node of each VIP, in HA_VIPS order"},
-		"DETERMINISTIC_FAILOVER": {def: "false", help: "give each VIP a home node and a fixed failover order"},
+		"DETERMINISTIC_FAILOVER": {def: "false", help: "accepted for compatibility: every VIP now has a home node (HA_VIP_NODES) and a fixed failover order that spreads a failed node's VIPs"},
 		"HA_SERVICES":            {def: "nfs smb", help: "blank-separated services: nfs, smb"},
 		"HA_MNT_DIR":             {def: "/run/storhaug", help: "mount point of the shared volumes"},
 		"HA_SMB_MNT_DIR":         {def: "lock", help: "CTDB's shared directory, below HA_MNT_DIR"},

@@ -47,7 +47,7 @@ type VIPStatus struct {
 	ID      string `json:"id"`
 	Address string `json:"address"`
 	Node    string `json:"node,omitempty"` // "" when stopped
-	Home    string `json:"home,omitempty"` // DETERMINISTIC_FAILOVER's home node
+	Home    string `json:"home,omitempty"` // the node it prefers most
 	State   string `json:"state"`          // Started, Stopped, FAILED...
 }
 
