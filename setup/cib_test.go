@@ -148,6 +148,13 @@ func TestBuildGolden(t *testing.T) {
 		if !strings.Contains(legacy, `role="Master"`) || strings.Contains(legacy, `role="Promoted"`) {
 			t.Error("LegacyRoles does not write role=Master")
 		}
+		// influence (pacemaker-3.6 and later) only where the schema knows it.
+		for schema, want := range map[string]bool{"pacemaker-3.5": false, "pacemaker-3.6": true, "pacemaker-3.9": true} {
+			got := strings.Contains(string(BuildFor(c, E("cib", "validate-with", schema)).XML()), `influence="false"`)
+			if got != want {
+				t.Errorf("schema %s: influence written %v, want %v", schema, got, want)
+			}
+		}
 	})
 }
 
