@@ -322,14 +322,9 @@ func TestCTDBPlainCloneClusterLock(t *testing.T) {
 	t.Logf("ctdbd on n2 killed, found not running, restarted and healthy again in %.1fs", time.Since(tk).Seconds())
 }
 
-// ctdbPromotableCIB is the storhaug layout: CTDB as a promotable clone
-// without a cluster lock, smbd (clustering = yes) cloned after the
-// promotion (until an instance is promoted nobody leads and no node is
-// healthy; promote returns once the leader's node is healthy), a VIP with
-// smbd.
-func ctdbPromotableCIB() (resources, constraints string) {
-	resources = fmt.Sprintf(`<resources>
-  <clone id="ctdb-master">
+// ctdbMasterXML is CTDB as a promotable clone, "ctdb-master" of "ctdb"
+// (promoted monitor every 4 s), as storhaug setup makes it.
+const ctdbMasterXML = `  <clone id="ctdb-master">
     <meta_attributes id="ctdb-master-meta">
       <nvpair id="ctdb-master-promotable" name="promotable" value="true"/>
       <nvpair id="ctdb-master-promoted-max" name="promoted-max" value="1"/>
@@ -347,7 +342,16 @@ func ctdbPromotableCIB() (resources, constraints string) {
       </operations>
     </primitive>
   </clone>
-  <clone id="smb-clone">
+`
+
+// ctdbPromotableCIB is the storhaug layout: CTDB as a promotable clone
+// without a cluster lock, smbd (clustering = yes) cloned after the
+// promotion (until an instance is promoted nobody leads and no node is
+// healthy; promote returns once the leader's node is healthy), a VIP with
+// smbd.
+func ctdbPromotableCIB() (resources, constraints string) {
+	resources = fmt.Sprintf(`<resources>
+%s  <clone id="smb-clone">
     <meta_attributes id="smb-clone-meta">
       <nvpair id="smb-clone-interleave" name="interleave" value="false"/>
     </meta_attributes>
@@ -374,7 +378,7 @@ func ctdbPromotableCIB() (resources, constraints string) {
       <op id="vip-smb-monitor" name="monitor" interval="5s" timeout="20s"/>
     </operations>
   </primitive>
-</resources>`, ctdbVIP)
+</resources>`, ctdbMasterXML, ctdbVIP)
 	constraints = `<constraints>
   <rsc_colocation id="smb-with-ctdb" rsc="smb-clone" with-rsc="ctdb-master" score="INFINITY"/>
   <rsc_order id="ctdb-promote-then-smb" first="ctdb-master" first-action="promote" then="smb-clone" then-action="start"/>
@@ -432,6 +436,7 @@ func TestCTDBPromotableLeaderFailover(t *testing.T) {
 	l := sharedLab(t)
 	storhaugBin(t)
 	ctx := ctxFor(t, 8*time.Minute)
+	vipsAbsent(t, l, ctdbVIP)
 	content := "ctdb e2e " + time.Now().Format(time.RFC3339Nano) + "\n"
 	file := "ctdb-e2e.txt"
 	if err := os.WriteFile(filepath.Join(l.ShareDir(), file), []byte(content), 0o644); err != nil {

@@ -293,20 +293,21 @@ func addClientRecord(t *testing.T, l *lab.Lab, node string) {
 // the others do not, and the NFS client reads and writes through the VIP
 // before and after.
 func TestGaneshaFailoverGrace(t *testing.T) {
-	ganeshaFailover(t, vipCase{ip: "198.51.100.210", cidr: "24", nameForm: "node"})
+	ganeshaFailover(t, vipCase{ip: "198.51.100.212", cidr: "24", nameForm: "node"})
 }
 
 // The same with an IPv6 VIP whose trigger names the address: grace
-// "5:2001:db8::210" (ganesha splits at the first colon) reads the records
+// "5:2001:db8::212" (ganesha splits at the first colon) reads the records
 // the trigger linked under the address.
 func TestGaneshaFailoverGraceIPv6ByAddress(t *testing.T) {
-	ganeshaFailover(t, vipCase{ip: "2001:db8::210", cidr: "64", nameForm: "ip"})
+	ganeshaFailover(t, vipCase{ip: "2001:db8::212", cidr: "64", nameForm: "ip"})
 }
 
 func ganeshaFailover(t *testing.T, v vipCase) {
 	l := sharedLab(t)
 	storhaugBin(t)
 	ctx := ctxFor(t, 8*time.Minute)
+	vipsAbsent(t, l, v.ip)
 	logs := markGaneshaLogs(l)
 	res, cons := ganeshaCIB(l.SharedDir(), v)
 	if err := l.ReplaceCIB(ctx, "resources", res); err != nil {

@@ -65,7 +65,7 @@ func TestIPaddr3Pacemaker(t *testing.T) {
 	n1 := l.Node("n1")
 
 	r, err := n1.Run(ctx, "crm_resource", "--validate", "--class", "ocf", "--provider", "storhaug", "--agent", "IPaddr3",
-		"--option", "ip=198.51.100.210", "--option", "cidr_netmask=24")
+		"--option", "ip=198.51.100.213", "--option", "cidr_netmask=24")
 	if err != nil {
 		t.Fatalf("crm_resource --validate: %v\n%s%s", err, r.Stdout, r.Stderr)
 	}
@@ -75,7 +75,8 @@ func TestIPaddr3Pacemaker(t *testing.T) {
 		t.Errorf("crm_resource --validate with a bad ip: %v (code %d)\n%s%s", err, r.Code, r.Stdout, r.Stderr)
 	}
 
-	const v4, v6 = "198.51.100.210", "2001:db8::210"
+	const v4, v6 = "198.51.100.213", "2001:db8::213"
+	vipsAbsent(t, l, v4, v6)
 	cib := `<group id="vips">
   <primitive id="vip4" class="ocf" provider="storhaug" type="IPaddr3">
     <instance_attributes id="vip4-ia">

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/test/lab"
 )
@@ -168,15 +170,41 @@ var hostHadStorhaug = func() bool {
 func storhaugInstalled() string { return shared.bin }
 
 // Crash n3: n1 and n2 report it offline within about the token timeout;
-// Recover brings it back with its services.
+// Recover brings it back with its services and without the VIP it had
+// before the crash (a booting machine has only its own addresses).
 func TestLabCrash(t *testing.T) {
 	l := sharedLab(t)
 	ctx := ctxFor(t, 3*time.Minute)
+	n3, c := l.Node("n3"), l.Client(1)
+	const vip4, vip6 = "198.51.100.215", "2001:db8::215"
+	vipsAbsent(t, l, vip4, vip6)
+	if err := n3.Do(func() error {
+		link, err := netlink.LinkByName(n3.Link())
+		if err != nil {
+			return err
+		}
+		for _, a := range []string{vip4 + "/24", vip6 + "/64"} {
+			addr, err := netlink.ParseAddr(a)
+			if err != nil {
+				return err
+			}
+			addr.Flags = syscall.IFA_F_NODAD
+			if err := netlink.AddrAdd(link, addr); err != nil {
+				return fmt.Errorf("add %s: %w", a, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !reachable(c, vip4) {
+		t.Fatalf("the client does not reach %s on n3 before the crash", vip4)
+	}
 	t0 := time.Now()
 	if err := l.Crash("n3"); err != nil {
 		t.Fatal(err)
 	}
-	if l.Node("n3").Alive() {
+	if n3.Alive() {
 		t.Fatal("n3 still alive after Crash")
 	}
 	token := time.Duration(l.Options().TokenMS) * time.Millisecond
@@ -200,6 +228,10 @@ func TestLabCrash(t *testing.T) {
 		}
 	}
 	t.Logf("n3 recovered and online everywhere after %.1fs", time.Since(t1).Seconds())
+	if !reachable(c, n3.Addr4()) {
+		t.Error("the client does not reach the recovered n3")
+	}
+	vipsAbsent(t, l, vip4, vip6)
 }
 
 // Partition n1 from n2+n3: n2 and n3 see their own members and keep

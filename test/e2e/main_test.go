@@ -204,7 +204,79 @@ func sharedLab(t *testing.T) *lab.Lab {
 	} else if len(changed) > 0 {
 		t.Logf("shared lab: restored configuration an earlier test changed: %v", changed)
 	}
+	boots := map[string]int{}
+	for _, n := range l.Nodes() {
+		boots[n.Name()] = n.Pid()
+	}
+	// Registered last of sharedLab's cleanups but before the test's own:
+	// runs after the test has cleaned up after itself.
+	t.Cleanup(func() { checkLeaks(t, l, boots) })
 	return l
+}
+
+// checkLeaks, when a test ends, repairs the lab as the next test needs it
+// and FAILS the test for what it left behind: daemons of prepared services
+// still running once the CIB is reset (nobody stops them), and changed
+// configuration in /etc/{ctdb,samba,ganesha} of a node that ran throughout
+// the test. A node the test crashed is repaired without blame: an agent
+// killed half-way cannot restore what it changed, as on a real machine.
+// boots holds each node's PID 1 when the test began.
+func checkLeaks(t *testing.T, l *lab.Lab, boots map[string]int) {
+	shared.mu.Lock()
+	gone := shared.lab != l
+	shared.mu.Unlock()
+	if gone {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	if err := l.Repair(ctx); err != nil {
+		t.Errorf("after the test: repair the lab: %v", err)
+		return
+	}
+	if err := l.ResetCIB(ctx, 2*time.Minute); err != nil {
+		t.Errorf("after the test: reset the CIB: %v", err)
+		return
+	}
+	stray, err := l.StopStrays(ctx)
+	if err != nil {
+		t.Errorf("after the test: stop stray daemons: %v", err)
+	}
+	if len(stray) > 0 {
+		t.Errorf("LEAK: the test left daemons running that nothing stops (the harness stopped them): %v", stray)
+	}
+	changed, err := l.RestoreConfigs()
+	if err != nil {
+		t.Errorf("after the test: restore configuration: %v", err)
+	}
+	var leaked, rebooted []string
+	for _, c := range changed {
+		node, _, _ := strings.Cut(c, ":")
+		if n := l.Node(node); n != nil && n.Pid() == boots[node] {
+			leaked = append(leaked, c)
+		} else {
+			rebooted = append(rebooted, c)
+		}
+	}
+	if len(leaked) > 0 {
+		t.Errorf("LEAK: the test left configuration changed (the harness restored it): %v", leaked)
+	}
+	if len(rebooted) > 0 {
+		t.Logf("restored configuration of nodes the test crashed: %v", rebooted)
+	}
+}
+
+// vipsAbsent fails the test unless no lab node (running or crashed) and no
+// client has any of addrs: a test's VIPs must be its own, never left over.
+func vipsAbsent(t *testing.T, l *lab.Lab, addrs ...string) {
+	t.Helper()
+	for _, n := range l.Nodes() {
+		for _, a := range addrs {
+			if labAddrOn(t, n, a) {
+				t.Fatalf("%s already has %s before the test starts it", n.Name(), a)
+			}
+		}
+	}
 }
 
 // storhaugBin is the storhaug binary installed in the shared lab (call it

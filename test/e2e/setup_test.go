@@ -168,6 +168,9 @@ func TestSetupLab(t *testing.T) {
 	ctx := ctxFor(t, 20*time.Minute)
 	n1 := l.Node("n1")
 	nodes := []string{"n1", "n2", "n3"}
+	for vip := range setupVIPs {
+		vipsAbsent(t, l, vip)
+	}
 	before, beforeEpoch := cibConfig(t, ctx, l)
 	installSampleConfig(t, ctx, l, n1)
 	t.Cleanup(func() {

@@ -97,6 +97,7 @@ func TestTicklePacemakerCrash(t *testing.T) {
 		port   = "4445"
 		k      = 20
 	)
+	vipsAbsent(t, l, v4, v6)
 	dir := filepath.Join(l.SharedDir(), "tickle-e2e")
 	os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
