@@ -38,8 +38,11 @@ that had the address can reclaim their locks and state on the node that takes it
 Configure it as a clone with clone-max=1 and notify=true, colocated with and ordered after the VIP.
 After it starts on the new node (post-start notification) it sends grace "5:NAME" to the local ganesha, NAME being
 each node Pacemaker reports stopped in that transition: ganesha reads NAME's client records from
-<RecoveryRoot>/NAME/v4recov. Before it stops (pre-stop notification) the instance that stops sends "2:NAME" to
-release those clients. Nothing is sent when no node was stopped (the first start). When a node is lost without being
+<RecoveryRoot>/NAME/v4recov. Before it stops (pre-stop notification) the instance that stops sends "2:IP" (parameter
+ip) to release the clients of the address it gives up, in both name forms: ganesha matches a release against its
+clients' owner strings, which name the server address the client mounted (NFSv4.0), never a node; it expires one
+client per request, so the request is repeated once per client record of this node that names the address. Without
+parameter ip nothing can be released (a warning says so). Nothing is sent when no node was stopped (the first start). When a node is lost without being
 fenced, Pacemaker reports no stopped node; the trigger then takes over the clients of the node that started it last
 before (a permanent node attribute storhaug-owner-<resource>, written by start). With name_form=ip, NAME is the
 address in parameter ip instead of a node name, and <recovery_root>/<ip> is first pointed at the stopped node's
@@ -49,9 +52,11 @@ recovery directory. A grace request ganesha refuses fails the notification with 
 				LongDesc: "What names the clients taken over in grace requests: node, the stopped node's name (as the original storhaug did); " +
 					"ip, the address in parameter ip."},
 			{Name: "ip", ShortDesc: "the virtual IP",
-				LongDesc: "The virtual IP this trigger follows (IPv4 or IPv6). Required with name_form=ip."},
+				LongDesc: "The virtual IP this trigger follows (IPv4 or IPv6). Required with name_form=ip; with name_form=node, " +
+					"needed to release the address's clients when the trigger stops (ganesha releases clients by address)."},
 			{Name: "recovery_root", Default: "/var/lib/nfs/ganesha", ShortDesc: "ganesha's RecoveryRoot",
-				LongDesc: "ganesha's RecoveryRoot (checked for the stopped node's records before a takeover). With name_form=ip, <recovery_root>/<ip> is linked to <recovery_root>/<stopped node> " +
+				LongDesc: "ganesha's RecoveryRoot (checked for the stopped node's records before a takeover; this node's records in <recovery_root>/v4recov " +
+					"count the release requests). With name_form=ip, <recovery_root>/<ip> is linked to <recovery_root>/<stopped node> " +
 					"before grace, so the address's clients are that node's. Empty: no link is made."},
 			{Name: "dbus_address", ShortDesc: "D-Bus address",
 				LongDesc: "The address of the bus ganesha.nfsd is on. Empty: the system bus."},
@@ -258,16 +263,32 @@ func triggerNotify(r *ocf.Request) error {
 		if r.NodeName() != "" && !slices.Contains(n.Stop, me) {
 			return nil // another instance stops
 		}
-		if byIP {
-			return sendGrace(r, ganesha.ReleaseIP, []string{ip.String()}, false)
+		// ganesha releases by address, whatever names the takeover: a
+		// node name matches no client (release "2:<node>" released nothing)
+		if !ip.IsValid() {
+			r.Log.Warnf("parameter ip is not set: the clients of this node's address cannot be released (ganesha releases clients by address)")
+			return nil
 		}
-		names := n.Stop
-		if r.NodeName() != "" {
-			names = []string{me}
-		}
-		return sendGrace(r, ganesha.ReleaseIP, names, false)
+		return sendGrace(r, ganesha.ReleaseIP, releaseNames(r, ip), false)
 	}
 	return nil
+}
+
+// releaseNames is the address once per release request needed: ganesha
+// expires one matching client per request.
+func releaseNames(r *ocf.Request, ip netip.Addr) []string {
+	k := 1
+	if root := r.String("recovery_root"); root != "" {
+		var err error
+		if k, err = ganesha.ReleaseCount(root, ip.String()); err != nil {
+			r.Log.Warnf("cannot count the client records of %s: %v (one release request)", ip, err)
+		}
+	}
+	names := make([]string, k)
+	for i := range names {
+		names[i] = ip.String()
+	}
+	return names
 }
 
 // graceRetry is how long a takeover waits for ganesha to appear on D-Bus.

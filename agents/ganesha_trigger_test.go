@@ -86,24 +86,27 @@ func TestTriggerState(t *testing.T) {
 func TestTriggerNotifyNodeForm(t *testing.T) {
 	bus := ganeshatest.Bus(t)
 	fake := ganeshatest.Serve(t, bus)
-	env := triggerEnv(t, bus)
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "198.51.100.10", "OCF_RESKEY_recovery_root", t.TempDir())
 	// VIP moves n1 -> n2: n1's instance gets pre-stop, n2's post-start.
+	// The release names the address (ganesha matches clients by the server
+	// address in their owner string; "2:n1" released nothing), the
+	// takeover the node (its records are <recovery_root>/n1/v4recov).
 	for _, s := range []struct {
 		env  map[string]string
 		want string // grace arguments received so far
 	}{
-		{notifyEnv(env, "n2", "pre", "start", "n2", "n1"), ""},           // not ours to act on
-		{notifyEnv(env, "n1", "pre", "stop", "n2", "n1"), "2:n1"},        // release before the stop
-		{notifyEnv(env, "n3", "pre", "stop", "n2", "n1"), "2:n1"},        // another node stops: not us
-		{notifyEnv(env, "n2", "post", "start", "n2", "n1"), "2:n1 5:n1"}, // take over n1's clients
-		{notifyEnv(env, "n3", "post", "start", "n2", "n1"), "2:n1 5:n1"}, // started elsewhere
-		{notifyEnv(env, "n2", "post", "stop", "n2", "n1"), "2:n1 5:n1"},
+		{notifyEnv(env, "n2", "pre", "start", "n2", "n1"), ""},                      // not ours to act on
+		{notifyEnv(env, "n1", "pre", "stop", "n2", "n1"), "2:198.51.100.10"},        // release before the stop
+		{notifyEnv(env, "n3", "pre", "stop", "n2", "n1"), "2:198.51.100.10"},        // another node stops: not us
+		{notifyEnv(env, "n2", "post", "start", "n2", "n1"), "2:198.51.100.10 5:n1"}, // take over n1's clients
+		{notifyEnv(env, "n3", "post", "start", "n2", "n1"), "2:198.51.100.10 5:n1"}, // started elsewhere
+		{notifyEnv(env, "n2", "post", "stop", "n2", "n1"), "2:198.51.100.10 5:n1"},
 		// first start anywhere: no stopped node, nothing sent (the original sent "5:")
-		{notifyEnv(env, "n1", "post", "start", "n1", ""), "2:n1 5:n1"},
+		{notifyEnv(env, "n1", "post", "start", "n1", ""), "2:198.51.100.10 5:n1"},
 		// restart in place: nothing to take over from itself
-		{notifyEnv(env, "n1", "post", "start", "n1", "n1"), "2:n1 5:n1"},
+		{notifyEnv(env, "n1", "post", "start", "n1", "n1"), "2:198.51.100.10 5:n1"},
 		// two nodes lost at once
-		{notifyEnv(env, "n3", "post", "start", "n3", "n1 n2"), "2:n1 5:n1 5:n1 5:n2"},
+		{notifyEnv(env, "n3", "post", "start", "n3", "n1 n2"), "2:198.51.100.10 5:n1 5:n1 5:n2"},
 	} {
 		code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", s.env)
 		if code != ocf.Success {
@@ -114,6 +117,40 @@ func TestTriggerNotifyNodeForm(t *testing.T) {
 			t.Fatalf("after notify %s-%s on %s ganesha got %q, want %q", s.env["OCF_RESKEY_CRM_meta_notify_type"],
 				s.env["OCF_RESKEY_CRM_meta_notify_operation"], s.env["OCF_RESKEY_CRM_meta_on_node"], got, s.want)
 		}
+	}
+}
+
+// ganesha expires one client per release request: the trigger sends one
+// per record of this node's clients that names the address; without the
+// ip parameter it cannot name them and says so.
+func TestTriggerReleaseEveryClient(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	fake := ganeshatest.Serve(t, bus)
+	root := t.TempDir()
+	for _, rec := range []string{
+		"198.51.100.101-(43:Linux NFSv4.0 198.51.100.101 198.51.100.10 tcp)",
+		"198.51.100.102-(43:Linux NFSv4.0 198.51.100.102 198.51.100.10 tcp)",
+		"198.51.100.150-(43:Linux NFSv4.0 198.51.100.150 198.51.100.20 tcp)", // another address's client
+		"198.51.100.104-(16:Linux NFSv4.1 c4)",                               // its owner names no address
+	} {
+		if err := os.MkdirAll(filepath.Join(root, "v4recov", rec), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "198.51.100.10", "OCF_RESKEY_recovery_root", root)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n1", "pre", "stop", "n2", "n1")); code != ocf.Success {
+		t.Fatalf("pre-stop = %v: %s", code, stderr)
+	}
+	if got, want := strings.Join(fake.Calls(), " "), "2:198.51.100.10 2:198.51.100.10"; got != want {
+		t.Fatalf("ganesha got %q, want %q", got, want)
+	}
+	noIP := with(triggerEnv(t, bus), "OCF_RESKEY_recovery_root", root)
+	code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(noIP, "n1", "pre", "stop", "n2", "n1"))
+	if code != ocf.Success || !strings.Contains(stderr, "parameter ip is not set") {
+		t.Fatalf("pre-stop without ip = %v: %s", code, stderr)
+	}
+	if got := len(fake.Calls()); got != 2 {
+		t.Fatalf("pre-stop without ip sent %v", fake.Calls()[2:])
 	}
 }
 

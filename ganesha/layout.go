@@ -242,3 +242,45 @@ func LinkRecovery(root, alias, node string) error {
 	}
 	return ensureLink(node, filepath.Join(root, alias))
 }
+
+// MaxRelease bounds the release requests one ReleaseCount asks for.
+const MaxRelease = 1024
+
+// ReleaseCount is how many grace "2:<addr>" requests release every client
+// of addr from this node's ganesha: one per client record in
+// <root>/v4recov whose owner string contains addr, at least one. Ganesha
+// matches a release against each confirmed client's owner string by
+// substring (an NFSv4.0 Linux client names the server address it mounted
+// in it; the record's name, "<client addr>-(<len>:<owner>)", carries it),
+// and expires only the FIRST match per request. A missing v4recov counts
+// as no records.
+func ReleaseCount(root, addr string) (int, error) {
+	ents, err := os.ReadDir(filepath.Join(root, "v4recov"))
+	if errors.Is(err, os.ErrNotExist) {
+		return 1, nil
+	}
+	if err != nil {
+		return 1, err
+	}
+	n := 0
+	for _, e := range ents {
+		if strings.Contains(recordOwner(e.Name()), addr) {
+			n++
+		}
+	}
+	return min(max(n, 1), MaxRelease), nil
+}
+
+// recordOwner is the owner string in a client record's name
+// "<client addr>-(<len>:<owner>)", or the whole name in another shape.
+func recordOwner(name string) string {
+	_, rest, ok := strings.Cut(name, "-(")
+	if !ok {
+		return name
+	}
+	_, owner, ok := strings.Cut(rest, ":")
+	if !ok {
+		return name
+	}
+	return strings.TrimSuffix(owner, ")")
+}
