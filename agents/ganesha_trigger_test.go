@@ -127,11 +127,14 @@ func TestTriggerReleaseEveryClient(t *testing.T) {
 	bus := ganeshatest.Bus(t)
 	fake := ganeshatest.Serve(t, bus)
 	root := t.TempDir()
+	hexOwner := func(s string) string { return fmt.Sprintf("%d:0x%x", 2+2*len(s), s) }
 	for _, rec := range []string{
-		"198.51.100.101-(43:Linux NFSv4.0 198.51.100.101 198.51.100.10 tcp)",
+		// as a clustered ganesha 4.3 writes them: under node<id>, an
+		// owner that cannot be a file name ("/") in hex
+		"node0/::ffff:198.51.100.101-(" + hexOwner("Linux NFSv4.0 198.51.100.101/198.51.100.10 tcp") + ")",
+		"node0/::ffff:198.51.100.150-(" + hexOwner("Linux NFSv4.0 198.51.100.150/198.51.100.20 tcp") + ")", // another address's client
 		"198.51.100.102-(43:Linux NFSv4.0 198.51.100.102 198.51.100.10 tcp)",
-		"198.51.100.150-(43:Linux NFSv4.0 198.51.100.150 198.51.100.20 tcp)", // another address's client
-		"198.51.100.104-(16:Linux NFSv4.1 c4)",                               // its owner names no address
+		"198.51.100.104-(16:Linux NFSv4.1 c4)", // its owner names no address
 	} {
 		if err := os.MkdirAll(filepath.Join(root, "v4recov", rec), 0o755); err != nil {
 			t.Fatal(err)

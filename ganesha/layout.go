@@ -1,8 +1,10 @@
 package ganesha
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -247,40 +249,51 @@ func LinkRecovery(root, alias, node string) error {
 const MaxRelease = 1024
 
 // ReleaseCount is how many grace "2:<addr>" requests release every client
-// of addr from this node's ganesha: one per client record in
-// <root>/v4recov whose owner string contains addr, at least one. Ganesha
-// matches a release against each confirmed client's owner string by
-// substring (an NFSv4.0 Linux client names the server address it mounted
-// in it; the record's name, "<client addr>-(<len>:<owner>)", carries it),
-// and expires only the FIRST match per request. A missing v4recov counts
-// as no records.
+// of addr from this node's ganesha: one per client record under
+// <root>/v4recov (at any depth: a clustered ganesha keeps them in
+// v4recov/node<id>) whose owner string contains addr, at least one.
+// Ganesha matches a release against each confirmed client's owner string
+// by substring (an NFSv4.0 Linux client names the server address it
+// mounted in it, "Linux NFSv4.0 <client>/<server> tcp"; the record's name,
+// "<client addr>-(<len>:<owner>)", carries it, hex-encoded as "0x..." when
+// it cannot be a file name), and expires only the FIRST match per request.
+// A missing v4recov counts as no records.
 func ReleaseCount(root, addr string) (int, error) {
-	ents, err := os.ReadDir(filepath.Join(root, "v4recov"))
-	if errors.Is(err, os.ErrNotExist) {
-		return 1, nil
-	}
-	if err != nil {
-		return 1, err
-	}
+	dir := filepath.Join(root, "v4recov")
 	n := 0
-	for _, e := range ents {
-		if strings.Contains(recordOwner(e.Name()), addr) {
-			n++
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			return err
 		}
-	}
-	return min(max(n, 1), MaxRelease), nil
+		if p != dir && d.IsDir() && strings.Contains(recordOwner(d.Name()), addr) {
+			n++
+			return fs.SkipDir // a record's subdirectories are its own
+		}
+		return nil
+	})
+	return min(max(n, 1), MaxRelease), err
 }
 
 // recordOwner is the owner string in a client record's name
-// "<client addr>-(<len>:<owner>)", or the whole name in another shape.
+// "<client addr>-(<len>:<owner>)" (decoded when written in hex), or the
+// whole name in another shape.
 func recordOwner(name string) string {
-	_, rest, ok := strings.Cut(name, "-(")
+	i := strings.Index(name, "-(")
+	if i < 0 {
+		return name
+	}
+	_, owner, ok := strings.Cut(name[i+2:], ":")
 	if !ok {
 		return name
 	}
-	_, owner, ok := strings.Cut(rest, ":")
-	if !ok {
-		return name
+	owner = strings.TrimSuffix(owner, ")")
+	if h, ok := strings.CutPrefix(owner, "0x"); ok {
+		if b, err := hex.DecodeString(h); err == nil {
+			return string(b)
+		}
 	}
-	return strings.TrimSuffix(owner, ")")
+	return owner
 }

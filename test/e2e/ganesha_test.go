@@ -341,10 +341,22 @@ func ganeshaFailover(t *testing.T, v vipCase) {
 	waitGrace(t, ctx, l, false, time.Minute, all...)
 	nfsWriteRead(t, ctx, l, v.ip, "before-move.txt", "written through the VIP on n1\n")
 
+	// A client of the VIP that keeps its state, as a mounted NFSv4.0
+	// client does: ganesha on n1 holds it until n1 gives the VIP up.
+	held := holdNFS40Client(t, ctx, l, v.ip, l.Node("n1"))
+	if recs, err := os.ReadDir(filepath.Join(l.SharedDir(), "nfs-ganesha", "n1", "ganesha", "v4recov")); err == nil {
+		for _, r := range recs {
+			t.Logf("n1 client record: %s", r.Name())
+		}
+	}
+
 	// 1. a planned move: n1 is banned; n1's instance releases, the new owner takes over n1's clients
 	addClientRecord(t, l, "n1")
 	ban := `<rsc_location id="vip1-avoids-n1" rsc="vip1" node="n1" score="-INFINITY"/>`
 	t0 := time.Now()
+	if err, at := held.Lost(); err != nil {
+		t.Fatalf("ganesha on n1 dropped the NFSv4.0 client %v before the move: %v", at.Sub(t0), err)
+	}
 	if err := l.ApplyCIB(ctx, "constraints", ban); err != nil {
 		t.Fatal(err)
 	}
@@ -378,8 +390,17 @@ func ganeshaFailover(t *testing.T, v vipCase) {
 	if !logs.read(owner, v.graceName("n1")) {
 		t.Errorf("ganesha on %s did not read n1's client records (grace 5:%s)", owner, v.graceName("n1"))
 	}
-	if !strings.Contains(logs.since("n1"), "recovery release ip "+v.graceName("n1")) {
-		t.Errorf("ganesha on n1 got no release (grace 2:%s) before the move", v.graceName("n1"))
+	if !strings.Contains(logs.since("n1"), "recovery release ip "+v.ip) {
+		t.Errorf("ganesha on n1 got no release of the address (grace 2:%s) before the move", v.ip)
+	}
+	// The release really released: n1's ganesha no longer holds the client
+	// of the address it gave up (RENEW: STALE_CLIENTID / EXPIRED), while
+	// the lease it renewed every second had not run out.
+	if err := held.waitDropped(15 * time.Second); err != nil {
+		t.Errorf("ganesha on n1 still holds the NFSv4.0 client %q of %s after giving the address up: %v", held.owner, v.ip, err)
+	} else {
+		_, at := held.Lost()
+		t.Logf("ganesha on n1 dropped the client of %s %v after the ban", v.ip, at.Sub(t0).Round(time.Millisecond))
 	}
 	lift := waitGrace(t, ctx, l, false, time.Minute, owner)
 	t.Logf("grace on %s lasted another %v after the move was seen (Grace_Period 20 s)", owner, lift.Round(time.Millisecond))

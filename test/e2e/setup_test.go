@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/storhaug/storhaug/setup"
 	"github.com/storhaug/storhaug/test/lab"
+	"github.com/storhaug/storhaug/tickle"
 )
 
 // setupVIPs are the sample's VIPs and their home nodes.
@@ -263,7 +265,9 @@ func TestSetupLab(t *testing.T) {
 	// reading through it.
 	moved := "198.51.100.203"
 	// Connections the clients hold open: the VIP's new owner must reset
-	// them (tickle ACKs) so that the clients reconnect at once.
+	// them (tickle ACKs) so that the clients reconnect at once. The clients
+	// send nothing by themselves: no TCP keepalive (Go's default 15 s probe
+	// alone would get a reset from the new owner, tickles or not).
 	type ended struct {
 		err error
 		at  time.Time
@@ -273,16 +277,19 @@ func TestSetupLab(t *testing.T) {
 		done chan ended
 	}
 	var helds []held
+	var recorded []netip.AddrPort // the clients' ends, as the tickle file lists them
 	for _, port := range []int{445, 2049} {
 		var conn net.Conn
 		if err := l.Client(1).Do(func() error {
 			var err error
-			conn, err = net.DialTimeout("tcp", net.JoinHostPort(moved, fmt.Sprint(port)), 5*time.Second)
+			conn, err = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: -1}).Dial("tcp", net.JoinHostPort(moved, fmt.Sprint(port)))
 			return err
 		}); err != nil {
 			t.Fatalf("connect to %s:%d: %v", moved, port, err)
 		}
 		defer conn.Close()
+		local := conn.LocalAddr().(*net.TCPAddr).AddrPort()
+		recorded = append(recorded, netip.AddrPortFrom(local.Addr().Unmap(), local.Port()))
 		if port == 445 {
 			if err := lab.SMBNegotiate(conn); err != nil {
 				t.Fatalf("SMB negotiate with %s: %v", moved, err)
@@ -300,7 +307,27 @@ func TestSetupLab(t *testing.T) {
 		}()
 		helds = append(helds, h)
 	}
-	time.Sleep(2 * time.Second) // IPaddr3 records connections every second
+	// IPaddr3 records the connections (every second) in the tickle file.
+	tickles := tickle.Path(filepath.Join(l.SharedDir(), "tickle-setup"), mustAddr(moved))
+	if err := l.WaitFor(ctx, "the clients' connections in "+tickles, 30*time.Second, func() (bool, error) {
+		f, err := os.Open(tickles)
+		if err != nil {
+			return false, err
+		}
+		defer f.Close()
+		conns, err := tickle.Decode(f, mustAddr(moved), nil)
+		if err != nil {
+			return false, err
+		}
+		for _, want := range recorded {
+			if !slices.ContainsFunc(conns, func(c tickle.Conn) bool { return c.Remote == want }) {
+				return false, fmt.Errorf("%s not listed in %v", want, conns)
+			}
+		}
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	tc := time.Now()
 	// Link first: a powered-off machine sends nothing, not even the FINs a
 	// kernel sends for the sockets of killed processes.
@@ -310,6 +337,18 @@ func TestSetupLab(t *testing.T) {
 	if err := l.Crash("n3"); err != nil {
 		t.Fatal(err)
 	}
+	// When the address appears on n1 (looked for every 20 ms): the clients
+	// must be reset within 2 s of it, as in the tickle e2e.
+	var appeared time.Time
+	for deadline := time.Now().Add(90 * time.Second); appeared.IsZero() && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if labAddrOn(t, n1, moved) {
+			appeared = time.Now()
+		}
+	}
+	if appeared.IsZero() {
+		t.Fatalf("%s did not appear on n1 within 90 s of the crash", moved)
+	}
+	t.Logf("%s on n1 %.2fs after the crash", moved, appeared.Sub(tc).Seconds())
 	err = l.WaitFor(ctx, moved+" on n1", 90*time.Second, func() (bool, error) {
 		s, err := l.CrmMon(ctx)
 		if err != nil {
@@ -350,15 +389,30 @@ func TestSetupLab(t *testing.T) {
 	}
 	t.Logf("crash n3: VIP %s on n1 after %.1fs; reads through it again over SMB after %.1fs, over NFS after %.1fs", moved, tMoved.Seconds(), readsBack[0].Seconds(), readsBack[1].Seconds())
 	for _, h := range helds {
+		var e ended
+		reset := false
 		select {
-		case e := <-h.done:
-			if !errors.Is(e.err, syscall.ECONNRESET) {
-				t.Errorf("the client's connection to port %d ended with %v, not a reset", h.port, e.err)
-			} else {
-				t.Logf("the client's connection to port %d was reset %.2fs after the crash", h.port, e.at.Sub(tc).Seconds())
+		case e = <-h.done:
+			reset = true
+		default: // not yet: wait until 2 s after the address appeared
+			select {
+			case e = <-h.done:
+				reset = true
+			case <-time.After(time.Until(appeared.Add(2 * time.Second))):
 			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("the client's connection to port %d was not reset after the VIP moved: the client hangs", h.port)
+		}
+		switch {
+		case reset:
+			switch {
+			case !errors.Is(e.err, syscall.ECONNRESET):
+				t.Errorf("the client's connection to port %d ended with %v, not a reset", h.port, e.err)
+			case e.at.Sub(appeared) > 2*time.Second:
+				t.Errorf("the client's connection to port %d was reset %.2fs after %s appeared on n1, want within 2 s (tickles)", h.port, e.at.Sub(appeared).Seconds(), moved)
+			default:
+				t.Logf("the client's connection to port %d was reset %.2fs after the crash, %.2fs after the address appeared on n1", h.port, e.at.Sub(tc).Seconds(), e.at.Sub(appeared).Seconds())
+			}
+		default:
+			t.Errorf("the client's connection to port %d was not reset %.1fs after %s appeared on n1 (want within 2 s): without tickles the client hangs", h.port, time.Since(appeared).Seconds(), moved)
 		}
 	}
 	if err := l.RestoreLink("n3"); err != nil {
