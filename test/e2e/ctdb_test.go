@@ -537,3 +537,134 @@ func TestCTDBPromotableLeaderFailover(t *testing.T) {
 		t.Errorf("ctdb's leader followed the promotion only after %v (bound 60s)", tLeader)
 	}
 }
+
+// The promoted instance's monitor says "promoted" (8) only while ctdb
+// names its node the leader. CTDB as a promotable clone, one instance
+// promoted and leading; the clone is made unmanaged (Pacemaker monitors
+// but does not recover) and the leader role is taken away under the
+// promoted instance ("ctdb setleaderrole off" there): the agent's monitor,
+// run on that node as Pacemaker runs it, says 8 before and 0 (running, not
+// promoted) after, and Pacemaker records its promoted monitor failing with
+// 0. A monitor that returned 8 for every promoted instance fails here.
+func TestCTDBPromotedMonitorFollowsLeader(t *testing.T) {
+	l := sharedLab(t)
+	storhaugBin(t)
+	ctx := ctxFor(t, 8*time.Minute)
+	if err := l.ApplyCIB(ctx, "resources", "<resources>\n"+ctdbMasterXML+"</resources>"); err != nil {
+		t.Fatal(err)
+	}
+	nodes := l.Nodes()
+	var promoted string
+	err := l.WaitFor(ctx, "one ctdb promoted and leading, CTDB healthy", 4*time.Minute, func() (bool, error) {
+		p, err := promotedCTDB(ctx, l, nodes[0])
+		if err != nil {
+			return false, err
+		}
+		if ok, err := ctdbHealthyOn(ctx, nodes[0], nodes); !ok {
+			return false, err
+		}
+		if err := ctdbAllAgree(ctx, nodes, ctdbPNN(l.Node(p))); err != nil {
+			return false, err
+		}
+		promoted = p
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pn := l.Node(promoted)
+	t.Logf("promoted and CTDB leader: %s (pnn %d)", promoted, ctdbPNN(pn))
+
+	// Pacemaker keeps monitoring but recovers nothing; managed again
+	// before the CIB is reset, so that it stops what runs.
+	manage := func(ctx context.Context, v string) error {
+		r, err := nodes[0].Run(ctx, "crm_resource", "--resource", "ctdb-master", "--meta", "--set-parameter", "is-managed", "--parameter-value", v)
+		if err != nil {
+			return fmt.Errorf("crm_resource is-managed=%s: %v %s", v, err, r.Output())
+		}
+		return nil
+	}
+	if err := manage(ctx, "false"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := manage(ctx, "true"); err != nil {
+			t.Error(err)
+		}
+	})
+
+	// The instance Pacemaker runs on that node (its state file names it).
+	r, err := pn.Sh(ctx, "ls /run/resource-agents")
+	if err != nil {
+		t.Fatalf("state of the CTDB agent on %s: %v %s", promoted, err, r.Output())
+	}
+	inst := ""
+	for _, f := range strings.Fields(r.Stdout) {
+		if s, ok := strings.CutPrefix(f, "storhaug-CTDB-"); ok && strings.HasSuffix(s, ".json") {
+			inst = strings.TrimSuffix(s, ".json")
+		}
+	}
+	if inst == "" {
+		t.Fatalf("no state file of the CTDB agent on %s: %q", promoted, r.Stdout)
+	}
+	monitor := func() int {
+		r, _ := pn.Exec(ctx, []string{"OCF_ROOT=/usr/lib/ocf", "OCF_RESOURCE_INSTANCE=" + inst,
+			"OCF_RESKEY_CRM_meta_promotable=true", "OCF_RESKEY_CRM_meta_interval=4000", "OCF_RESKEY_CRM_meta_role=Promoted",
+			"OCF_RESKEY_CRM_meta_timeout=20000"}, ctdbAgentPath, "monitor")
+		if r.Code != 8 && r.Code != 0 {
+			t.Logf("monitor on %s: %d\n%s", promoted, r.Code, r.Output())
+		}
+		return r.Code
+	}
+	if code := monitor(); code != 8 {
+		t.Fatalf("monitor of the promoted instance on %s while it leads = %d, want 8", promoted, code)
+	}
+
+	// Take the leader role away under the promoted instance.
+	tc := time.Now()
+	if r, err := pn.Run(ctx, "ctdb", "setleaderrole", "off"); err != nil {
+		t.Fatalf("ctdb setleaderrole off on %s: %v %s", promoted, err, r.Output())
+	}
+	err = l.WaitFor(ctx, "ctdb on "+promoted+" no longer names it the leader", time.Minute, func() (bool, error) {
+		ld, err := ctdbLeaderOn(ctx, pn)
+		if err != nil {
+			return false, err
+		}
+		if ld == ctdbPNN(pn) {
+			return false, fmt.Errorf("leader still pnn %d", ld)
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ctdb on %s no longer names it the leader %.1fs after setleaderrole off", promoted, time.Since(tc).Seconds())
+	var code int
+	err = l.WaitFor(ctx, "the promoted instance's monitor says not promoted", 30*time.Second, func() (bool, error) {
+		code = monitor()
+		return code == 0, fmt.Errorf("monitor = %d", code)
+	})
+	if err != nil {
+		t.Errorf("monitor on %s after its leader role was taken away: %v (want 0: running, not promoted)", promoted, err)
+	} else {
+		t.Logf("monitor on %s: 0 (not promoted) %.1fs after setleaderrole off", promoted, time.Since(tc).Seconds())
+	}
+	// Pacemaker's own promoted monitor (every 4 s) sees it too.
+	err = l.WaitFor(ctx, "Pacemaker records the promoted monitor failing", 30*time.Second, func() (bool, error) {
+		s, err := l.CrmMon(ctx)
+		if err != nil {
+			return false, err
+		}
+		for _, f := range s.FailuresOf("ctdb") {
+			if f.Node == promoted && f.Task == "monitor" && f.ExitCode == 0 {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("failures %+v", s.FailuresOf("ctdb"))
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}

@@ -11,9 +11,12 @@
 // (ctdb.conf with the cluster lock on the shared dir, nodes, smb.conf with
 // clustering and the share "share", ganesha.conf exporting /export), so that
 // the storhaug agents can own those daemons under Pacemaker. A test that
-// starts daemons itself stops them when it ends; a test that adds CIB
-// resources calls lab.ResetCIB (or relies on sharedLab's reset at the start
-// of the next test).
+// starts daemons itself stops them when it ends; a test may leave CIB
+// resources behind (the harness resets the CIB when it ends). When a test
+// ends, the harness repairs the lab and FAILS the test for what it leaked:
+// daemons still running once the CIB is reset, configuration changed on a
+// node it did not crash. A test checks its VIPs absent before it uses them
+// (vipsAbsent).
 //
 // Environment: STORHAUG_LAB_PREFIX (default "shlab") names the lab, so that
 // several engineers can run the tests at once; STORHAUG_BIN uses a prebuilt

@@ -207,6 +207,9 @@ func TestSetupLab(t *testing.T) {
 	t.Logf("every resource up %.1fs after setup", time.Since(t0).Seconds())
 	_ = up
 
+	// What an admin's tools show of it: pcs and crmsh.
+	statusToolsClean(t, ctx, l, n1)
+
 	// A second setup changes nothing: the CIB epoch stays.
 	_, epoch1 := cibConfig(t, ctx, l)
 	r, err = storhaugOn(ctx, n1, "setup")
@@ -545,4 +548,57 @@ func checkCleanup(t *testing.T, ctx context.Context, l *lab.Lab, n1 *lab.Node) {
 		t.Error(err)
 	}
 	t.Logf("cleanup: failure shown and cleared in %.1fs", time.Since(t0).Seconds())
+}
+
+// statusToolsClean runs `pcs status` and `crm status` on n, as an admin
+// would, with storhaug's resources configured: both succeed, show every
+// storhaug resource, and print no warning or error about our agents or
+// resources (an agent they cannot read, a resource they cannot show).
+func statusToolsClean(t *testing.T, ctx context.Context, l *lab.Lab, n *lab.Node) {
+	t.Helper()
+	s, err := n.CrmMon(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := map[string]bool{}
+	for _, r := range s.Resources {
+		if strings.HasPrefix(r.Agent, "ocf:storhaug:") {
+			id, _, _ := strings.Cut(r.ID, ":")
+			ours[id] = true
+		}
+	}
+	if len(ours) == 0 {
+		t.Fatal("no storhaug resources to show")
+	}
+	mentions := []string{"storhaug"}
+	mentions = append(mentions, l.Agents()...)
+	for id := range ours {
+		mentions = append(mentions, id)
+	}
+	for _, cmd := range [][]string{{"pcs", "status"}, {"crm", "status"}} {
+		r, err := n.Run(ctx, cmd[0], cmd[1:]...)
+		out := r.Stdout + r.Stderr
+		if err != nil {
+			t.Errorf("%s on %s: %v\n%s", strings.Join(cmd, " "), n.Name(), err, out)
+			continue
+		}
+		for id := range ours {
+			if !strings.Contains(r.Stdout, id) {
+				t.Errorf("%s does not show the resource %s:\n%s", strings.Join(cmd, " "), id, out)
+			}
+		}
+		for _, line := range strings.Split(out, "\n") {
+			low := strings.ToLower(line)
+			if !strings.Contains(low, "warn") && !strings.Contains(low, "error") && !strings.Contains(low, "fail") {
+				continue
+			}
+			for _, m := range mentions {
+				if strings.Contains(line, m) {
+					t.Errorf("%s warns about our %s: %s", strings.Join(cmd, " "), m, line)
+					break
+				}
+			}
+		}
+		t.Logf("%s on %s:\n%s", strings.Join(cmd, " "), n.Name(), out)
+	}
 }
