@@ -26,8 +26,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"github.com/storhaug/storhaug/internal/need"
-	"github.com/storhaug/storhaug/internal/ocftest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -38,6 +37,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
+	"github.com/storhaug/storhaug/internal/need"
+	"github.com/storhaug/storhaug/internal/ocftest"
 	"github.com/storhaug/storhaug/test/lab"
 )
 
@@ -280,6 +283,32 @@ func vipsAbsent(t *testing.T, l *lab.Lab, addrs ...string) {
 			}
 		}
 	}
+	for _, c := range l.Clients() {
+		for _, a := range addrs {
+			if has, err := nsHasAddr(c.Do, a); err != nil || has {
+				t.Fatalf("client %s: has %s: %v, %v", c.Name(), a, has, err)
+			}
+		}
+	}
+}
+
+// nsHasAddr reports whether the network namespace do runs in has addr.
+func nsHasAddr(do func(func() error) error, addr string) (bool, error) {
+	want, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false, err
+	}
+	found := false
+	err = do(func() error {
+		as, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+		for _, a := range as {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == want {
+				found = true
+			}
+		}
+		return err
+	})
+	return found, err
 }
 
 // storhaugBin is the storhaug binary installed in the shared lab (call it
