@@ -522,6 +522,12 @@ func checkCleanup(t *testing.T, ctx context.Context, l *lab.Lab, n1 *lab.Node) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// The status tools show it: the check above would see a failure.
+	if c, err := statusComplaints(ctx, l, n1, func(string, ...any) {}); err != nil {
+		t.Error(err)
+	} else if len(c) == 0 {
+		t.Errorf("pcs status and crm status show no complaint about the failed %s: statusToolsClean could not see one", vip)
+	}
 	// Another cluster's configuration: refused, naming both.
 	sample, _ := os.ReadFile("../../examples/storhaug.conf")
 	if err := n1.WriteFile("/etc/sysconfig/storhaug-other.conf", append(sample, "HA_NAME=other\n"...), 0o644); err != nil {
@@ -552,13 +558,28 @@ func checkCleanup(t *testing.T, ctx context.Context, l *lab.Lab, n1 *lab.Node) {
 
 // statusToolsClean runs `pcs status` and `crm status` on n, as an admin
 // would, with storhaug's resources configured: both succeed, show every
-// storhaug resource, and print no warning or error about our agents or
-// resources (an agent they cannot read, a resource they cannot show).
+// storhaug resource, and print no warning, error or failure about our
+// agents or resources.
 func statusToolsClean(t *testing.T, ctx context.Context, l *lab.Lab, n *lab.Node) {
 	t.Helper()
-	s, err := n.CrmMon(ctx)
+	complaints, err := statusComplaints(ctx, l, n, t.Logf)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, c := range complaints {
+		t.Error(c)
+	}
+}
+
+// statusComplaints runs `pcs status` and `crm status` on n and returns
+// what is wrong in what they show of storhaug's resources: a tool that
+// fails, a resource it does not show, a line that warns, fails or errs
+// (in so many words, or under a heading such as "Failed Resource
+// Actions:" or "WARNINGS:") and names our agents or resources.
+func statusComplaints(ctx context.Context, l *lab.Lab, n *lab.Node, logf func(string, ...any)) ([]string, error) {
+	s, err := n.CrmMon(ctx)
+	if err != nil {
+		return nil, err
 	}
 	ours := map[string]bool{}
 	for _, r := range s.Resources {
@@ -568,37 +589,46 @@ func statusToolsClean(t *testing.T, ctx context.Context, l *lab.Lab, n *lab.Node
 		}
 	}
 	if len(ours) == 0 {
-		t.Fatal("no storhaug resources to show")
+		return nil, errors.New("no storhaug resources to show")
 	}
-	mentions := []string{"storhaug"}
-	mentions = append(mentions, l.Agents()...)
+	mentions := append([]string{"storhaug"}, l.Agents()...)
 	for id := range ours {
 		mentions = append(mentions, id)
 	}
+	bad := func(s string) bool {
+		s = strings.ToLower(s)
+		return strings.Contains(s, "warn") || strings.Contains(s, "error") || strings.Contains(s, "fail")
+	}
+	var complaints []string
 	for _, cmd := range [][]string{{"pcs", "status"}, {"crm", "status"}} {
+		name := strings.Join(cmd, " ")
 		r, err := n.Run(ctx, cmd[0], cmd[1:]...)
 		out := r.Stdout + r.Stderr
+		logf("%s on %s:\n%s", name, n.Name(), out)
 		if err != nil {
-			t.Errorf("%s on %s: %v\n%s", strings.Join(cmd, " "), n.Name(), err, out)
+			complaints = append(complaints, fmt.Sprintf("%s on %s: %v\n%s", name, n.Name(), err, out))
 			continue
 		}
 		for id := range ours {
 			if !strings.Contains(r.Stdout, id) {
-				t.Errorf("%s does not show the resource %s:\n%s", strings.Join(cmd, " "), id, out)
+				complaints = append(complaints, fmt.Sprintf("%s does not show the resource %s", name, id))
 			}
 		}
+		badSection := false
 		for _, line := range strings.Split(out, "\n") {
-			low := strings.ToLower(line)
-			if !strings.Contains(low, "warn") && !strings.Contains(low, "error") && !strings.Contains(low, "fail") {
+			if line != "" && line[0] != ' ' && line[0] != '\t' { // a heading
+				badSection = strings.HasSuffix(strings.TrimSpace(line), ":") && bad(line)
+			}
+			if !badSection && !bad(line) {
 				continue
 			}
 			for _, m := range mentions {
 				if strings.Contains(line, m) {
-					t.Errorf("%s warns about our %s: %s", strings.Join(cmd, " "), m, line)
+					complaints = append(complaints, fmt.Sprintf("%s complains about our %s: %s", name, m, strings.TrimSpace(line)))
 					break
 				}
 			}
 		}
-		t.Logf("%s on %s:\n%s", strings.Join(cmd, " "), n.Name(), out)
 	}
+	return complaints, nil
 }
