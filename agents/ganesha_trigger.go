@@ -42,8 +42,8 @@ each node Pacemaker reports stopped in that transition: ganesha reads NAME's cli
 ip) to release the clients of the address it gives up, in both name forms: ganesha matches a release against its
 clients' owner strings, which name the server address the client mounted (NFSv4.0), never a node; it expires one
 client per request, so the request is repeated once per client record of this node that names the address. Without
-parameter ip nothing can be released (a warning says so). Nothing is sent when no node was stopped (the first start). When a node is lost without being
-fenced, Pacemaker reports no stopped node; the trigger then takes over the clients of the node that started it last
+parameter ip nothing can be released (a warning says so). Nothing is sent when no node was stopped (the first start).
+When a node is lost without being fenced, Pacemaker reports no stopped node; the trigger then takes over the clients of the node that started it last
 before (a permanent node attribute storhaug-owner-<resource>, written by start). With name_form=ip, NAME is the
 address in parameter ip instead of a node name, and <recovery_root>/<ip> is first pointed at the stopped node's
 recovery directory. A grace request ganesha refuses fails the notification with ganesha's reason.`,
