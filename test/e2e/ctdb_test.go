@@ -642,8 +642,10 @@ func TestCTDBPromotedMonitorFollowsLeader(t *testing.T) {
 	t.Logf("ctdb on %s no longer names it the leader %.1fs after setleaderrole off (ctdb leader: %q)", promoted, time.Since(tc).Seconds(), leaderNow)
 	var code int
 	err = l.WaitFor(ctx, "the promoted instance's monitor says not promoted", 30*time.Second, func() (bool, error) {
-		code = monitor()
-		return code == 0, fmt.Errorf("monitor = %d", code)
+		if code = monitor(); code != 0 {
+			return false, fmt.Errorf("monitor = %d", code)
+		}
+		return true, nil
 	})
 	if err != nil {
 		t.Errorf("monitor on %s after its leader role was taken away: %v (want 0: running, not promoted)", promoted, err)
