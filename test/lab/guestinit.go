@@ -137,7 +137,7 @@ func guestInit(specPath string) int {
 		return fail(err)
 	}
 	up, _ := os.ReadFile("/proc/uptime")
-	fmt.Fprintf(os.Stderr, "lab guest %s: up, agent on port %d (uptime %s s)\n", spec.Hostname, spec.Port, strings.Fields(string(up)+" ?")[0])
+	fmt.Fprintf(os.Stderr, "lab guest %s: up, agent on port %d (uptime %s s)\n", spec.Hostname, spec.Port, strings.Fields(string(up) + " ?")[0])
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
 	for {
