@@ -95,6 +95,16 @@ func TestKernelClientMounts(t *testing.T) {
 		t.Errorf("the guest wrote to the host's /var/tmp: %s", r.Output())
 	}
 
+	// A running guest is something the lab would leave behind if Down
+	// did not kill it: Leftovers names it.
+	found := false
+	for _, x := range lab.Leftovers(l.Prefix()) {
+		found = found || strings.HasPrefix(x, fmt.Sprintf("process %d (storhaug-lab-guest:", g.Pid()))
+	}
+	if !found {
+		t.Errorf("Leftovers does not report the running guest (pid %d): %v", g.Pid(), lab.Leftovers(l.Prefix()))
+	}
+
 	vip := "198.51.100.201"
 	stamp := time.Now().Format("150405.000")
 	for _, m := range mounts(vip) {
@@ -121,6 +131,20 @@ func TestKernelClientMounts(t *testing.T) {
 		}
 		t.Logf("%s: mount -o %s %s in %.2fs", m.proto, m.opts, m.source, d.Seconds())
 	}
+
+	// Power off and boot again.
+	t0 := time.Now()
+	if err := g.PowerOff(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g.Alive() || g.Pid() != 0 {
+		t.Fatalf("guest still alive after power-off (pid %d)", g.Pid())
+	}
+	t.Logf("powered off in %.1fs", time.Since(t0).Seconds())
+	if err := g.Boot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("booted again in %.1fs", g.BootTime().Seconds())
 }
 
 // report is test/workload's check output.
