@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/internal/ocftest"
 	"github.com/storhaug/storhaug/setup"
 	"github.com/storhaug/storhaug/test/lab"
@@ -121,12 +122,11 @@ var homes = map[string]string{"198.51.100.201": "n1", "198.51.100.202": "n2", "1
 // printed.
 func kernelLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the lab needs root")
-		}
-		t.Skip("the lab needs root")
-	}
+	need.Root(t, "the lab")
+	need.File(t, "/usr/bin/linux.uml", "user-mode-linux")
+	need.Tool(t, "mount.cifs", "cifs-utils")
+	need.Tool(t, "mount.nfs", "nfs-common")
+	need.Tool(t, "rpcbind", "rpcbind")
 	fixture.once.Do(func() {
 		fixture.err = bringUp()
 	})
