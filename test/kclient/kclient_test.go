@@ -234,7 +234,10 @@ func TestKernelClientCrash(t *testing.T) {
 	for _, m := range ms {
 		err := l.WaitFor(ctx, m.proto+" workload running", time.Minute, func() (bool, error) {
 			acks, opens := progress(g, m.proto, 0)
-			return acks >= 20 && opens >= 2, fmt.Errorf("%d acks, %d new opens", acks, opens)
+			if acks >= 20 && opens >= 2 {
+				return true, nil
+			}
+			return false, fmt.Errorf("%d acks, %d new opens", acks, opens)
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -255,8 +258,10 @@ func TestKernelClientCrash(t *testing.T) {
 		if err != nil {
 			return false, err
 		}
-		got := s.RunningOn(setup.VIPID(mustAddr(vip)))
-		return len(got) == 1 && got[0] == heir, fmt.Errorf("on %v", got)
+		if got := s.RunningOn(setup.VIPID(mustAddr(vip))); len(got) != 1 || got[0] != heir {
+			return false, fmt.Errorf("on %v", got)
+		}
+		return true, nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -272,7 +277,10 @@ func TestKernelClientCrash(t *testing.T) {
 			defer wg.Done()
 			err := l.WaitFor(ctx, m.proto+" recovered", 3*time.Minute, func() (bool, error) {
 				acks, opens := progress(g, m.proto, fault.UnixNano())
-				return acks > 0 && opens > 0, fmt.Errorf("%d acks, %d new opens since the crash", acks, opens)
+				if acks > 0 && opens > 0 {
+					return true, nil
+				}
+				return false, fmt.Errorf("%d acks, %d new opens since the crash", acks, opens)
 			})
 			if err != nil {
 				t.Errorf("%s: %v", m.proto, err)

@@ -272,7 +272,8 @@ func (g *Guest) Boot(ctx context.Context) error {
 	cmd.Args = []string{"storhaug-lab-guest:" + g.lab.opts.Prefix + ":" + g.name,
 		fmt.Sprintf("mem=%dM", GuestMemMB), "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "ro",
 		"init=" + filepath.Join(gdir, "init"), "con=null", "con0=null,fd:1", "ssl=null",
-		"vec0:transport=tap,ifname=" + g.name, "quiet",
+		// A fixed MAC: the neighbours' ARP entries stay right across reboots.
+		fmt.Sprintf("vec0:transport=tap,ifname=%s,mac=02:00:c6:33:64:%02x", g.name, 150+g.index), "quiet",
 		guestEnv + "=" + filepath.Join(g.Dir(), "spec.json")}
 	cmd.Env = append([]string(nil), baseEnv...)
 	cmd.Dir = "/"
