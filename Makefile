@@ -29,10 +29,12 @@ build:
 # The README's test command: unit tests, brief fuzzing, then the end-to-end
 # tests on real Pacemaker/Corosync/CTDB/Samba/Ganesha in namespaces (root).
 # The lab's end-to-end package runs on its own after the rest, so that its
-# timing-sensitive cluster tests do not share the 2 cores with the namespace tests.
+# timing-sensitive cluster tests do not share the 2 cores with the namespace tests;
+# then the kernel-client package (a lab of its own with user-mode-linux guests).
 test: deps build vet
-	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v /test/e2e)
+	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /test/e2e -e /test/kclient)
 	$(GO) test -count=1 -timeout 40m ./test/e2e/
+	$(GO) test -count=1 -timeout 20m ./test/kclient/
 	$(MAKE) --no-print-directory fuzz
 
 vet:

@@ -405,11 +405,17 @@ func (l *Lab) smbConf() string {
 }
 
 func (l *Lab) ganeshaConf() string {
+	nlm, protos, pseudo := "false", "4", "false"
+	if l.opts.NFSv3 {
+		// NFSv3 clients mount the pseudo path too (/export).
+		nlm, protos, pseudo = "true", "3, 4", "true"
+	}
 	return fmt.Sprintf(`# Written by the storhaug lab (%s).
 NFS_CORE_PARAM {
-	Enable_NLM = false;
+	Enable_NLM = %s;
 	Enable_RQUOTA = false;
-	Protocols = 4;
+	Mount_Path_Pseudo = %s;
+	Protocols = %s;
 	NFS_Port = %d;
 }
 
@@ -432,12 +438,12 @@ EXPORT {
 	Pseudo = %s;
 	Access_Type = RW;
 	Squash = No_Root_Squash;
-	Protocols = 4;
+	Protocols = %s;
 	Transports = TCP;
 	SecType = sys;
 	FSAL {
 		Name = VFS;
 	}
 }
-`, l.opts.Prefix, GaneshaPort, l.ExportDir(), ExportPseudo)
+`, l.opts.Prefix, nlm, pseudo, protos, GaneshaPort, l.ExportDir(), ExportPseudo, protos)
 }

@@ -78,4 +78,19 @@ func TestServiceConfs(t *testing.T) {
 	if strings.Count(c, "{") != strings.Count(c, "}") {
 		t.Error("ganesha.conf: unbalanced braces")
 	}
+	if strings.Count(c, "Protocols = 4;") != 2 || !strings.Contains(c, "Enable_NLM = false;") {
+		t.Errorf("ganesha.conf without NFSv3 serves more than v4:\n%s", c)
+	}
+	// NFSv3 (the kernel clients' lab): v3 in the core and the export, NLM
+	// for its locks, the pseudo path mountable by v3 clients.
+	l.opts.NFSv3 = true
+	c = l.ganeshaConf()
+	for _, want := range []string{"Enable_NLM = true;", "Mount_Path_Pseudo = true;"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("NFSv3 ganesha.conf lacks %q", want)
+		}
+	}
+	if strings.Count(c, "Protocols = 3, 4;") != 2 {
+		t.Errorf("NFSv3 ganesha.conf: want Protocols = 3, 4 in core and export:\n%s", c)
+	}
 }

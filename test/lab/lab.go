@@ -63,6 +63,16 @@ type Options struct {
 	Nodes   int // default 3 (at most 9)
 	Clients int // default 1 (at most 9)
 
+	// KernelClients is the number of kernel clients (user-mode-linux
+	// guests k1.., 198.51.100.151..; at most 9), booted at Up. They need
+	// a client namespace (c1) to be reached from. Setting it turns NFSv3 on.
+	KernelClients int
+
+	// NFSv3: ganesha serves NFSv3 too (Protocols 3, 4; NLM on), and every
+	// node runs rpcbind and rpc.statd (started with the node, before
+	// ganesha). NLM keeps ganesha in grace for its whole Grace_Period.
+	NFSv3 bool
+
 	// Storhaug is the path of a built storhaug binary; "" installs none.
 	// It is copied into the lab and appears inside every node as
 	// /usr/sbin/storhaug and as /usr/lib/ocf/resource.d/storhaug/<agent>.
@@ -145,6 +155,12 @@ func (o *Options) normalize() error {
 	if o.Clients < 0 || o.Clients > 9 {
 		return fmt.Errorf("lab: clients %d: want 0..9", o.Clients)
 	}
+	if o.KernelClients < 0 || o.KernelClients > 9 {
+		return fmt.Errorf("lab: kernel clients %d: want 0..9", o.KernelClients)
+	}
+	if o.KernelClients > 0 {
+		o.NFSv3 = true
+	}
 	if o.TokenMS == 0 {
 		o.TokenMS = 1000
 	}
@@ -173,6 +189,7 @@ type Lab struct {
 	root    string
 	nodes   []*Node
 	clients []*Client
+	guests  []*Guest
 
 	mu      sync.Mutex
 	timings map[string]time.Duration
@@ -318,6 +335,10 @@ func (l *Lab) build(ctx context.Context) error {
 		l.clients = append(l.clients, &Client{name: fmt.Sprintf("c%d", i), ns: nsName(l.opts.Prefix, fmt.Sprintf("c%d", i)),
 			addr4: ClientAddr4(i), addr6: ClientAddr6(i)})
 	}
+	for i := 1; i <= l.opts.KernelClients; i++ {
+		l.guests = append(l.guests, &Guest{lab: l, name: fmt.Sprintf("k%d", i), index: i,
+			addr4: GuestAddr4(i), addr6: GuestAddr6(i)})
+	}
 	if err := l.saveState(); err != nil { // before anything exists: Sweep needs the root to know it is ours
 		return err
 	}
@@ -338,6 +359,9 @@ func (l *Lab) build(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := l.prepareGuests(); err != nil {
+		return err
+	}
 	for _, n := range l.nodes {
 		if err := n.boot(); err != nil {
 			return err
@@ -348,7 +372,30 @@ func (l *Lab) build(ctx context.Context) error {
 	}
 	l.setTiming("nodes", time.Since(t0))
 	l.logf("%d nodes booted in %.1fs", len(l.nodes), time.Since(t0).Seconds())
-	return l.startServices(ctx, l.nodes, t0)
+	if err := l.startServices(ctx, l.nodes, t0); err != nil {
+		return err
+	}
+	return l.bootGuests(ctx)
+}
+
+// bootGuests boots every kernel client, in parallel.
+func (l *Lab) bootGuests(ctx context.Context) error {
+	if len(l.guests) == 0 {
+		return nil
+	}
+	t0 := time.Now()
+	errs := make([]error, len(l.guests))
+	var wg sync.WaitGroup
+	for i, g := range l.guests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = g.Boot(ctx)
+		}()
+	}
+	wg.Wait()
+	l.setTiming("guests", time.Since(t0))
+	return errors.Join(errs...)
 }
 
 // Down stops everything the lab started and removes everything it made:
@@ -376,6 +423,7 @@ type state struct {
 	Options Options
 	Nodes   []nodeState
 	Clients []string
+	Guests  []nodeState
 	Parts   int
 	// The fence daemon (pid and start time).
 	FencedPid   int    `json:",omitempty"`
@@ -422,6 +470,14 @@ func (l *Lab) saveState() error {
 		st.Clients = nil
 		for _, c := range l.clients {
 			st.Clients = append(st.Clients, c.name)
+		}
+	}
+	if !l.fenced {
+		st.Guests = nil
+		for _, g := range l.guests {
+			g.mu.Lock()
+			st.Guests = append(st.Guests, nodeState{Name: g.name, Pid: g.pid, Start: g.start})
+			g.mu.Unlock()
 		}
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
@@ -477,6 +533,11 @@ func Attach(prefix string, logf func(string, ...any)) (*Lab, error) {
 	}
 	for i, c := range st.Clients {
 		l.clients = append(l.clients, &Client{name: c, ns: nsName(prefix, c), addr4: ClientAddr4(i + 1), addr6: ClientAddr6(i + 1)})
+	}
+	for i, gs := range st.Guests {
+		g := &Guest{lab: l, name: gs.Name, index: i + 1, addr4: GuestAddr4(i + 1), addr6: GuestAddr6(i + 1)}
+		g.pid, g.start = gs.Pid, gs.Start
+		l.guests = append(l.guests, g)
 	}
 	return l, nil
 }

@@ -26,6 +26,11 @@ const (
 	CTDB      Service = "ctdb"
 	Samba     Service = "smbd"
 	Ganesha   Service = "ganesha"
+	// Rpcbind and Statd run on every node when Options.NFSv3 is set (ganesha
+	// registers NFSv3, MOUNT and NLM with rpcbind, and NLM asks statd to
+	// monitor its clients).
+	Rpcbind Service = "rpcbind"
+	Statd   Service = "statd"
 )
 
 type serviceDef struct {
@@ -65,6 +70,14 @@ var services = map[Service]serviceDef{
 		main:  []string{"smbd"},
 		procs: []string{"smbd", "smbd-notifyd", "cleanupd", "smbd-cleanupd", "samba-bgqd"}, stopTimeout: 20 * time.Second,
 	},
+	Rpcbind: {
+		argv: []string{"rpcbind", "-f"},
+		main: []string{"rpcbind"}, procs: []string{"rpcbind"}, stopTimeout: 10 * time.Second,
+	},
+	Statd: {
+		argv: []string{"rpc.statd", "-F", "--no-notify"},
+		main: []string{"rpc.statd"}, procs: []string{"rpc.statd"}, stopTimeout: 10 * time.Second,
+	},
 	Ganesha: {
 		argv: []string{"ganesha.nfsd", "-F", "-L", "/var/log/ganesha/ganesha.log", "-f", GaneshaConf,
 			"-p", "/run/ganesha/ganesha.pid", "-N", "NIV_EVENT"},
@@ -73,7 +86,7 @@ var services = map[Service]serviceDef{
 }
 
 // Services in the order they start.
-var serviceOrder = []Service{Corosync, Pacemaker, DBus, CTDB, Ganesha, Samba}
+var serviceOrder = []Service{Corosync, Pacemaker, DBus, CTDB, Rpcbind, Statd, Ganesha, Samba}
 
 func (l *Lab) mode(s Service) Mode {
 	switch s {
@@ -87,6 +100,10 @@ func (l *Lab) mode(s Service) Mode {
 		return l.opts.Samba
 	case Ganesha:
 		return l.opts.Ganesha
+	case Rpcbind, Statd:
+		if l.opts.NFSv3 && l.opts.Ganesha != Off {
+			return Started
+		}
 	}
 	return Off
 }
@@ -104,6 +121,12 @@ func (n *Node) Start(ctx context.Context, s Service) error {
 	}
 	if n.running(def.main...) {
 		return nil
+	}
+	if s == Statd {
+		// statd's directories, in the node's /var/lib/nfs.
+		if r, err := n.Sh(ctx, "mkdir -p /var/lib/nfs/sm /var/lib/nfs/sm.bak && chown statd /var/lib/nfs/sm /var/lib/nfs/sm.bak"); err != nil {
+			return fmt.Errorf("lab: %s: statd directories: %v %s", n.name, err, r.Output())
+		}
 	}
 	if err := n.spawn(ctx, string(s), def.env, def.argv...); err != nil {
 		return err
@@ -167,6 +190,8 @@ func (n *Node) ready(ctx context.Context, s Service) (bool, error) {
 		return err == nil, err
 	case Samba:
 		return n.tcpOpen(SMBPort)
+	case Rpcbind:
+		return n.tcpOpen(111)
 	case Ganesha:
 		if ok, err := n.tcpOpen(GaneshaPort); !ok {
 			return false, err
@@ -329,7 +354,7 @@ func (l *Lab) startServices(ctx context.Context, nodes []*Node, t0 time.Time) er
 			l.setTiming(key, time.Since(t0))
 		}
 	}
-	for _, s := range []Service{Corosync, Pacemaker, DBus, CTDB, Ganesha} {
+	for _, s := range []Service{Corosync, Pacemaker, DBus, CTDB, Rpcbind, Statd, Ganesha} {
 		if l.mode(s) != Started {
 			continue
 		}

@@ -42,6 +42,22 @@ func Sweep(prefix string) error {
 		}
 	}
 	if st, err := readState(prefix); err == nil {
+		// Kernel clients first (each linux.uml is PID 1 of its own PID
+		// namespace: its helpers die with it), then the nodes.
+		for _, g := range st.Guests {
+			if g.Pid > 1 && procAlive(g.Pid, g.Start) {
+				if err := killPid(g.Pid, g.Start, syscall.SIGKILL); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		for _, g := range st.Guests {
+			if g.Pid > 1 {
+				if err := waitGone(g.Pid, g.Start, 10*time.Second); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
 		for _, n := range st.Nodes {
 			if n.Pid > 1 && procAlive(n.Pid, n.Start) {
 				if err := killPid(n.Pid, n.Start, syscall.SIGKILL); err != nil {
@@ -150,10 +166,12 @@ type labProc struct {
 }
 
 // labProcs lists the processes of the lab with this prefix that the lab
-// names: node inits (storhaug-lab-init:<prefix>:<node>) and the fence
-// daemon (storhaug-lab-fenced:<prefix>).
+// names: node inits (storhaug-lab-init:<prefix>:<node>), kernel clients
+// (storhaug-lab-guest:<prefix>:<guest>) and the fence daemon
+// (storhaug-lab-fenced:<prefix>).
 func labProcs(prefix string) []labProc {
 	initMarker := "storhaug-lab-init:" + prefix + ":"
+	guestMarker := "storhaug-lab-guest:" + prefix + ":"
 	fenced := fencedMarker(prefix)
 	var out []labProc
 	procs, _ := os.ReadDir("/proc")
@@ -165,7 +183,7 @@ func labProcs(prefix string) []labProc {
 		cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		arg0, _, _ := strings.Cut(string(cl), "\x00")
 		isFenced := arg0 == fenced
-		if !isFenced && !strings.HasPrefix(arg0, initMarker) {
+		if !isFenced && !strings.HasPrefix(arg0, initMarker) && !strings.HasPrefix(arg0, guestMarker) {
 			continue
 		}
 		if start, err := procStart(pid); err == nil {

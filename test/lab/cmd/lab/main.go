@@ -1,6 +1,6 @@
 // Command lab brings the storhaug lab cluster up and down by hand:
 //
-//	lab up [-n N] [--prefix P] [--clients C] [--storhaug bin/storhaug] [--start svc,...] [--prepare svc,...]
+//	lab up [-n N] [--prefix P] [--clients C] [--kernel-clients K] [--storhaug bin/storhaug] [--start svc,...] [--prepare svc,...]
 //	lab down [--prefix P]
 //	lab status [--prefix P]
 //	lab shell [--prefix P] NODE [COMMAND...]
@@ -86,6 +86,7 @@ func init() {
 	register("down", "tear the lab down (--prefix P)", cmdDown)
 	register("status", "show the lab's nodes and Pacemaker's view (--prefix P)", cmdStatus)
 	register("shell", "a shell (or COMMAND) inside NODE (--prefix P NODE [COMMAND...])", cmdShell)
+	register("guest", "run COMMAND in kernel client K and print its output (--prefix P K COMMAND...)", cmdGuest)
 }
 
 func parseModes(o *lab.Options, list string, m lab.Mode) error {
@@ -113,12 +114,13 @@ func cmdUp(args []string) error {
 	fs := flag.NewFlagSet("up", flag.ExitOnError)
 	n := fs.Int("n", 3, "number of nodes")
 	clients := fs.Int("clients", 1, "number of client namespaces")
+	kclients := fs.Int("kernel-clients", 0, "number of kernel clients (user-mode-linux guests; turns NFSv3 on)")
 	prefix := prefixFlag(fs)
 	bin := fs.String("storhaug", "bin/storhaug", "storhaug binary to install as the OCF provider (\"\" for none)")
 	start := fs.String("start", "pacemaker,dbus", "services the lab starts")
 	prepare := fs.String("prepare", "ctdb,samba,ganesha", "services the lab only configures")
 	fs.Parse(args)
-	o := lab.Options{Prefix: *prefix, Nodes: *n, Clients: *clients, Logf: logf}
+	o := lab.Options{Prefix: *prefix, Nodes: *n, Clients: *clients, KernelClients: *kclients, Logf: logf}
 	if *bin != "" {
 		if _, err := os.Stat(*bin); err == nil {
 			o.Storhaug = *bin
@@ -144,6 +146,10 @@ func cmdUp(args []string) error {
 	}
 	for _, c := range l.Clients() {
 		fmt.Printf("  %s  %s  %s  netns %s\n", c.Name(), c.Addr4(), c.Addr6(), c.NetNS())
+	}
+	for _, g := range l.Guests() {
+		fmt.Printf("  %s  %s  %s  kernel client (hostname %s, pid %d, booted in %.1fs, console %s)\n",
+			g.Name(), g.Addr4(), g.Addr6(), g.Hostname(), g.Pid(), g.BootTime().Seconds(), g.Dir()+"/console.log")
 	}
 	if o.Pacemaker != lab.Off {
 		fmt.Printf("fencing: stonith:%s (resource %s) through the lab's fence daemon on %s; stonith_admin --history NODE in a node\n",
@@ -241,4 +247,30 @@ func cmdShell(args []string) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	signal.Ignore(os.Interrupt)
 	return cmd.Run()
+}
+
+func cmdGuest(args []string) error {
+	fs := flag.NewFlagSet("guest", flag.ExitOnError)
+	prefix := prefixFlag(fs)
+	fs.Parse(args)
+	if fs.NArg() < 2 {
+		return fmt.Errorf("guest: want a kernel client (k1, ...) and a command")
+	}
+	l, err := lab.Attach(*prefix, nil)
+	if err != nil {
+		return err
+	}
+	for _, g := range l.Guests() {
+		if g.Name() != fs.Arg(0) {
+			continue
+		}
+		r, err := g.Run(context.Background(), fs.Arg(1), fs.Args()[2:]...)
+		fmt.Print(r.Stdout)
+		fmt.Fprint(os.Stderr, r.Stderr)
+		if err != nil {
+			return err
+		}
+		return nil
+	}
+	return fmt.Errorf("guest: no kernel client %q", fs.Arg(0))
 }

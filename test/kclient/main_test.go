@@ -1,0 +1,252 @@
+// Package kclient tests storhaug with real kernel clients: user-mode-linux
+// guests of the lab (lab.Options.KernelClients) that mount the cluster's
+// VIPs with the Linux NFS (v4.2, v4.1, v3) and CIFS (SMB 3.1.1) clients,
+// as production clients do, and run test/workload on the mounts.
+//
+// The package has a lab of its own (prefix $STORHAUG_LAB_PREFIX + "k",
+// default "shlabk"): 3 nodes, Pacemaker and D-Bus started, CTDB, Samba and
+// Ganesha prepared (ganesha serves NFSv3 too; rpcbind and rpc.statd run on
+// every node), one kernel client k1 (198.51.100.151), set up once with
+// `storhaug setup` from the shipped sample (one VIP per node). It needs root
+// and user-mode-linux; TestMain tears the lab down and fails the run if
+// anything is left.
+package kclient
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/storhaug/storhaug/internal/need"
+	"github.com/storhaug/storhaug/internal/ocftest"
+	"github.com/storhaug/storhaug/setup"
+	"github.com/storhaug/storhaug/test/lab"
+)
+
+var fixture struct {
+	once     sync.Once
+	mu       sync.Mutex
+	lab      *lab.Lab
+	err      error
+	tmp      string
+	workload string // the workload binary, host path
+	setupAt  time.Duration
+}
+
+func TestMain(m *testing.M) {
+	tmp, err := os.MkdirTemp("", "storhaug-kclient-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kclient:", err)
+		os.Exit(1)
+	}
+	fixture.tmp = tmp
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		teardown()
+		os.Exit(130)
+	}()
+	code := m.Run()
+	if errs := teardown(); len(errs) > 0 {
+		fmt.Fprintf(os.Stderr, "kclient: FAIL: lab teardown: %s\n", strings.Join(errs, "; "))
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.RemoveAll(tmp)
+	os.Exit(code)
+}
+
+func teardown() []string {
+	fixture.mu.Lock()
+	defer fixture.mu.Unlock()
+	l := fixture.lab
+	if l == nil {
+		return nil
+	}
+	fixture.lab = nil
+	var errs []string
+	if err := l.Down(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if left := l.Leftovers(); len(left) > 0 {
+		errs = append(errs, "left behind: "+strings.Join(left, ", "))
+	}
+	fmt.Fprintf(os.Stderr, "kclient: lab %s: %s\n", l.Prefix(), l.TimingsString())
+	return errs
+}
+
+func goBuild(out, pkg string, tags ...string) error {
+	gobin := "go"
+	if _, err := exec.LookPath(gobin); err != nil {
+		gobin = "/usr/local/go/bin/go"
+	}
+	args := []string{"build"}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command(gobin, append(args, "-o", out, pkg)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+func labPrefix() string {
+	p := lab.DefaultPrefix()
+	if len(p) > 9 {
+		p = p[:9]
+	}
+	return p + "k"
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+// VIPs of the sample configuration and their home nodes.
+var homes = map[string]string{"198.51.100.201": "n1", "198.51.100.202": "n2", "198.51.100.203": "n3"}
+
+// kernelLab returns the package's lab, set up by storhaug, bringing it up
+// on first use. When the test fails, node logs and the guest's console are
+// printed.
+func kernelLab(t *testing.T) *lab.Lab {
+	t.Helper()
+	need.Root(t, "the lab")
+	need.File(t, "/usr/bin/linux.uml", "user-mode-linux")
+	need.Tool(t, "mount.cifs", "cifs-utils")
+	need.Tool(t, "mount.nfs", "nfs-common")
+	need.Tool(t, "rpcbind", "rpcbind")
+	fixture.once.Do(func() {
+		fixture.err = bringUp()
+	})
+	fixture.mu.Lock()
+	l, err := fixture.lab, fixture.err
+	fixture.mu.Unlock()
+	if err != nil {
+		t.Fatalf("kernel-client lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			var b strings.Builder
+			l.DumpLogs(&b, 40)
+			for _, g := range l.Guests() {
+				fmt.Fprintf(&b, "----- guest %s console -----\n%s\n", g.Name(), g.Console(60))
+			}
+			t.Logf("lab logs:\n%s", b.String())
+		}
+	})
+	return l
+}
+
+func bringUp() error {
+	bin := filepath.Join(fixture.tmp, "storhaug")
+	if err := goBuild(bin, "github.com/storhaug/storhaug", ocftest.BuildTags); err != nil {
+		return err
+	}
+	wl := filepath.Join(fixture.tmp, "workload")
+	if err := goBuild(wl, "github.com/storhaug/storhaug/test/workload"); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{
+		Prefix: labPrefix(), Nodes: 3, Clients: 1, KernelClients: 1, Storhaug: bin,
+		Pacemaker: lab.Started, DBus: lab.Started,
+		CTDB: lab.Prepared, Samba: lab.Prepared, Ganesha: lab.Prepared,
+		Guard: true, Logf: logf,
+	})
+	fixture.mu.Lock()
+	fixture.lab = l
+	fixture.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// The guest runs the workload from its own directory of the lab (its
+	// /tmp is a tmpfs of its own).
+	for _, g := range l.Guests() {
+		if err := copyFile(wl, filepath.Join(g.Dir(), "workload")); err != nil {
+			return err
+		}
+	}
+	t0 := time.Now()
+	if err := storhaugSetup(ctx, l); err != nil {
+		return err
+	}
+	fixture.setupAt = time.Since(t0)
+	logf("storhaug set up in %.1fs", fixture.setupAt.Seconds())
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
+}
+
+// storhaugSetup installs the shipped sample with a drop-in for the lab's
+// paths in n1, runs storhaug setup there and waits until every resource
+// runs, each VIP at home. Fencing is left as the lab has it.
+func storhaugSetup(ctx context.Context, l *lab.Lab) error {
+	n1 := l.Node("n1")
+	sample, err := os.ReadFile("../../examples/storhaug.conf")
+	if err != nil {
+		return err
+	}
+	if r, err := n1.Sh(ctx, "mkdir -p /etc/sysconfig/storhaug.d"); err != nil {
+		return fmt.Errorf("%v %s", err, r.Output())
+	}
+	if err := n1.WriteFile("/etc/sysconfig/storhaug.conf", sample, 0o644); err != nil {
+		return err
+	}
+	dropIn := fmt.Sprintf("HA_NAME=%q\nHA_MNT_DIR=%q\nHA_NFS_MNT_DIR=\".\"\nHA_SMB_MNT_DIR=\"ctdb\"\nHA_VIP_TICKLE_DIR=%q\nHA_VIP_NIC=\"eth0\"\nHA_GANESHA_PARAMS=\"logfile=/var/log/ganesha/ganesha.log\"\n",
+		l.Prefix(), l.SharedDir(), filepath.Join(l.SharedDir(), "tickle-setup"))
+	if err := n1.WriteFile("/etc/sysconfig/storhaug.d/50-lab.conf", []byte(dropIn), 0o644); err != nil {
+		return err
+	}
+	if r, err := n1.Run(ctx, "/usr/sbin/storhaug", "setup"); err != nil {
+		return fmt.Errorf("storhaug setup: %v\n%s", err, r.Output())
+	}
+	return waitVIPs(ctx, l, homes, 4*time.Minute)
+}
+
+// waitVIPs waits until each VIP runs on want[vip] and the CTDB and ganesha
+// clones run on every live node, nothing failed.
+func waitVIPs(ctx context.Context, l *lab.Lab, want map[string]string, timeout time.Duration) error {
+	return l.WaitFor(ctx, "storhaug resources up", timeout, func() (bool, error) {
+		s, err := l.CrmMon(ctx)
+		if err != nil {
+			return false, err
+		}
+		for addr, node := range want {
+			id := setup.VIPID(mustAddr(addr))
+			if got := s.RunningOn(id); len(got) != 1 || got[0] != node {
+				return false, fmt.Errorf("%s on %v, want %s", id, got, node)
+			}
+		}
+		live := 0
+		for _, n := range l.Nodes() {
+			if n.Alive() {
+				live++
+			}
+		}
+		for _, id := range []string{"storhaug-ctdb", "storhaug-ganesha"} {
+			if got := s.RunningOn(id); len(got) != live {
+				return false, fmt.Errorf("%s on %v", id, got)
+			}
+		}
+		return true, nil
+	})
+}
