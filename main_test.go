@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/storhaug/storhaug/agents"
+	"github.com/storhaug/storhaug/command"
 	"github.com/storhaug/storhaug/install"
 	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/internal/ocftest"
@@ -378,7 +379,7 @@ func TestDocsCommand(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "docs", "agents")
 	r := run(t, nil, bin, "docs", "--dir", dir)
 	r.want(t, "docs", 0)
-	var want []string
+	want := []string{"storhaug.8"}
 	for _, n := range names {
 		want = append(want, n+".md", "ocf_storhaug_"+n+".7")
 	}
@@ -419,6 +420,28 @@ func TestDocsCommand(t *testing.T) {
 			if err != nil || stderr.Len() > 0 || !bytes.Contains(out, []byte("SUPPORTED PARAMETERS")) {
 				t.Errorf("man --warnings -l ocf_storhaug_%s.7: %v\n%s", n, err, stderr.Bytes())
 			}
+		}
+	}
+	// storhaug(8): every command of the tree, every agent's page, no roff warnings.
+	page := string(first["storhaug.8"])
+	for _, c := range command.App().Commands {
+		if !c.Hidden && !strings.Contains(page, `\fBstorhaug `+strings.ReplaceAll(c.Name, "-", `\-`)) {
+			t.Errorf("storhaug.8 lacks the command %s", c.Name)
+		}
+	}
+	for _, n := range names {
+		if !strings.Contains(page, `\fBocf_storhaug_`+n+`\fR(7)`) {
+			t.Errorf("storhaug.8 does not refer to ocf_storhaug_%s(7)", n)
+		}
+	}
+	if _, err := exec.LookPath("man"); err == nil {
+		cmd := exec.Command("man", "--warnings", "-l", filepath.Join(dir, "storhaug.8"))
+		cmd.Env = append(os.Environ(), "MANPAGER=cat", "MANWIDTH=80")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || stderr.Len() > 0 || !bytes.Contains(out, []byte("COMMANDS")) {
+			t.Errorf("man --warnings -l storhaug.8: %v\n%s", err, stderr.Bytes())
 		}
 	}
 	run(t, nil, bin, "docs", "--dir", dir).want(t, "docs again", 0)

@@ -19,15 +19,24 @@ func init() { later(docsCommands) }
 func docsCommands() {
 	register(&cli.Command{
 		Name:  "docs",
-		Usage: "write every agent's reference page (Markdown and man page) into a directory",
+		Usage: "write every agent's reference page (Markdown and man page), and storhaug(8), into a directory",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "dir", Value: "docs/agents", Usage: "where to write NAME.md and ocf_storhaug_NAME.7"},
+			&cli.StringFlag{Name: "dir", Value: "docs/agents", Usage: "where to write NAME.md, ocf_storhaug_NAME.7 and storhaug.8"},
 		},
 		Action: func(c *cli.Context) error {
 			dir := c.String("dir")
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
+			var page bytes.Buffer
+			if err := writeMan(&page, c.App); err != nil {
+				return err
+			}
+			p := filepath.Join(dir, manPage)
+			if err := atomicfile.Write(p, page.Bytes(), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer, p)
 			for _, n := range agents.Names() {
 				a := agents.Lookup(n)
 				var md, man bytes.Buffer
