@@ -5,7 +5,14 @@ GO      ?= go
 PREFIX  ?= /usr
 DESTDIR ?=
 OCF_ROOT ?= $(PREFIX)/lib/ocf
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+# The version the binary reports and the packages carry (scripts/version.sh:
+# X.Y.Z on a release tag vX.Y.Z, else X.Y.Z+git<N>.<hash>[.dirty]).
+ifneq ($(origin VERSION),command line)
+VERSION := $(shell scripts/version.sh)
+endif
+# Every file in a package has the commit's time: a build from a tag gives
+# the same bytes again.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 LDFLAGS := -s -w -X github.com/storhaug/storhaug/internal/version.Version=$(VERSION)
 BIN     := bin/storhaug
 N       ?= 3
@@ -15,8 +22,14 @@ FUZZTIME ?= 10000x
 # urfave_cli_no_docs drops urfave/cli's man-page generator (blackfriday):
 # ~1 ms and 200 KB of package init on every agent exec.
 BUILDTAGS ?= urfave_cli_no_docs
+# Packages: built into PKGDIR from packaging/nfpm.yaml by nfpm, pinned in a
+# module of its own (packaging/tools/go.mod) so that storhaug's stays lean.
+PKGDIR  ?= bin/pkg
+STAGE   := $(PKGDIR)/stage
+NFPM    := $(GO) tool -modfile=packaging/tools/go.mod nfpm
+MAINTAINER := storhaug maintainers <maintainers@users.noreply.r-seed-00348502.example>
 
-.PHONY: all deps build test unit fuzz vet e2e bench demo install uninstall docs lab-up lab-down lab-shell clean
+.PHONY: all deps build test unit fuzz vet e2e bench demo install uninstall docs stage deb rpm version lab-up lab-down lab-shell clean
 
 all: build
 
@@ -74,6 +87,27 @@ uninstall:
 
 docs: build
 	$(BIN) docs --dir docs/agents
+
+version:
+	@echo $(VERSION)
+
+# What the packages hold besides packaging/: the binary, one link per agent
+# (relative, as Debian wants links within /usr), the man pages, the bash
+# completion.
+stage: build
+	rm -rf $(STAGE)
+	mkdir -p $(STAGE)/ocf $(STAGE)/man
+	cp $(BIN) $(STAGE)/storhaug
+	set -e; for n in $$($(BIN) agents); do ln -s ../../../../sbin/storhaug $(STAGE)/ocf/$$n; done
+	$(BIN) docs --dir $(STAGE)/docs >/dev/null
+	set -e; for f in $(STAGE)/docs/*.7 $(STAGE)/docs/*.8; do gzip -9n <$$f >$(STAGE)/man/$${f##*/}.gz; done
+	$(BIN) completion bash >$(STAGE)/storhaug.bash
+	VERSION='$(VERSION)' MAINTAINER='$(MAINTAINER)' SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) scripts/changelog.sh | gzip -9n >$(STAGE)/changelog.gz
+
+deb rpm: stage
+	rm -f $(PKGDIR)/*.$@
+	STAGE=$(STAGE) VERSION='$(VERSION)' MAINTAINER='$(MAINTAINER)' GOARCH=$$($(GO) env GOARCH) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
+	  $(NFPM) package --config packaging/nfpm.yaml --packager $@ --target $(PKGDIR)/
 
 lab-up: deps build
 	$(GO) run ./test/lab/cmd/lab up -n $(N)

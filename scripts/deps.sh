@@ -28,3 +28,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
 go mod download
+# The packaging tools (nfpm), pinned in a module of their own.
+(cd "$(dirname "$0")/../packaging/tools" && go mod download)
