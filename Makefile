@@ -10,6 +10,9 @@ OCF_ROOT ?= $(PREFIX)/lib/ocf
 ifneq ($(origin VERSION),command line)
 VERSION := $(shell scripts/version.sh)
 endif
+ifeq ($(VERSION),)
+$(error scripts/version.sh gave no version)
+endif
 # Every file in a package has the commit's time: a build from a tag gives
 # the same bytes again.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
@@ -44,9 +47,11 @@ build:
 # The lab's end-to-end package runs on its own after the rest, so that its
 # timing-sensitive cluster tests do not share the 2 cores with the namespace tests;
 # then the kernel-client package (a lab of its own with user-mode-linux guests).
-test: deps build vet
-	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /test/e2e -e /test/kclient)
-	$(GO) test -count=1 -timeout 40m ./test/e2e/
+# The packages are built first: test/pkg checks them, and the lab installs
+# storhaug from the .deb.
+test: deps build vet deb rpm
+	STORHAUG_PKGDIR=$(abspath $(PKGDIR)) $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /test/e2e -e /test/kclient)
+	STORHAUG_DEB=$$(ls $(abspath $(PKGDIR))/*.deb) $(GO) test -count=1 -timeout 40m ./test/e2e/
 	$(GO) test -count=1 -timeout 20m ./test/kclient/
 	$(MAKE) --no-print-directory fuzz
 

@@ -639,3 +639,87 @@ func nsHelper(root string, argv []string) {
 	}
 	fail(syscall.Exec(path, argv, os.Environ()))
 }
+
+// TestVersionScript runs scripts/version.sh in a scratch repository through
+// the states a checkout goes through: no tag, a dirty tree, a release tag,
+// commits after it, a pre-release tag, a tag that is no version. Every
+// version it prints is valid for Debian and RPM, and both order it as
+// releases are meant to be ordered.
+func TestVersionScript(t *testing.T) {
+	needTools(t, "git", "dpkg", "rpm")
+	script, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "version.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	env := []string{"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t",
+		"GIT_COMMITTER_EMAIL=t@example.org", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1"}
+	git := func(args ...string) string { return strings.TrimSpace(run(t, dir, env, "git", args...)) }
+	write := func(name, data string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit := func(data string) string {
+		write("file", data)
+		git("add", "-A")
+		git("commit", "-q", "-m", data)
+		return git("rev-parse", "--short=12", "HEAD")
+	}
+	version := func() string { return strings.TrimSpace(run(t, dir, env, "sh", "version.sh")) }
+	git("init", "-q")
+	write("version.sh", string(script))
+
+	check := func(what, want string) {
+		t.Helper()
+		got := version()
+		if got != want {
+			t.Errorf("%s: %q, want %q", what, got, want)
+		}
+		if _, stderr, err := runErr("", nil, "dpkg", "--validate-version", got); err != nil {
+			t.Errorf("%s: %q is no Debian version: %s", what, got, stderr)
+		}
+		if strings.ContainsAny(got, "-/ ") {
+			t.Errorf("%s: %q is no RPM version", what, got)
+		}
+	}
+
+	h1 := commit("one")
+	h2 := commit("two")
+	check("untagged", "0.1.0+git2."+h2)
+	write("file", "changed")
+	check("untagged, dirty", "0.1.0+git2."+h2+".dirty")
+	git("checkout", "-q", "file")
+	git("tag", "v0.1.0", h1) // a tag on an earlier commit
+	check("one commit after v0.1.0", "0.1.0+git1."+h2)
+	git("tag", "-a", "-m", "release", "v0.2.0-rc1")
+	check("on v0.2.0-rc1", "0.2.0~rc1")
+	h3 := commit("three")
+	check("after v0.2.0-rc1", "0.2.0~rc1+git1."+h3)
+	git("tag", "v0.2.0")
+	check("on v0.2.0", "0.2.0")
+	write("file", "changed")
+	check("on v0.2.0, dirty", "0.2.0+git0."+h3+".dirty")
+	git("checkout", "-q", "file")
+	h4 := commit("four")
+	check("after v0.2.0", "0.2.0+git1."+h4)
+
+	// Both formats order them as they came (the dirty builds aside: they
+	// sort just after their commit).
+	order := []string{"0.1.0+git1." + h2, "0.2.0~rc1", "0.2.0~rc1+git1." + h3, "0.2.0", "0.2.0+git1." + h4}
+	for i := 1; i < len(order); i++ {
+		a, b := order[i-1], order[i]
+		if _, _, err := runErr("", nil, "dpkg", "--compare-versions", a, "lt", b); err != nil {
+			t.Errorf("Debian orders %s after %s", a, b)
+		}
+		cmp := strings.TrimSpace(run(t, "", nil, "rpm", "--eval", fmt.Sprintf(`%%{lua:print(rpm.vercmp(%q, %q))}`, a, b)))
+		if cmp != "-1" {
+			t.Errorf("RPM orders %s after %s (vercmp %s)", a, b, cmp)
+		}
+	}
+
+	git("tag", "v1.2.3_bad")
+	if out, _, err := runErr(dir, env, "sh", "version.sh"); err == nil {
+		t.Errorf("tag v1.2.3_bad: version.sh printed %q, want an error", out)
+	}
+}
