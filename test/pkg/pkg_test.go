@@ -268,6 +268,11 @@ var distroDirs = []string{
 // changelog in its header) and lintian's overrides.
 var debOnly = []string{"/usr/share/doc/storhaug/changelog.gz", "/usr/share/lintian/overrides/storhaug"}
 
+// RPM's own: the licence's text where RPM systems keep licences (Debian
+// keeps the GPL's in /usr/share/common-licenses, which the copyright file
+// points to).
+var rpmOnly = []string{"/usr/share/licenses/storhaug", "/usr/share/licenses/storhaug/LICENSE"}
+
 // TestContents: the .deb holds the binary, one link per agent to it, the man
 // pages, the completion, the example configuration and the copyright as
 // documentation, and nothing in /etc; the .rpm holds the same files and
@@ -337,9 +342,19 @@ func TestContents(t *testing.T) {
 		}
 	}
 	for p, re := range r {
-		if _, ok := d[p]; !ok {
+		if _, ok := d[p]; !ok && !slices.Contains(rpmOnly, p) {
 			t.Errorf(".rpm holds %s (%s), the .deb does not", p, re)
 		}
+	}
+	licence, err := os.ReadFile(filepath.Join(repoRoot(t), "LICENSE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(licence); r["/usr/share/licenses/storhaug/LICENSE"].sha256 != hex.EncodeToString(sum[:]) {
+		t.Error(".rpm's /usr/share/licenses/storhaug/LICENSE is not LICENSE")
+	}
+	if lic := run(t, "", nil, "rpm", "-qp", "--qf", "%{LICENSE}", rpm); lic != "GPL-2.0-or-later" {
+		t.Errorf(".rpm License: %q", lic)
 	}
 	for _, p := range debOnly {
 		if _, ok := d[p]; !ok {
