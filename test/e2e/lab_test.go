@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -120,6 +121,11 @@ func TestLabClusterUp(t *testing.T) {
 
 	// The storhaug provider, in every node only.
 	if shared := storhaugInstalled(); shared != "" {
+		// The nodes run the packaged files: the .deb's version is theirs.
+		pkgVersion, err := exec.Command("dpkg-deb", "--field", shared, "Version").Output()
+		if err != nil {
+			t.Fatalf("dpkg-deb --field %s Version: %v", shared, err)
+		}
 		agents := l.Agents()
 		if len(agents) == 0 {
 			t.Error("no storhaug agents installed")
@@ -134,8 +140,11 @@ func TestLabClusterUp(t *testing.T) {
 			if !reflect.DeepEqual(got, agents) {
 				t.Errorf("%s: ocf:storhaug agents %v, want %v", n.Name(), got, agents)
 			}
-			if _, err := n.Run(ctx, "/usr/sbin/storhaug", "version"); err != nil {
-				t.Errorf("%s: storhaug version: %v", n.Name(), err)
+			if r, err := n.Run(ctx, "/usr/sbin/storhaug", "version"); err != nil || r.Stdout != string(pkgVersion) {
+				t.Errorf("%s: storhaug version: %q, %v; the package's %q", n.Name(), r.Stdout, err, pkgVersion)
+			}
+			if r, err := n.Run(ctx, "readlink", "/usr/lib/ocf/resource.d/storhaug/IPaddr3"); err != nil || r.Stdout != "../../../../sbin/storhaug\n" {
+				t.Errorf("%s: the IPaddr3 agent links to %q (%v), not as the package has it", n.Name(), r.Stdout, err)
 			}
 			if _, err := n.Run(ctx, "test", "-x", "/usr/lib/ocf/resource.d/heartbeat/IPaddr2"); err != nil {
 				t.Errorf("%s: the host's heartbeat provider is hidden: %v", n.Name(), err)

@@ -19,8 +19,10 @@
 // (vipsAbsent).
 //
 // Environment: STORHAUG_LAB_PREFIX (default "shlab") names the lab, so that
-// several engineers can run the tests at once; STORHAUG_BIN uses a prebuilt
-// storhaug binary instead of building one.
+// several engineers can run the tests at once; STORHAUG_DEB uses a built
+// storhaug .deb (make test passes the one make deb built) instead of
+// building one. The lab installs storhaug from the .deb, so every test runs
+// the packaged files.
 package e2e
 
 import (
@@ -40,7 +42,6 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/storhaug/storhaug/internal/need"
-	"github.com/storhaug/storhaug/internal/ocftest"
 	"github.com/storhaug/storhaug/test/lab"
 )
 
@@ -50,7 +51,7 @@ var (
 		mu       sync.Mutex
 		lab      *lab.Lab
 		err      error
-		bin      string // the storhaug binary
+		bin      string // the storhaug .deb
 		binErr   error
 		tmp      string
 		downErrs []string
@@ -116,23 +117,29 @@ func teardown() []string {
 	return errs
 }
 
-// buildStorhaug builds bin/storhaug from this checkout into a temp dir
-// (or takes $STORHAUG_BIN).
+// buildStorhaug builds storhaug's .deb from this checkout with make deb
+// into a temp dir (or takes $STORHAUG_DEB).
 func buildStorhaug() (string, error) {
-	if b := os.Getenv("STORHAUG_BIN"); b != "" {
+	if b := os.Getenv("STORHAUG_DEB"); b != "" {
 		return filepath.Abs(b)
 	}
-	gobin := "go"
-	if _, err := exec.LookPath(gobin); err != nil {
-		gobin = "/usr/local/go/bin/go"
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		return "", err
 	}
-	out := filepath.Join(shared.tmp, "storhaug")
-	cmd := exec.Command(gobin, "build", "-tags", ocftest.BuildTags, "-o", out, "github.com/storhaug/storhaug")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as the Makefile builds it
+	dir := filepath.Join(shared.tmp, "pkg")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "-s", "deb", "PKGDIR="+dir, "BIN="+filepath.Join(dir, "storhaug"))
+	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build storhaug: %v\n%s", err, b)
+		return "", fmt.Errorf("make deb: %v\n%s", err, b)
 	}
-	return out, nil
+	debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
+	if len(debs) != 1 {
+		return "", fmt.Errorf("make deb: want one .deb in %s, have %v", dir, debs)
+	}
+	return debs[0], nil
 }
 
 // sharedOptions are the shared lab's options (see the package comment).
@@ -311,7 +318,7 @@ func nsHasAddr(do func(func() error) error, addr string) (bool, error) {
 	return found, err
 }
 
-// storhaugBin is the storhaug binary installed in the shared lab (call it
+// storhaugBin is the storhaug .deb installed in the shared lab (call it
 // after sharedLab); the test fails if it could not be built.
 func storhaugBin(t *testing.T) string {
 	t.Helper()
@@ -319,7 +326,7 @@ func storhaugBin(t *testing.T) string {
 		t.Fatal("storhaugBin: call sharedLab first")
 	}
 	if shared.binErr != nil {
-		t.Fatalf("storhaug binary: %v", shared.binErr)
+		t.Fatalf("storhaug package: %v", shared.binErr)
 	}
 	return shared.bin
 }

@@ -117,11 +117,42 @@ func mirrorDirs(src, dst string) error {
 	})
 }
 
-// installStorhaug copies the storhaug binary into the lab and makes the
-// provider directory the nodes see as /usr/lib/ocf/resource.d/storhaug.
+// storhaugDirs are the lab's directories the nodes see (through read-only
+// overlays) on top of /usr/lib/ocf/resource.d and /usr/sbin: the .deb's
+// files extracted into <root>/pkg, or a plain binary's copy and links.
+func (l *Lab) storhaugDirs() (ocf, sbin string) {
+	if isDeb(l.opts.Storhaug) {
+		pkg := filepath.Join(l.root, "pkg")
+		return filepath.Join(pkg, "usr", "lib", "ocf", "resource.d"), filepath.Join(pkg, "usr", "sbin")
+	}
+	return filepath.Join(l.root, "ocf"), filepath.Join(l.root, "sbin")
+}
+
+func isDeb(path string) bool { return strings.HasSuffix(path, ".deb") }
+
+// installStorhaug puts storhaug where the nodes will see it as
+// /usr/sbin/storhaug and /usr/lib/ocf/resource.d/storhaug: a .deb is
+// extracted as dpkg would install it (the nodes share the host's /usr and
+// dpkg database, so it cannot be installed for them with dpkg -i); a plain
+// binary is copied and linked as storhaug install would.
 func (l *Lab) installStorhaug() error {
 	if l.opts.Storhaug == "" {
 		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if isDeb(l.opts.Storhaug) {
+		if out, err := exec.CommandContext(ctx, "dpkg-deb", "--extract", l.opts.Storhaug, filepath.Join(l.root, "pkg")).CombinedOutput(); err != nil {
+			return fmt.Errorf("lab: dpkg-deb --extract %s: %v: %s", l.opts.Storhaug, err, out)
+		}
+		ocf, sbin := l.storhaugDirs()
+		for _, p := range []string{filepath.Join(sbin, "storhaug"), filepath.Join(ocf, "storhaug")} {
+			if _, err := os.Stat(p); err != nil {
+				return fmt.Errorf("lab: %s: %w", l.opts.Storhaug, err)
+			}
+		}
+		// The lab's own binaries' layer under the package's (see initSpec).
+		return os.MkdirAll(filepath.Join(l.root, "sbin"), 0o755)
 	}
 	b, err := os.ReadFile(l.opts.Storhaug)
 	if err != nil {
@@ -131,8 +162,6 @@ func (l *Lab) installStorhaug() error {
 	if err := writeFile(bin, b, 0o755); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, "agents").Output()
 	if err != nil {
 		return fmt.Errorf("lab: %s agents: %w", l.opts.Storhaug, err)
@@ -154,7 +183,8 @@ func (l *Lab) installStorhaug() error {
 
 // Agents are the agent names the lab installed as ocf:storhaug:*.
 func (l *Lab) Agents() []string {
-	ents, _ := os.ReadDir(filepath.Join(l.root, "ocf", "storhaug"))
+	ocf, _ := l.storhaugDirs()
+	ents, _ := os.ReadDir(filepath.Join(ocf, "storhaug"))
 	var names []string
 	for _, e := range ents {
 		names = append(names, e.Name())

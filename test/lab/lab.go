@@ -73,9 +73,10 @@ type Options struct {
 	// ganesha). NLM keeps ganesha in grace for its whole Grace_Period.
 	NFSv3 bool
 
-	// Storhaug is the path of a built storhaug binary; "" installs none.
-	// It is copied into the lab and appears inside every node as
-	// /usr/sbin/storhaug and as /usr/lib/ocf/resource.d/storhaug/<agent>.
+	// Storhaug is the path of a storhaug .deb (make deb) or of a built
+	// storhaug binary; "" installs none. The package's files (extracted
+	// with dpkg-deb), or the binary and one link per agent, appear inside
+	// every node as /usr/sbin/storhaug and /usr/lib/ocf/resource.d/storhaug/<agent>.
 	Storhaug string
 
 	Pacemaker Mode // corosync + pacemakerd
@@ -176,7 +177,7 @@ func (o *Options) normalize() error {
 			return err
 		}
 		if _, err := os.Stat(abs); err != nil {
-			return fmt.Errorf("lab: storhaug binary: %w", err)
+			return fmt.Errorf("lab: storhaug package or binary: %w", err)
 		}
 		o.Storhaug = abs
 	}

@@ -538,14 +538,20 @@ func (n *Node) initSpec() initSpec {
 	// Read-only overlays: the lab's provider dir and binaries (storhaug,
 	// the fence agent) on top of the host's, which stay untouched.
 	if l.opts.Storhaug != "" {
+		ocf, _ := l.storhaugDirs()
 		s.Mounts = append(s.Mounts,
 			mountSpec{Source: "overlay", Target: "/usr/lib/ocf/resource.d", FSType: "overlay", Flags: unix.MS_RDONLY,
-				Data: fmt.Sprintf("lowerdir=%s:/usr/lib/ocf/resource.d", filepath.Join(l.root, "ocf"))})
+				Data: fmt.Sprintf("lowerdir=%s:/usr/lib/ocf/resource.d", ocf)})
 	}
 	if l.opts.Storhaug != "" || l.opts.Pacemaker != Off {
+		lower := filepath.Join(l.root, "sbin")
+		if isDeb(l.opts.Storhaug) {
+			_, sbin := l.storhaugDirs()
+			lower = sbin + ":" + lower
+		}
 		s.Mounts = append(s.Mounts,
 			mountSpec{Source: "overlay", Target: "/usr/sbin", FSType: "overlay", Flags: unix.MS_RDONLY,
-				Data: fmt.Sprintf("lowerdir=%s:/usr/sbin", filepath.Join(l.root, "sbin"))})
+				Data: fmt.Sprintf("lowerdir=%s:/usr/sbin", lower)})
 	}
 	s.Dirs = runDirs()
 	return s

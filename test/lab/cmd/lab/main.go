@@ -116,7 +116,7 @@ func cmdUp(args []string) error {
 	clients := fs.Int("clients", 1, "number of client namespaces")
 	kclients := fs.Int("kernel-clients", 0, "number of kernel clients (user-mode-linux guests; turns NFSv3 on)")
 	prefix := prefixFlag(fs)
-	bin := fs.String("storhaug", "bin/storhaug", "storhaug binary to install as the OCF provider (\"\" for none)")
+	bin := fs.String("storhaug", "bin/storhaug", "storhaug .deb (make deb) or binary to install as the OCF provider (\"\" for none)")
 	start := fs.String("start", "pacemaker,dbus", "services the lab starts")
 	prepare := fs.String("prepare", "ctdb,samba,ganesha", "services the lab only configures")
 	fs.Parse(args)
