@@ -1,0 +1,69 @@
+package lab
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestInstallStorhaugDeb: given a .deb, the lab extracts its files and shows
+// the nodes its /usr/lib/ocf/resource.d and /usr/sbin, links as packaged.
+func TestInstallStorhaugDeb(t *testing.T) {
+	if _, err := exec.LookPath("dpkg-deb"); err != nil {
+		t.Fatal("dpkg-deb is not installed (scripts/deps.sh)")
+	}
+	// A small package laid out as storhaug's: a binary and relative links.
+	tree := t.TempDir()
+	for _, d := range []string{"DEBIAN", "usr/sbin", "usr/lib/ocf/resource.d/storhaug"} {
+		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	control := "Package: storhaug\nVersion: 1.2.3\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: test\n"
+	if err := os.WriteFile(filepath.Join(tree, "DEBIAN", "control"), []byte(control), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "usr/sbin/storhaug"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"IPaddr3", "CTDB"} {
+		if err := os.Symlink("../../../../sbin/storhaug", filepath.Join(tree, "usr/lib/ocf/resource.d/storhaug", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deb := filepath.Join(t.TempDir(), "storhaug.deb")
+	if out, err := exec.Command("dpkg-deb", "--root-owner-group", "--build", tree, deb).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb --build: %v\n%s", err, out)
+	}
+
+	l := testLab(1)
+	l.root = t.TempDir()
+	l.opts.Storhaug = deb
+	if err := l.installStorhaug(); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Agents(); !slices.Equal(got, []string{"CTDB", "IPaddr3"}) {
+		t.Errorf("Agents: %v", got)
+	}
+	ocf, sbin := l.storhaugDirs()
+	if target, err := os.Readlink(filepath.Join(ocf, "storhaug", "IPaddr3")); err != nil || target != "../../../../sbin/storhaug" {
+		t.Errorf("IPaddr3 links to %q (%v), not as packaged", target, err)
+	}
+	if _, err := os.Stat(filepath.Join(sbin, "storhaug")); err != nil {
+		t.Error(err)
+	}
+	var lower []string
+	for _, m := range l.nodes[0].initSpec().Mounts {
+		if m.FSType == "overlay" {
+			lower = append(lower, m.Target+" "+m.Data)
+		}
+	}
+	for _, want := range []string{"/usr/lib/ocf/resource.d lowerdir=" + ocf + ":", "/usr/sbin lowerdir=" + sbin + ":"} {
+		if !slices.ContainsFunc(lower, func(s string) bool { return strings.HasPrefix(s, want) }) {
+			t.Errorf("no overlay %q in %q", want, lower)
+		}
+	}
+}
