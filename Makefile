@@ -109,6 +109,8 @@ stage: build
 	$(BIN) completion bash >$(STAGE)/storhaug.bash
 	VERSION='$(VERSION)' MAINTAINER='$(MAINTAINER)' SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) scripts/changelog.sh | gzip -9n >$(STAGE)/changelog.gz
 
+# make deb / make rpm: PKGDIR/storhaug_<version>_<arch>.deb and
+# PKGDIR/storhaug-<version>-1.<arch>.rpm, from packaging/nfpm.yaml.
 deb rpm: stage
 	rm -f $(PKGDIR)/*.$@
 	STAGE=$(STAGE) VERSION='$(VERSION)' MAINTAINER='$(MAINTAINER)' GOARCH=$$($(GO) env GOARCH) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
