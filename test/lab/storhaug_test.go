@@ -7,14 +7,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/storhaug/storhaug/internal/need"
 )
 
 // TestInstallStorhaugDeb: given a .deb, the lab extracts its files and shows
 // the nodes its /usr/lib/ocf/resource.d and /usr/sbin, links as packaged.
 func TestInstallStorhaugDeb(t *testing.T) {
-	if _, err := exec.LookPath("dpkg-deb"); err != nil {
-		t.Fatal("dpkg-deb is not installed (scripts/deps.sh)")
-	}
+	need.Tool(t, "dpkg-deb", "dpkg")
 	// A small package laid out as storhaug's: a binary and relative links.
 	tree := t.TempDir()
 	for _, d := range []string{"DEBIAN", "usr/sbin", "usr/lib/ocf/resource.d/storhaug"} {

@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/storhaug/storhaug/internal/need"
 )
 
 // Environment of the re-executed test binary that runs a command in a
@@ -54,23 +56,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// need fails the test (in CI) or skips it when a prerequisite is missing.
-func need(t *testing.T, ok bool, what string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("missing prerequisite: %s", what)
-	}
-	t.Skipf("missing prerequisite: %s", what)
+// debianPackage names the Debian package of each tool the tests run.
+var debianPackage = map[string]string{
+	"dpkg": "dpkg", "dpkg-deb": "dpkg", "rpm": "rpm", "lintian": "lintian", "make": "make",
+	"git": "git", "pcs": "pcs", "man": "man-db", "bash": "bash",
 }
 
+// needTools ends the test unless the tools are installed (see package need).
 func needTools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		_, err := exec.LookPath(tool)
-		need(t, err == nil, tool+" (scripts/deps.sh installs it)")
+		need.Tool(t, tool, debianPackage[tool])
 	}
 }
 
@@ -519,7 +515,7 @@ func (r dpkgRoot) tree(t *testing.T) []string {
 // dpkg -r leaves the root as it was.
 func TestInstall(t *testing.T) {
 	needTools(t, "dpkg", "pcs", "man", "bash")
-	need(t, os.Geteuid() == 0, "root (dpkg --root, a mount namespace)")
+	need.Root(t, "dpkg --root, a mount namespace")
 	deb, _ := packages(t)
 	r := newDpkgRoot(t)
 	before := r.tree(t)
