@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/storhaug/storhaug/internal/need"
@@ -61,8 +60,10 @@ func TestInstallStorhaugDeb(t *testing.T) {
 			lower = append(lower, m.Target+" "+m.Data)
 		}
 	}
-	for _, want := range []string{"/usr/lib/ocf/resource.d lowerdir=" + ocf + ":", "/usr/sbin lowerdir=" + sbin + ":"} {
-		if !slices.ContainsFunc(lower, func(s string) bool { return strings.HasPrefix(s, want) }) {
+	// The package's /usr/sbin over the lab's own binaries (the fence agent).
+	for _, want := range []string{"/usr/lib/ocf/resource.d lowerdir=" + ocf + ":/usr/lib/ocf/resource.d",
+		"/usr/sbin lowerdir=" + sbin + ":" + filepath.Join(l.root, "sbin") + ":/usr/sbin"} {
+		if !slices.Contains(lower, want) {
 			t.Errorf("no overlay %q in %q", want, lower)
 		}
 	}
