@@ -56,11 +56,31 @@ func mount(ctx context.Context, g *lab.Guest, fstype, source, opts, dir string) 
 		return 0, fmt.Errorf("mkdir %s: %v %s", dir, err, r.Output())
 	}
 	t0 := time.Now()
-	r, err := g.Run(ctx, "mount", "-t", fstype, "-o", opts, source, dir)
-	if err != nil {
-		return 0, fmt.Errorf("mount -t %s -o %s %s %s: %v %s", fstype, opts, source, dir, err, r.Output())
+	try := func() error {
+		r, err := g.Run(ctx, "mount", "-t", fstype, "-o", opts, source, dir)
+		if err != nil {
+			return fmt.Errorf("mount -t %s -o %s %s %s: %v %s", fstype, opts, source, dir, err, r.Output())
+		}
+		return nil
 	}
-	return time.Since(t0), nil
+	if fstype != "cifs" {
+		return time.Since(t0), try()
+	}
+	// smbd is started by CTDB once CTDB is healthy, which may come after
+	// the resources run: a refused connection is retried for a while.
+	var hard error
+	err := lab.WaitFor(ctx, "smbd to accept "+source, 90*time.Second, func() (bool, error) {
+		err := try()
+		if err != nil && !strings.Contains(err.Error(), "could not connect") {
+			hard = err
+			return true, nil
+		}
+		return err == nil, err
+	})
+	if hard != nil {
+		return 0, hard
+	}
+	return time.Since(t0), err
 }
 
 // hostDir is where a protocol's files land on the shared storage.
