@@ -20,6 +20,7 @@ import (
 
 	"github.com/storhaug/storhaug/ganesha"
 	"github.com/storhaug/storhaug/internal/atomicfile"
+	"github.com/storhaug/storhaug/nsm"
 	"github.com/storhaug/storhaug/ocf"
 	"github.com/storhaug/storhaug/pacemaker"
 )
@@ -46,7 +47,11 @@ parameter ip nothing can be released (a warning says so). Nothing is sent when n
 When a node is lost without being fenced, Pacemaker reports no stopped node; the trigger then takes over the clients of the node that started it last
 before (a permanent node attribute storhaug-owner-<resource>, written by start). With name_form=ip, NAME is the
 address in parameter ip instead of a node name, and <recovery_root>/<ip> is first pointed at the stopped node's
-recovery directory. A grace request ganesha refuses fails the notification with ganesha's reason.`,
+recovery directory. A grace request ganesha refuses fails the notification with ganesha's reason.
+Once ganesha is in grace, the NFSv3 clients in the stopped node's statd monitor list (found through the link
+<recovery_root>/NAME of the shared state layout: sm or statd/sm beside it) are sent NSM SM_NOTIFY from the address in
+parameter ip, naming that address, so that their lockd reclaims its locks here; the state number is kept per address
+on the shared storage. A client that does not answer within 10 s is logged and left.`,
 		Params: []ocf.Param{
 			{Name: "name_form", Type: ocf.Select, Options: []string{"node", "ip"}, Default: "node", ShortDesc: "node name or address",
 				LongDesc: "What names the clients taken over in grace requests: node, the stopped node's name (as the original storhaug did); " +
@@ -248,7 +253,11 @@ func triggerNotify(r *ocf.Request) error {
 					r.Log.Warnf("grace for %s will not find %s's client records: %v", ip, stopped[0], err)
 				}
 			}
-			return sendGrace(r, ganesha.TakeIP, []string{ip.String()}, true)
+			if err := sendGrace(r, ganesha.TakeIP, []string{ip.String()}, true); err != nil {
+				return err
+			}
+			notifyNSM(r, ip, stopped)
+			return nil
 		}
 		if root := r.String("recovery_root"); root != "" {
 			for _, s := range stopped {
@@ -258,7 +267,11 @@ func triggerNotify(r *ocf.Request) error {
 				}
 			}
 		}
-		return sendGrace(r, ganesha.TakeIP, stopped, true)
+		if err := sendGrace(r, ganesha.TakeIP, stopped, true); err != nil {
+			return err
+		}
+		notifyNSM(r, ip, stopped)
+		return nil
 	case "pre-stop":
 		if r.NodeName() != "" && !slices.Contains(n.Stop, me) {
 			return nil // another instance stops
@@ -289,6 +302,82 @@ func releaseNames(r *ocf.Request, ip netip.Addr) []string {
 		names[i] = ip.String()
 	}
 	return names
+}
+
+// nsmTimeout bounds the SM_NOTIFY calls of a takeover (within the
+// operation's deadline): a client that does not answer must not hold up
+// the transition longer.
+const nsmTimeout = 10 * time.Second
+
+// nsmPortmapPort is the clients' portmapper port (0: 111); tests change it.
+var nsmPortmapPort uint16
+
+// notifyNSM tells the NFSv3 clients of the stopped nodes, once ganesha is
+// in grace here, that the server at ip restarted: each client's statd then
+// has its lockd reclaim the locks it held through ip. The clients are the
+// stopped nodes' statd monitor lists on the shared state (the directory
+// <recovery_root>/<node> leads to is in that node's /var/lib/nfs, which
+// holds statd's sm, or statd/sm in the layout's own statd directory). The
+// calls go out from ip, which is up here, with ip as the server's name (the
+// clients monitor the address they mounted). The NSM state number is kept
+// next to the nodes' directories, one per address. Failures are logged:
+// the takeover itself has happened.
+func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
+	root := r.String("recovery_root")
+	if root == "" {
+		return
+	}
+	if !ip.IsValid() {
+		r.Log.Warnf("parameter ip is not set: the NFSv3 clients of %s are not notified (SM_NOTIFY names the address)", strings.Join(stopped, ", "))
+		return
+	}
+	var clients []string
+	var base string
+	for _, s := range stopped {
+		link := filepath.Join(root, s)
+		if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink == 0 {
+			// not the shared layout's link: no statd directory of s is known
+			r.Log.Warnf("NFSv3 clients of %s not notified: %s is not a link to its state directory", s, link)
+			continue
+		}
+		d, err := filepath.EvalSymlinks(link)
+		if err != nil {
+			r.Log.Warnf("NFSv3 clients of %s not notified: %v", s, err)
+			continue
+		}
+		nodeDir := filepath.Dir(d)
+		base = filepath.Dir(nodeDir)
+		for _, dir := range []string{nodeDir, filepath.Join(nodeDir, "statd")} {
+			ms, err := nsm.ReadMonitors(dir)
+			if err != nil {
+				r.Log.Warnf("statd monitor list of %s: %v", s, err)
+			}
+			clients = append(clients, nsm.Clients(ms)...)
+		}
+	}
+	slices.Sort(clients)
+	clients = slices.Compact(clients)
+	if len(clients) == 0 {
+		r.Log.Infof("no NFSv3 client of %s to notify", strings.Join(stopped, ", "))
+		return
+	}
+	state, err := nsm.NextState(filepath.Join(base, "nsm-state-"+ip.String()))
+	if err != nil {
+		r.Log.Warnf("NFSv3 clients not notified: NSM state of %s: %v", ip, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), nsmTimeout)
+	defer cancel()
+	t0 := time.Now()
+	n := &nsm.Notifier{Source: ip, MonName: ip.String(), State: state, PortmapPort: nsmPortmapPort}
+	for _, res := range n.NotifyAll(ctx, clients) {
+		if res.Err != nil {
+			r.Log.Warnf("SM_NOTIFY %s state %d to %s: %v", ip, state, res.Client, res.Err)
+		} else {
+			r.Log.Infof("SM_NOTIFY %s state %d to %s (%s) answered", ip, state, res.Client, res.Addr)
+		}
+	}
+	r.Log.Infof("NFSv3 clients of %s notified in %v", ip, time.Since(t0).Round(time.Millisecond))
 }
 
 // graceRetry is how long a takeover waits for ganesha to appear on D-Bus.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/storhaug/storhaug/ganesha/ganeshatest"
 	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/internal/ocftest"
+	"github.com/storhaug/storhaug/nsm/nsmtest"
 	"github.com/storhaug/storhaug/ocf"
 	"github.com/storhaug/storhaug/pacemaker"
 )
@@ -306,5 +308,53 @@ func TestLatestOwner(t *testing.T) {
 	}
 	if got, seq := latestOwner(nodes, "storhaug-owner-vip3_trigger"); got != "" || seq != 0 {
 		t.Fatalf("latestOwner of an unknown resource = %q, %d", got, seq)
+	}
+}
+
+// After grace, the NFSv3 clients in the stopped node's statd monitor list
+// (on the shared state, through <recovery_root>/<node>: sm as Debian's
+// statd keeps it, or statd/sm) are sent SM_NOTIFY from the VIP, naming the
+// VIP, with a state number that grows per takeover; the clients of a node
+// that did not stop are not.
+func TestTriggerNotifiesNFSv3Clients(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	fake := ganeshatest.Serve(t, bus)
+	client := nsmtest.Start(t)
+	nsmPortmapPort = client.PortmapPort()
+	t.Cleanup(func() { nsmPortmapPort = 0 })
+	shared, root := t.TempDir(), t.TempDir()
+	// as rpc.statd writes a record: callback address, program, version,
+	// procedure, cookie, mon_name (ganesha names clients by address), my_name
+	rec := "0100007f 000186b5 00000004 00000010 00112233445566778899aabbccddeeff %s %s\n"
+	for _, c := range []struct{ node, sm, client string }{{"n1", "sm", "127.0.0.1"}, {"n3", "statd/sm", "localhost"}} {
+		if err := os.MkdirAll(filepath.Join(shared, c.node, "ganesha", "v4recov"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(shared, c.node, c.sm), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(shared, c.node, "ganesha"), filepath.Join(root, c.node)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(shared, c.node, c.sm, c.client), []byte(fmt.Sprintf(rec, c.client, c.node)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "127.0.0.5", "OCF_RESKEY_recovery_root", root)
+	vip := netip.MustParseAddr("127.0.0.5") // any 127/8 address is local: it stands for the VIP
+	for i, stopped := range []string{"n1", "n3"} {
+		if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n2", "post", "start", "n2", stopped)); code != ocf.Success {
+			t.Fatalf("post-start = %v: %s", code, stderr)
+		}
+		got := client.Notifications()
+		if len(got) != i+1 {
+			t.Fatalf("after the takeover of %s the client got %d notifications, want %d", stopped, len(got), i+1)
+		}
+		if want := (nsmtest.Notification{From: vip, MonName: "127.0.0.5", State: int32(2*i + 1)}); got[i] != want {
+			t.Errorf("notification %d = %+v, want %+v", i+1, got[i], want)
+		}
+	}
+	if got := strings.Join(fake.Calls(), " "); got != "5:n1 5:n3" {
+		t.Errorf("ganesha got %q, want grace for n1 then n3", got)
 	}
 }
