@@ -64,7 +64,8 @@ func mount(ctx context.Context, g *lab.Guest, fstype, source, opts, dir string) 
 		return nil
 	}
 	if fstype != "cifs" {
-		return time.Since(t0), try()
+		err := try()
+		return time.Since(t0), err
 	}
 	// smbd is started by CTDB once CTDB is healthy, which may come after
 	// the resources run: a refused connection is retried for a while.
