@@ -201,9 +201,33 @@ func (l *Lab) Leftovers() []string {
 	nss := append([]string(nil), l.pidns...)
 	l.mu.Unlock()
 	for _, ns := range nss {
-		for _, p := range procsInNS(ns) {
+		procs := procsInNS(ns)
+		if nsOfOtherLab(procs, l.opts.Prefix) {
+			continue
+		}
+		for _, p := range procs {
 			out = append(out, fmt.Sprintf("process %d (%s) in %s", p.HostPid, p.Comm, ns))
 		}
 	}
 	return out
+}
+
+// nsOfOtherLab tells whether a PID namespace's init is another lab's node
+// or guest: the kernel reuses a dead namespace's inode number, so a
+// namespace one of our nodes once had can now be a node of a lab started
+// beside this one.
+func nsOfOtherLab(procs []Proc, prefix string) bool {
+	for _, p := range procs {
+		if p.Pid != 1 {
+			continue
+		}
+		cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.HostPid))
+		arg0, _, _ := strings.Cut(string(cl), "\x00")
+		for _, kind := range []string{"storhaug-lab-init:", "storhaug-lab-guest:"} {
+			if strings.HasPrefix(arg0, kind) && !strings.HasPrefix(arg0, kind+prefix+":") {
+				return true
+			}
+		}
+	}
+	return false
 }
