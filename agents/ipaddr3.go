@@ -289,22 +289,19 @@ func ipaddr3Start(r *ocf.Request) error {
 	var next time.Time
 	left := 0
 	if v.count > 0 {
-		a, err := h.NewAnnouncer(t)
+		n := 1
+		if !r.Bool("arp_bg") {
+			n = v.count
+		}
+		sent, err := h.Announce(ctx, t, n, v.interval, time.Time{}, func(round int, err error) {
+			r.Log.Errorf("announcing %s on %s, round %d: %v", t.Addr, t.Link, round, err)
+		})
 		switch {
 		case errors.Is(err, vip.ErrNoLinkLayer):
 			r.Log.Infof("%s: not announced: %v", t.Link, err)
 		case err != nil:
 			r.Log.Errorf("announcing %s on %s: %v", t.Addr, t.Link, err)
 		default:
-			report := func(round int, err error) {
-				r.Log.Errorf("announcing %s on %s, round %d: %v", t.Addr, t.Link, round, err)
-			}
-			n := 1
-			if !r.Bool("arp_bg") {
-				n = v.count
-			}
-			sent := a.Rounds(ctx, n, v.interval, time.Time{}, report)
-			a.Close()
 			if sent < n {
 				r.Log.Warnf("only %d of %d announcement rounds sent before the deadline", sent, n)
 			}
@@ -420,16 +417,10 @@ func ipaddr3Monitor(r *ocf.Request) error {
 
 // announce sends n rounds in the foreground, logging what fails.
 func (v *vipReq) announce(h *vip.Host, t vip.Target, n int) {
-	a, err := h.NewAnnouncer(t)
-	if errors.Is(err, vip.ErrNoLinkLayer) {
-		return
-	}
-	if err != nil {
-		v.r.Log.Errorf("announcing %s on %s: %v", t.Addr, t.Link, err)
-		return
-	}
-	defer a.Close()
-	a.Rounds(v.r.Context(), n, v.interval, time.Time{}, func(round int, err error) {
+	_, err := h.Announce(v.r.Context(), t, n, v.interval, time.Time{}, func(round int, err error) {
 		v.r.Log.Errorf("announcing %s on %s, round %d: %v", t.Addr, t.Link, round, err)
 	})
+	if err != nil && !errors.Is(err, vip.ErrNoLinkLayer) {
+		v.r.Log.Errorf("announcing %s on %s: %v", t.Addr, t.Link, err)
+	}
 }

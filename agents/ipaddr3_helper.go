@@ -176,18 +176,16 @@ func ipaddr3Helper(r *ocf.Request) error {
 	}
 	rounds, _ := strconv.Atoi(r.Getenv(envHelperRounds))
 	if rounds > 0 {
-		a, err := h.NewAnnouncer(t)
+		var next time.Time
+		if ns, err := strconv.ParseInt(r.Getenv(envHelperNext), 10, 64); err == nil && ns > 0 {
+			next = time.Unix(0, ns)
+		}
+		sent, err := h.Announce(ctx, t, rounds, v.interval, next, func(round int, err error) {
+			r.Log.Errorf("announcing %s on %s, round %d: %v", t.Addr, t.Link, v.count-rounds+round, err)
+		})
 		if err != nil {
 			r.Log.Errorf("announcing %s on %s: %v", t.Addr, t.Link, err)
 		} else {
-			var next time.Time
-			if ns, err := strconv.ParseInt(r.Getenv(envHelperNext), 10, 64); err == nil && ns > 0 {
-				next = time.Unix(0, ns)
-			}
-			sent := a.Rounds(ctx, rounds, v.interval, next, func(round int, err error) {
-				r.Log.Errorf("announcing %s on %s, round %d: %v", t.Addr, t.Link, v.count-rounds+round, err)
-			})
-			a.Close()
 			r.Log.Debugf("sent %d later announcement rounds for %s", sent, t.Addr)
 		}
 	}

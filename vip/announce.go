@@ -92,26 +92,26 @@ func UnsolicitedNA(mac net.HardwareAddr, ip netip.Addr) ([]byte, error) {
 	return f.MarshalBinary()
 }
 
-// ErrNoLinkLayer is returned by NewAnnouncer for an interface without an
+// ErrNoLinkLayer is returned by Announce for an interface without an
 // Ethernet address (loopback, tunnels): there is no one to announce to.
 var ErrNoLinkLayer = errors.New("the interface has no Ethernet address: nothing to announce")
 
-// An Announcer sends the announcements of one address on its interface,
+// An announcer sends the announcements of one address on its interface,
 // through a packet socket opened in the interface's namespace (so IPv6
 // announcements work while the address is still tentative, and no source
 // address selection is involved).
-type Announcer struct {
+type announcer struct {
 	conn   *packet.Conn
 	frames [][]byte
 	dsts   []net.HardwareAddr
 }
 
-// NewAnnouncer opens the packet socket for announcing t.
-func (h *Host) NewAnnouncer(t Target) (*Announcer, error) {
+// newAnnouncer opens the packet socket for announcing t.
+func (h *Host) newAnnouncer(t Target) (*announcer, error) {
 	if len(t.MAC) != 6 {
 		return nil, ErrNoLinkLayer
 	}
-	a := &Announcer{}
+	a := &announcer{}
 	if t.Addr.Is4() {
 		fs, err := GratuitousARP(t.MAC, t.Addr)
 		if err != nil {
@@ -139,11 +139,11 @@ func (h *Host) NewAnnouncer(t Target) (*Announcer, error) {
 }
 
 // Close closes the socket.
-func (a *Announcer) Close() error { return a.conn.Close() }
+func (a *announcer) Close() error { return a.conn.Close() }
 
 // Round sends one round of announcements (two ARP frames for IPv4, one
 // neighbour advertisement for IPv6). It returns the sending errors.
-func (a *Announcer) Round() error {
+func (a *announcer) Round() error {
 	var errs []error
 	for i, f := range a.frames {
 		if _, err := a.conn.WriteTo(f, &packet.Addr{HardwareAddr: a.dsts[i]}); err != nil {
@@ -157,7 +157,7 @@ func (a *Announcer) Round() error {
 // each next one interval after the previous, until all are sent or ctx
 // ends. Each sending error is passed to report with the round's number
 // (from 1). It returns the number of rounds sent.
-func (a *Announcer) Rounds(ctx context.Context, n int, interval time.Duration, first time.Time, report func(round int, err error)) int {
+func (a *announcer) Rounds(ctx context.Context, n int, interval time.Duration, first time.Time, report func(round int, err error)) int {
 	next := first
 	sent := 0
 	for i := 1; i <= n; i++ {
@@ -179,6 +179,20 @@ func (a *Announcer) Rounds(ctx context.Context, n int, interval time.Duration, f
 		next = time.Now().Add(interval)
 	}
 	return sent
+}
+
+// Announce sends n rounds of t's announcements from a packet socket it opens
+// and closes, timed as Rounds times them (the first at first, each next one
+// interval after the previous was sent, until ctx ends); sending errors go
+// to report. It returns the rounds sent, or the error opening the socket
+// (ErrNoLinkLayer for an interface without an Ethernet address).
+func (h *Host) Announce(ctx context.Context, t Target, n int, interval time.Duration, first time.Time, report func(round int, err error)) (int, error) {
+	a, err := h.newAnnouncer(t)
+	if err != nil {
+		return 0, err
+	}
+	defer a.Close()
+	return a.Rounds(ctx, n, interval, first, report), nil
 }
 
 // ProbeARP looks for another host using t's IPv4 address before it is
