@@ -26,6 +26,12 @@ type Stat struct {
 	Comm  string // the command's name, cut at 15 bytes
 	State byte   // R, S, D, Z, X...
 	PPID  int
+	// UTime and STime are the CPU time spent in user and kernel mode, in
+	// clock ticks (USER_HZ, 100 a second on Linux).
+	UTime, STime uint64
+	// Start is when the process started, in clock ticks after boot: with
+	// the pid, it names the process (a reused pid has another Start).
+	Start uint64
 }
 
 // ReadStat reads /proc/<pid>/stat.
@@ -40,8 +46,15 @@ func ReadStat(pid int) (Stat, error) {
 		return Stat{}, fmt.Errorf("/proc/%d/stat: cannot parse %q", pid, b)
 	}
 	s := Stat{Comm: string(b[i+1 : j]), State: b[j+2]}
-	if f := strings.Fields(string(b[j+1:])); len(f) >= 2 {
+	// The fields after comm, from the state (field 3 of proc(5)) on.
+	f := strings.Fields(string(b[j+1:]))
+	if len(f) >= 2 {
 		s.PPID, _ = strconv.Atoi(f[1])
+	}
+	if len(f) >= 20 {
+		s.UTime, _ = strconv.ParseUint(f[11], 10, 64)
+		s.STime, _ = strconv.ParseUint(f[12], 10, 64)
+		s.Start, _ = strconv.ParseUint(f[19], 10, 64)
 	}
 	return s, nil
 }

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -61,6 +63,55 @@ func TestReadStatAndAlive(t *testing.T) {
 	}
 	if Alive(0) || Alive(-1) {
 		t.Error("pid 0 or -1 alive")
+	}
+}
+
+// TestReadStatTimes checks the CPU and start times against the kernel's
+// other accounts of them: getrusage(2) and the boot time in /proc/stat.
+func TestReadStatTimes(t *testing.T) {
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	for x := 0; cpu() < 150*time.Millisecond; x++ {
+		_ = x * x
+	}
+	s, err := ReadStat(os.Getpid())
+	ru := cpu()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// USER_HZ is 100; the two accounts round differently.
+	if got := time.Duration(s.UTime+s.STime) * 10 * time.Millisecond; got < ru-50*time.Millisecond || got > ru+50*time.Millisecond {
+		t.Errorf("utime+stime %v (%+v), getrusage %v", got, s, ru)
+	}
+
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var btime int64
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			btime, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	before := time.Now()
+	cmd := start(t, "sleep", "60")
+	c, err := ReadStat(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// btime is in whole seconds (and drifts with clock adjustments).
+	started := time.Unix(btime, 0).Add(time.Duration(c.Start) * 10 * time.Millisecond)
+	if d := started.Sub(before); d < -2*time.Second || d > 2*time.Second {
+		t.Errorf("child started at %v by its Start %d, launched at %v", started, c.Start, before)
+	}
+	if own, _ := ReadStat(os.Getpid()); own.Start == 0 || own.Start > c.Start {
+		t.Errorf("own Start %d, child's %d", own.Start, c.Start)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/internal/ocftest"
+	"github.com/storhaug/storhaug/internal/proc"
 	"github.com/storhaug/storhaug/test/lab"
 )
 
@@ -186,7 +188,7 @@ func BenchmarkCTDB(b *testing.B) {
 			WatchPID int `json:"watch_pid"`
 		}
 		if b, err := os.ReadFile(filepath.Join(state, "storhaug-CTDB-ctdb.json")); err == nil && json.Unmarshal(b, &st) == nil && st.WatchPID > 0 {
-			if c, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.WatchPID)); err == nil && strings.Contains(string(c), "leader-watch") {
+			if args, err := proc.Cmdline(st.WatchPID); err == nil && slices.Contains(args, "leader-watch") {
 				syscall.Kill(st.WatchPID, syscall.SIGTERM)
 			}
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/storhaug/storhaug/internal/nstest"
 	"github.com/storhaug/storhaug/internal/ocftest"
+	"github.com/storhaug/storhaug/internal/proc"
 	"github.com/storhaug/storhaug/tickle"
 )
 
@@ -55,15 +56,11 @@ func tkCPU(pid int) time.Duration {
 
 // tkCPUSplit returns a process's user and system CPU time.
 func tkCPUSplit(pid int) (user, sys time.Duration) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := proc.ReadStat(pid)
 	if err != nil {
 		return 0, 0
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.Atoi(f[11])
-	st, _ := strconv.Atoi(f[12])
-	return time.Duration(ut) * time.Second / 100, time.Duration(st) * time.Second / 100 // USER_HZ
+	return time.Duration(st.UTime) * time.Second / 100, time.Duration(st.STime) * time.Second / 100 // USER_HZ
 }
 
 func BenchmarkTickleKeeper(b *testing.B) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/storhaug/storhaug/internal/atomicfile"
 	"github.com/storhaug/storhaug/internal/netnsdo"
+	"github.com/storhaug/storhaug/internal/proc"
 )
 
 // Node is one cluster node: its hostname and Pacemaker node name is Name().
@@ -352,25 +353,17 @@ func (n *Node) kill() error {
 	return waitGone(pid, start, 10*time.Second)
 }
 
-// procStart reads a process's start time (field 22 of /proc/pid/stat).
+// procStart reads a process's start time, which with the pid names it;
+// a zombie has none (os.ErrNotExist).
 func procStart(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := proc.ReadStat(pid)
 	if err != nil {
 		return 0, err
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("pid %d: bad stat", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0, fmt.Errorf("pid %d: bad stat", pid)
-	}
-	if f[0] == "Z" || f[0] == "X" {
+	if st.State == 'Z' || st.State == 'X' {
 		return 0, os.ErrNotExist
 	}
-	return strconv.ParseUint(f[19], 10, 64)
+	return st.Start, nil
 }
 
 // procAlive: the process with that pid and start time still runs.
@@ -391,12 +384,10 @@ func killPid(pid int, start uint64, sig syscall.Signal) error {
 }
 
 func waitGone(pid int, start uint64, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for procAlive(pid, start) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("lab: pid %d still runs after %s", pid, d)
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if !proc.WaitGone(ctx, pid, func(pid int) bool { return procAlive(pid, start) }) {
+		return fmt.Errorf("lab: pid %d still runs after %s", pid, d)
 	}
 	return nil
 }
@@ -411,7 +402,7 @@ func pidNS(pid int) string {
 type Proc struct {
 	HostPid int    // pid on the host (what the lab signals)
 	Pid     int    // pid inside the node
-	Comm    string // /proc/pid/comm (at most 15 characters)
+	Comm    string // the command's name (at most 15 characters)
 	start   uint64
 }
 
@@ -436,12 +427,11 @@ func procsInNS(ns string) []Proc {
 		if err != nil || pidNS(hp) != ns {
 			continue
 		}
-		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", hp))
-		st, err := procStart(hp)
-		if err != nil {
+		st, err := proc.ReadStat(hp)
+		if err != nil || st.State == 'Z' || st.State == 'X' {
 			continue
 		}
-		p := Proc{HostPid: hp, Comm: strings.TrimSpace(string(comm)), start: st}
+		p := Proc{HostPid: hp, Comm: st.Comm, start: st.Start}
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", hp)); err == nil {
 			for _, line := range strings.Split(string(b), "\n") {
 				if strings.HasPrefix(line, "NSpid:") {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/storhaug/storhaug/internal/proc"
 )
 
 // nsRE matches the network namespaces of a lab with this prefix, and no
@@ -180,14 +182,17 @@ func labProcs(prefix string) []labProc {
 		if err != nil {
 			continue
 		}
-		cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		arg0, _, _ := strings.Cut(string(cl), "\x00")
+		args, _ := proc.Cmdline(pid)
+		if len(args) == 0 {
+			continue
+		}
+		arg0 := args[0]
 		isFenced := arg0 == fenced
 		if !isFenced && !strings.HasPrefix(arg0, initMarker) && !strings.HasPrefix(arg0, guestMarker) {
 			continue
 		}
 		if start, err := procStart(pid); err == nil {
-			out = append(out, labProc{pid: pid, start: start, cmdline: strings.TrimRight(string(cl), "\x00"), fenced: isFenced})
+			out = append(out, labProc{pid: pid, start: start, cmdline: strings.Join(args, "\x00"), fenced: isFenced})
 		}
 	}
 	return out
