@@ -14,10 +14,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
 	"github.com/storhaug/storhaug/internal/need"
+	"github.com/storhaug/storhaug/internal/nsnet"
 )
 
 // Net is a bridge with hosts on it.
@@ -51,21 +51,7 @@ func New(t testing.TB) *Net {
 	rand.Read(b)
 	n := &Net{t: t, id: hex.EncodeToString(b)}
 	n.bridge = n.newNS("shb" + n.id)
-	err := n.bridge.Do(func() error {
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}}
-		if err := netlink.LinkAdd(br); err != nil {
-			return err
-		}
-		if err := netlink.LinkSetUp(br); err != nil {
-			return err
-		}
-		lo, err := netlink.LinkByName("lo")
-		if err == nil {
-			err = netlink.LinkSetUp(lo)
-		}
-		return err
-	})
-	if err != nil {
+	if err := nsnet.AddBridges(n.bridge.Name, "br0"); err != nil {
 		t.Fatalf("nstest: bridge: %v", err)
 	}
 	return n
@@ -74,18 +60,12 @@ func New(t testing.TB) *Net {
 // newNS makes a named namespace and registers its removal.
 func (n *Net) newNS(name string) *Host {
 	n.t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
+	if err := nsnet.NewNamed(name); err != nil {
 		n.t.Fatalf("nstest: %v", err)
 	}
-	defer orig.Close()
-	h, err := netns.NewNamed(name) // also moves this thread into it
-	if serr := netns.Set(orig); serr != nil {
-		panic(fmt.Sprintf("nstest: cannot return to the original namespace: %v", serr))
-	}
+	h, err := netns.GetFromName(name)
 	if err != nil {
+		netns.DeleteNamed(name)
 		n.t.Fatalf("nstest: namespace %s: %v", name, err)
 	}
 	n.t.Cleanup(func() {
@@ -102,70 +82,12 @@ func (n *Net) AddHost(addrs ...string) *Host {
 	n.t.Helper()
 	n.hosts++
 	h := n.newNS(fmt.Sprintf("sh%s%d", n.id, n.hosts))
-	peer := fmt.Sprintf("v%s%d", n.id, n.hosts)
-	inner := fmt.Sprintf("i%s%d", n.id, n.hosts)
-	err := n.bridge.Do(func() error {
-		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: peer}, PeerName: inner}
-		if err := netlink.LinkAdd(veth); err != nil {
-			return err
-		}
-		br, err := netlink.LinkByName("br0")
-		if err != nil {
-			return err
-		}
-		p, err := netlink.LinkByName(peer)
-		if err != nil {
-			return err
-		}
-		if err := netlink.LinkSetMaster(p, br); err != nil {
-			return err
-		}
-		if err := netlink.LinkSetUp(p); err != nil {
-			return err
-		}
-		in, err := netlink.LinkByName(inner)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetNsFd(in, int(h.ns))
-	})
-	if err != nil {
-		n.t.Fatalf("nstest: veth for %s: %v", h.Name, err)
-	}
-	err = h.Do(func() error {
-		in, err := netlink.LinkByName(inner)
-		if err != nil {
-			return err
-		}
-		if err := netlink.LinkSetName(in, "eth0"); err != nil {
-			return err
-		}
-		for _, a := range addrs {
-			addr, err := netlink.ParseAddr(a)
-			if err != nil {
-				return err
-			}
-			if addr.IP.To4() == nil {
-				addr.Flags |= 0x02 // IFA_F_NODAD
-			}
-			if err := netlink.AddrAdd(in, addr); err != nil {
-				return fmt.Errorf("%s: %w", a, err)
-			}
-		}
-		if err := netlink.LinkSetUp(in); err != nil {
-			return err
-		}
-		lo, err := netlink.LinkByName("lo")
-		if err != nil {
-			return err
-		}
-		h.Link = "eth0"
-		h.MAC = in.Attrs().HardwareAddr
-		return netlink.LinkSetUp(lo)
-	})
+	v := nsnet.Veth{BridgeNS: n.bridge.Name, Bridge: "br0", Port: fmt.Sprintf("v%s%d", n.id, n.hosts), NS: h.Name, Name: "eth0", Addrs: addrs}
+	mac, err := v.Add()
 	if err != nil {
 		n.t.Fatalf("nstest: host %s: %v", h.Name, err)
 	}
+	h.Link, h.MAC = "eth0", mac
 	return h
 }
 

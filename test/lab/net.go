@@ -2,18 +2,16 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/storhaug/storhaug/internal/netnsdo"
+	"github.com/storhaug/storhaug/internal/nsnet"
 )
 
 // The network: namespace <prefix>-br holds two bridges: "br0", the
@@ -35,22 +33,10 @@ func clusterPort(node string) string { return "x" + node }
 
 // newNamedNS makes a named network namespace with lo up.
 func newNamedNS(name string) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread is retired
-		h, err := netns.NewNamed(name)
-		if err != nil {
-			errc <- fmt.Errorf("lab: network namespace %s: %w", name, err)
-			return
-		}
-		defer h.Close()
-		lo, err := netlink.LinkByName("lo")
-		if err == nil {
-			err = netlink.LinkSetUp(lo)
-		}
-		errc <- err
-	}()
-	return <-errc
+	if err := nsnet.NewNamed(name); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	return nil
 }
 
 func (l *Lab) makeNetwork() error {
@@ -58,19 +44,7 @@ func (l *Lab) makeNetwork() error {
 	if err := newNamedNS(br); err != nil {
 		return err
 	}
-	err := netnsdo.Do(br, func() error {
-		for _, name := range []string{bridgeName, clusterName} {
-			b := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
-			if err := netlink.LinkAdd(b); err != nil {
-				return err
-			}
-			if err := netlink.LinkSetUp(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := nsnet.AddBridges(br, bridgeName, clusterName); err != nil {
 		return fmt.Errorf("lab: bridge: %w", err)
 	}
 	for _, n := range l.nodes {
@@ -102,81 +76,11 @@ func (n *Node) clusterAddrs() []string { return []string{ClusterAddr4(n.index) +
 // attach links namespace ns to a bridge: a veth pair whose bridge end is
 // called port and whose other end is ifname in ns, with the addresses.
 func (l *Lab) attach(port, bridge, ns, ifname string, addrs ...string) error {
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	peer := "p" + port
-	err = netnsdo.Do(l.bridgeNS(), func() error {
-		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: port}, PeerName: peer}
-		if err := netlink.LinkAdd(veth); err != nil {
-			return err
-		}
-		br, err := netlink.LinkByName(bridge)
-		if err != nil {
-			return err
-		}
-		p, err := netlink.LinkByName(port)
-		if err != nil {
-			return err
-		}
-		if err := netlink.LinkSetMaster(p, br); err != nil {
-			return err
-		}
-		if err := netlink.LinkSetUp(p); err != nil {
-			return err
-		}
-		in, err := netlink.LinkByName(peer)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetNsFd(in, int(target))
-	})
-	if err != nil {
-		return fmt.Errorf("lab: link for %s: %w", port, err)
-	}
-	err = netnsdo.Do(ns, func() error {
-		in, err := netlink.LinkByName(peer)
-		if err != nil {
-			return err
-		}
-		if err := netlink.LinkSetName(in, ifname); err != nil {
-			return err
-		}
-		return setAddrsUp(in, addrs)
-	})
-	if err != nil {
-		return fmt.Errorf("lab: %s %s: %w", port, ifname, err)
+	v := nsnet.Veth{BridgeNS: l.bridgeNS(), Bridge: bridge, Port: port, NS: ns, Name: ifname, Addrs: addrs}
+	if _, err := v.Add(); err != nil {
+		return fmt.Errorf("lab: %w", err)
 	}
 	return nil
-}
-
-// setAddrsUp gives a link exactly these addresses and sets it up.
-func setAddrsUp(link netlink.Link, addrs []string) error {
-	have, err := netlink.AddrList(link, netlink.FAMILY_ALL)
-	if err != nil {
-		return err
-	}
-	for _, a := range have {
-		// a secondary address goes with its primary: already gone
-		if err := netlink.AddrDel(link, &a); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
-			return fmt.Errorf("delete %s: %w", a.IPNet, err)
-		}
-	}
-	for _, a := range addrs {
-		addr, err := netlink.ParseAddr(a)
-		if err != nil {
-			return err
-		}
-		if addr.IP.To4() == nil {
-			addr.Flags |= syscall.IFA_F_NODAD
-		}
-		if err := netlink.AddrAdd(link, addr); err != nil {
-			return fmt.Errorf("%s: %w", a, err)
-		}
-	}
-	return netlink.LinkSetUp(link)
 }
 
 // resetLinks gives the node's eth0 and eth1 their own addresses only and
@@ -194,7 +98,7 @@ func (n *Node) resetLinks() error {
 			if err := netlink.LinkSetDown(link); err != nil {
 				return err
 			}
-			if err := setAddrsUp(link, l.addrs); err != nil {
+			if err := nsnet.SetAddrsUp(link, l.addrs); err != nil {
 				return fmt.Errorf("%s: %w", l.name, err)
 			}
 		}
