@@ -226,8 +226,11 @@ func nsOfOtherLab(procs []Proc, prefix string) bool {
 		if p.Pid != 1 {
 			continue
 		}
-		cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.HostPid))
-		arg0, _, _ := strings.Cut(string(cl), "\x00")
+		args, _ := proc.Cmdline(p.HostPid)
+		if len(args) == 0 {
+			continue
+		}
+		arg0 := args[0]
 		for _, kind := range []string{"storhaug-lab-init:", "storhaug-lab-guest:"} {
 			if strings.HasPrefix(arg0, kind) && !strings.HasPrefix(arg0, kind+prefix+":") {
 				return true
