@@ -177,6 +177,7 @@ func TestSweepFindsFenceDaemon(t *testing.T) {
 		}
 		go cmd.Wait()
 		t.Cleanup(func() { cmd.Process.Kill() })
+		waitExec(t, cmd)
 		return cmd
 	}
 	d := start(mine)

@@ -3,7 +3,24 @@ package lab
 import (
 	"os/exec"
 	"testing"
+	"time"
+
+	"github.com/storhaug/storhaug/internal/proc"
 )
+
+// waitExec waits until /proc shows cmd's own command line: Start returns
+// once the child is committed to exec, but its cmdline can read empty (the
+// new program's arguments not yet set up) for a moment after.
+func waitExec(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !proc.Runs(cmd.Process.Pid, cmd.Args) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d does not show %q", cmd.Process.Pid, cmd.Args)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
 
 // TestNSOfOtherLab: a recorded PID namespace whose init is now another
 // lab's node (the kernel reused the inode number) is not this lab's
@@ -15,6 +32,7 @@ func TestNSOfOtherLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitExec(t, cmd)
 	procs := []Proc{{HostPid: cmd.Process.Pid, Pid: 1, Comm: "sleep"}}
 	if !nsOfOtherLab(procs, "mine") {
 		t.Error("a namespace whose init is lab other's n1 was taken for lab mine's")
