@@ -106,10 +106,18 @@ type Helper struct {
 // the end of the caller's process group does not reach it), its standard
 // input, output and error /dev/null (a caller's reader waits for them to
 // close), and returns its pid.
+//
+// It refuses to run when the running binary is a Go test binary (name
+// ending in .test): re-executed, a test binary runs its tests again, and
+// a test that reaches Spawn would start copies of itself without end.
+// Tests replace the spawn or run the real storhaug binary.
 func Spawn(h Helper) (int, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, err
+	}
+	if isTestBinary(exe) {
+		return 0, fmt.Errorf("not re-executing the test binary %s as %q", exe, strings.Join(h.Args, " "))
 	}
 	cmd := &exec.Cmd{Path: exe, Args: h.Args, Env: h.Env, SysProcAttr: &syscall.SysProcAttr{Setsid: true}}
 	if err := cmd.Start(); err != nil {
@@ -204,3 +212,6 @@ func ReadPidfile(path string) (int, error) {
 	}
 	return pid, nil
 }
+
+// isTestBinary says whether exe is a binary go test built.
+func isTestBinary(exe string) bool { return strings.HasSuffix(exe, ".test") }

@@ -193,3 +193,16 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// TestSpawnRefusesTestBinary: the test binary itself is never re-executed
+// (it would run its tests again, and a test reaching Spawn would fork
+// without end).
+func TestSpawnRefusesTestBinary(t *testing.T) {
+	pid, err := Spawn(Helper{Args: []string{"proc-test-helper", "never"}, Env: []string{}})
+	if err == nil {
+		t.Fatalf("Spawn re-executed the test binary (pid %d)", pid)
+	}
+	if !strings.Contains(err.Error(), ".test") {
+		t.Errorf("error %q does not name the test binary", err)
+	}
+}
