@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/storhaug/storhaug/ganesha"
+	"github.com/storhaug/storhaug/pacemaker"
 	"github.com/storhaug/storhaug/setup"
 )
 
@@ -32,12 +31,16 @@ func localGrace(ctx context.Context) *bool {
 	return &in
 }
 
+// localNodeName is this node's name in the cluster, "" when it cannot
+// tell.
 func localNodeName(ctx context.Context) string {
-	out, err := exec.CommandContext(ctx, "crm_node", "--name").Output()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	name, err := pacemaker.LocalNode(ctx, pacemaker.Exec{})
 	if err != nil {
 		return ""
 	}
-	return strings.TrimSpace(string(out))
+	return name
 }
 
 func init() { later(statusCommands) }
@@ -63,10 +66,11 @@ func statusCommands() {
 				return exitWith(3, "%v", err)
 			}
 			if !st.Offline {
+				// Only this node's ganesha answers on this node's bus.
 				if me := localNodeName(ctx); me != "" {
-					for i := range st.Nodes {
-						if st.Nodes[i].Name == me && st.Nodes[i].State == "online" {
-							st.Nodes[i].GraceActive = localGrace(ctx)
+					for _, n := range st.Nodes {
+						if n.Name == me && n.State == "online" {
+							st.SetGrace(me, localGrace(ctx))
 						}
 					}
 				}

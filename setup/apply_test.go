@@ -274,7 +274,7 @@ func simulate(t *testing.T, f string, args ...string) string {
 func statusOf(t *testing.T, f string) *Status {
 	t.Helper()
 	out := run(t, []string{"CIB_file=" + f}, "crm_mon", "--one-shot", "--inactive", "--output-as=xml")
-	st, err := ParseStatus(readCIB(t, f), []byte(out))
+	st, err := ParseStatus(readCIB(t, f), []byte(out), History{})
 	if err != nil {
 		t.Fatal(err)
 	}

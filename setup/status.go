@@ -29,6 +29,8 @@ type Status struct {
 	SetUp          bool            `json:"set_up"` // storhaug's resources are in the CIB
 
 	promotableCTDB bool
+	nfs            bool      // a ganesha_trigger per VIP: grace matters
+	now            time.Time // when the history was read
 }
 
 // NodeStatus is one cluster node.
@@ -49,7 +51,22 @@ type VIPStatus struct {
 	Node    string `json:"node,omitempty"` // "" when stopped
 	Home    string `json:"home,omitempty"` // the node it prefers most
 	State   string `json:"state"`          // Started, Stopped, FAILED...
+	// LastMove is its last move (or start), from Pacemaker's operation
+	// and fencing history; nil when the history does not tell.
+	LastMove *Move `json:"last_move,omitempty"`
+	// Grace: whether NFS-Ganesha on its node is in grace, refusing new
+	// opens and locks to every client but those reclaiming: "holding",
+	// "lifted", "unknown" (the node's ganesha cannot be asked from
+	// here); "" without NFS.
+	Grace string `json:"grace,omitempty"`
 }
+
+// The values of VIPStatus.Grace.
+const (
+	GraceHolding = "holding"
+	GraceLifted  = "lifted"
+	GraceUnknown = "unknown"
+)
 
 // ServiceStatus is one of storhaug's clones.
 type ServiceStatus struct {
@@ -71,7 +88,12 @@ type Failure struct {
 	When     string `json:"when,omitempty"`
 }
 
-// ReadStatus gathers the status from crm_mon and the CIB.
+// fenceHistoryTimeout bounds the question to the fencer: status shows the
+// rest without it.
+const fenceHistoryTimeout = 5 * time.Second
+
+// ReadStatus gathers the status from crm_mon, the CIB (with its operation
+// history) and the fencer's history.
 func ReadStatus(ctx context.Context, r Runner) (*Status, error) {
 	cib, err := QueryCIB(ctx, r)
 	if err != nil {
@@ -81,26 +103,58 @@ func ReadStatus(ctx context.Context, r Runner) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	return buildStatus(cib, mon), nil
+	h := History{Now: time.Now()}
+	var warn []string
+	if h.Ops, err = pacemaker.ParseOpHistory(cib.XML()); err != nil {
+		warn = append(warn, fmt.Sprintf("no operation history: %v", err))
+	}
+	if !Offline() {
+		fctx, cancel := context.WithTimeout(ctx, fenceHistoryTimeout)
+		h.Fencing, err = pacemaker.FenceHistory(fctx, r)
+		cancel()
+		if err != nil {
+			warn = append(warn, fmt.Sprintf("no fencing history (a failed node's addresses show no outage): %v", err))
+		}
+	}
+	st := buildStatus(cib, mon, h)
+	st.Warnings = append(st.Warnings, warn...)
+	return st, nil
 }
 
-// ParseStatus builds the status from a CIB and crm_mon's XML output.
-func ParseStatus(cib *Element, crmMonXML []byte) (*Status, error) {
+// History is what Pacemaker recorded of the past: the nodes' operation
+// history (the CIB's status section) and the fencer's; Now is when it was
+// read.
+type History struct {
+	Ops     []pacemaker.Op
+	Fencing []pacemaker.FenceEvent
+	Now     time.Time
+}
+
+// ParseStatus builds the status from a CIB and crm_mon's XML output, the
+// operation history from the CIB's status section, h the fencing history
+// and the time.
+func ParseStatus(cib *Element, crmMonXML []byte, h History) (*Status, error) {
 	mon, err := pacemaker.ParseCrmMon(crmMonXML)
 	if err != nil {
 		return nil, err
 	}
-	return buildStatus(cib, mon), nil
+	if h.Ops == nil {
+		if h.Ops, err = pacemaker.ParseOpHistory(cib.XML()); err != nil {
+			return nil, err
+		}
+	}
+	return buildStatus(cib, mon, h), nil
 }
 
-// buildStatus builds the status from a CIB and crm_mon's view.
-func buildStatus(cib *Element, mon *pacemaker.ClusterState) *Status {
+// buildStatus builds the status from a CIB, crm_mon's view and the history.
+func buildStatus(cib *Element, mon *pacemaker.ClusterState, h History) *Status {
 	st := &Status{
 		Cluster:        ClusterName(cib),
 		Offline:        Offline(),
 		DC:             mon.DC,
 		Quorum:         mon.Quorum,
 		StonithEnabled: mon.StonithEnabled,
+		now:            h.Now,
 	}
 	// Everything storhaug knows from the CIB: VIP addresses, homes,
 	// which nodes are storage nodes.
@@ -113,6 +167,12 @@ func buildStatus(cib *Element, mon *pacemaker.ClusterState) *Status {
 			if Owned(r.Get("id")) {
 				st.SetUp = true
 			}
+			r.Walk(func(e *Element) bool {
+				if e.Name == "primitive" && e.Get("type") == "ganesha_trigger" && Owned(e.Get("id")) {
+					st.nfs = true
+				}
+				return true
+			})
 			if r.Name == "primitive" && Owned(r.Get("id")) && r.Get("type") == "IPaddr3" {
 				if ia := r.Child("instance_attributes"); ia != nil {
 					for _, nv := range ia.Children {
@@ -185,6 +245,10 @@ func buildStatus(cib *Element, mon *pacemaker.ClusterState) *Status {
 				if i, ok := nodeIdx[v.Node]; ok {
 					st.Nodes[i].VIPs = append(st.Nodes[i].VIPs, addr)
 				}
+			}
+			v.LastMove = lastMove(r.ID, v.Node, h.Ops, h.Fencing, h.Now)
+			if st.nfs && v.Node != "" && !st.Offline {
+				v.Grace = GraceUnknown
 			}
 			st.VIPs = append(st.VIPs, v)
 		}
@@ -314,11 +378,23 @@ func (st *Status) WriteText(w io.Writer) {
 	if len(st.VIPs) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "VIP\tADDRESS\tON\tHOME\tSTATE")
+		fmt.Fprintln(tw, "VIP\tADDRESS\tON\tHOME\tSTATE\tLAST MOVE\tDOWN\tGRACE")
+		atLeast, unknown := false, false
 		for _, v := range st.VIPs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.TrimPrefix(v.ID, IDPrefix), v.Address, orDash(v.Node), orDash(v.Home), v.State)
+			move, down := st.moveText(v.LastMove)
+			atLeast = atLeast || v.LastMove != nil && v.LastMove.AtLeast
+			unknown = unknown || v.Grace == GraceUnknown
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.TrimPrefix(v.ID, IDPrefix), v.Address, orDash(v.Node), orDash(v.Home), v.State,
+				move, down, orDash(v.Grace))
 		}
 		tw.Flush()
+		if atLeast {
+			fmt.Fprintln(w, "(>=: the node failed before it was fenced; the cluster records the fencing, not the failure:")
+			fmt.Fprintln(w, " the outage is longer by the time corosync took to declare the node lost)")
+		}
+		if unknown {
+			fmt.Fprintln(w, "(grace unknown: only this node's ganesha can be asked; run storhaug status on the node)")
+		}
 	}
 	if len(st.Services) > 0 {
 		fmt.Fprintln(w)
@@ -363,4 +439,64 @@ func onOff(b bool) string {
 		return "on"
 	}
 	return "OFF"
+}
+
+// SetGrace records whether node's NFS-Ganesha is in grace (nil: it could
+// not be asked), for the node and the addresses it serves.
+func (st *Status) SetGrace(node string, inGrace *bool) {
+	for i := range st.Nodes {
+		if st.Nodes[i].Name == node {
+			st.Nodes[i].GraceActive = inGrace
+		}
+	}
+	if !st.nfs {
+		return
+	}
+	for i := range st.VIPs {
+		if st.VIPs[i].Node != node {
+			continue
+		}
+		switch {
+		case inGrace == nil:
+			st.VIPs[i].Grace = GraceUnknown
+		case *inGrace:
+			st.VIPs[i].Grace = GraceHolding
+		default:
+			st.VIPs[i].Grace = GraceLifted
+		}
+	}
+}
+
+// moveText renders a last move and its outage for the VIP table.
+func (st *Status) moveText(m *Move) (move, down string) {
+	if m == nil {
+		return "-", "-"
+	}
+	at := func(t time.Time) string {
+		if t.IsZero() {
+			return "?"
+		}
+		if !st.now.IsZero() && st.now.Sub(t) > 20*time.Hour {
+			return t.Local().Format("2006-01-02 15:04:05")
+		}
+		return t.Local().Format("15:04:05")
+	}
+	why := ""
+	switch m.Cause {
+	case "":
+		return "started " + at(m.Up), "-"
+	case "fenced", "lost":
+		why = " (" + m.From + " " + m.Cause + ")"
+	}
+	down = "?"
+	if m.DownFor >= 0 {
+		down = fmt.Sprintf("%ds", m.DownFor)
+		if m.AtLeast {
+			down = ">=" + down
+		}
+	}
+	if m.To == "" {
+		return m.From + "-> down since " + at(m.Down) + why, down + " so far"
+	}
+	return m.From + "->" + m.To + " " + at(m.Up) + why, down
 }

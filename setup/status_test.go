@@ -6,10 +6,13 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Status from a simulated cluster: n3 down, a failed monitor on n2's VIP.
 func TestParseStatus(t *testing.T) {
+	defer func(l *time.Location) { time.Local = l }(time.Local)
+	time.Local = time.UTC // the golden's times
 	cibXML, err := os.ReadFile("testdata/status/cib.xml")
 	if err != nil {
 		t.Fatal(err)
@@ -19,7 +22,7 @@ func TestParseStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("CIB_file", "testdata/status/cib.xml")
-	st, err := ParseStatus(mustParse(t, string(cibXML)), mon)
+	st, err := ParseStatus(mustParse(t, string(cibXML)), mon, History{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +66,7 @@ func TestParseStatus(t *testing.T) {
 func TestParseStatusNotSetUp(t *testing.T) {
 	cib := mustParse(t, liveCIB)
 	mon := []byte(`<pacemaker-result api-version="2.25" request="crm_mon"><summary><current_dc present="true" name="n1" with_quorum="true"/><cluster_options stonith-enabled="true"/></summary><nodes><node name="n1" id="1" online="true" is_dc="true"/></nodes><resources/></pacemaker-result>`)
-	st, err := ParseStatus(cib, mon)
+	st, err := ParseStatus(cib, mon, History{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +76,7 @@ func TestParseStatusNotSetUp(t *testing.T) {
 	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "not set up") {
 		t.Errorf("warnings %v", st.Warnings)
 	}
-	if _, err := ParseStatus(cib, []byte("<bad")); err == nil {
+	if _, err := ParseStatus(cib, []byte("<bad"), History{}); err == nil {
 		t.Error("bad crm_mon output accepted")
 	}
 }
