@@ -69,6 +69,12 @@ func spreadCases() []spreadCase {
 		// Uneven homes: as even as the addresses that stay allow.
 		spreadCase{"3nodes-uneven-homes-detfalse", conf(3, 5, false, 0, "HA_VIP_NODES=n1,n1,n1,n2,n1\n")},
 		spreadCase{"5nodes-3storage-uneven-homes-dettrue", conf(5, 8, true, 2, "STORAGE_NODES=n1,n3,n5\nHA_VIP_NODES=n1,n1,n1,n1,n3,n3,n5,n1\nHA_SERVICES='nfs smb'\n")},
+		// Non-storage nodes in smaller clusters, first, in the middle
+		// and last, IPv6 and mixed, with NFS's triggers.
+		spreadCase{"3nodes-2storage-3vips-ipv6-detfalse", conf(3, 3, false, 1, "STORAGE_NODES=n1,n2\nHA_SERVICES='nfs smb'\n")},
+		spreadCase{"4nodes-3storage-5vips-mixed-dettrue", conf(4, 5, true, 2, "STORAGE_NODES=n1,n2,n4\n")},
+		spreadCase{"4nodes-3storage-6vips-ipv6-detfalse", conf(4, 6, false, 1, "STORAGE_NODES=n2,n3,n4\nHA_SERVICES=nfs\n")},
+		spreadCase{"5nodes-4storage-4vips-ipv4-dettrue", conf(5, 4, true, 0, "STORAGE_NODES=n2,n3,n4,n5\n")},
 	)
 	return cs
 }
@@ -96,6 +102,34 @@ func TestFailoverSpreadsAndReturns(t *testing.T) {
 			t.Parallel()
 			checkSpread(t, tc.conf, empty)
 		})
+	}
+}
+
+// DETERMINISTIC_FAILOVER changes nothing in what setup builds: every VIP
+// has a home and a failover order either way, so the crm_simulate matrix
+// above, which has each configuration with one value of it, covers the
+// other too.
+func TestDeterministicFailoverSameCIB(t *testing.T) {
+	for _, tc := range spreadCases() {
+		var built [2]string
+		for i, det := range []bool{false, true} {
+			conf := strings.Replace(tc.conf, fmt.Sprintf("DETERMINISTIC_FAILOVER=%v", !det), fmt.Sprintf("DETERMINISTIC_FAILOVER=%v", det), 1)
+			s, err := Parse("test.conf", []byte(conf))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := FromSettings("test.conf", s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.DeterministicFailover != det {
+				t.Fatalf("%s: DETERMINISTIC_FAILOVER=%v read as %v", tc.name, det, cfg.DeterministicFailover)
+			}
+			built[i] = string(Build(cfg, Options{}).XML())
+		}
+		if built[0] != built[1] {
+			t.Errorf("%s: DETERMINISTIC_FAILOVER changes the CIB:\n%s\n---\n%s", tc.name, built[0], built[1])
+		}
 	}
 }
 
@@ -148,10 +182,10 @@ func checkSpread(t *testing.T, conf string, empty *Element) {
 		t.Fatal(err)
 	}
 	// Home is where each address runs with every node up: the node
-	// HA_VIP_NODES or DETERMINISTIC_FAILOVER gives it, else anywhere, as
-	// long as the addresses are spread.
+	// HA_VIP_NODES gives it, else the storage nodes in turn, with or
+	// without DETERMINISTIC_FAILOVER (TestDeterministicFailoverSameCIB).
 	for i := range cfg.VIPs {
-		if (cfg.DeterministicFailover || len(cfg.VIPNodes) > 0) && home[i] != cfg.VIPHome(i) {
+		if home[i] != cfg.VIPHome(i) {
 			t.Fatalf("all nodes up: %s on %q, its home is %s", cfg.VIPs[i], home[i], cfg.VIPHome(i))
 		}
 	}
