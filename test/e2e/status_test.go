@@ -33,9 +33,9 @@ func captureStatus(t *testing.T, ctx context.Context, n *lab.Node, stage string)
 		return
 	}
 	for name, cmd := range map[string][]string{
-		"cib":         {"cibadmin", "--query"},
-		"crm_mon":     {"crm_mon", "--one-shot", "--inactive", "--output-as=xml"},
-		"fence":       {"stonith_admin", "--history", "*", "--verbose", "--output-as=xml"},
+		"cib":     {"cibadmin", "--query"},
+		"crm_mon": {"crm_mon", "--one-shot", "--inactive", "--output-as=xml"},
+		"fence":   {"stonith_admin", "--history", "*", "--verbose", "--output-as=xml"},
 	} {
 		r, err := n.Run(ctx, cmd[0], cmd[1:]...)
 		if err != nil {
