@@ -2,6 +2,7 @@ package setup
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -212,5 +213,66 @@ func TestLastMoveEdges(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+// blockingRunner answers cibadmin and crm_mon with recorded output and
+// never answers the tools in hang until the caller gives up.
+type blockingRunner struct {
+	cib, mon []byte
+	hang     map[string]bool
+}
+
+func (r blockingRunner) Run(ctx context.Context, _ []byte, name string, _ ...string) ([]byte, error) {
+	if r.hang[name] {
+		<-ctx.Done()
+		return nil, fmt.Errorf("%s: %w", name, ctx.Err())
+	}
+	switch name {
+	case "cibadmin":
+		return r.cib, nil
+	case "crm_mon":
+		return r.mon, nil
+	}
+	return nil, fmt.Errorf("%s: not expected", name)
+}
+
+// status does not hang on a fencer that does not answer: it shows the rest
+// (with a warning) once its own bound for the fencer has passed; a crm_mon
+// that does not answer ends it at the command's deadline.
+func TestReadStatusBounded(t *testing.T) {
+	defer func(d time.Duration) { fenceHistoryTimeout = d }(fenceHistoryTimeout)
+	fenceHistoryTimeout = 200 * time.Millisecond
+	t.Setenv("CIB_file", "")
+	read := func(name string) []byte {
+		b, err := os.ReadFile("../pacemaker/testdata/failover/crashed-" + name + ".xml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	r := blockingRunner{cib: read("cib"), mon: read("crm_mon"), hang: map[string]bool{"stonith_admin": true}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	st, err := ReadStatus(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Errorf("status took %v with a fencer that does not answer", d)
+	}
+	if !strings.Contains(strings.Join(st.Warnings, "\n"), "no fencing history") {
+		t.Errorf("no warning about the fencing history: %v", st.Warnings)
+	}
+	// Without the fencing history, the crash is not taken for a move.
+	if m := vipOf(t, st, "198.51.100.203").LastMove; m == nil || m.Cause == "fenced" || m.To != "n1" {
+		t.Errorf("203 without fencing history: %+v", m)
+	}
+	r.hang["crm_mon"] = true
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := ReadStatus(ctx, r); err == nil {
+		t.Error("status without crm_mon's answer")
 	}
 }

@@ -90,7 +90,7 @@ type Failure struct {
 
 // fenceHistoryTimeout bounds the question to the fencer: status shows the
 // rest without it.
-const fenceHistoryTimeout = 5 * time.Second
+var fenceHistoryTimeout = 5 * time.Second
 
 // ReadStatus gathers the status from crm_mon, the CIB (with its operation
 // history) and the fencer's history.
