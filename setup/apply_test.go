@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/storhaug/storhaug/internal/need"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/storhaug/storhaug/internal/need"
+	"github.com/storhaug/storhaug/pacemaker"
 )
 
 // A CIB of a running cluster with an admin's own objects.
@@ -263,6 +265,17 @@ func simulate(t *testing.T, f string, args ...string) string {
 		res := run(t, nil, "crm_simulate", a...)
 		args = nil
 		in = out
+		// What the storhaug-ready clone's agent does, which crm_simulate
+		// does not run.
+		ready := map[string]bool{}
+		if st, err := pacemaker.ParseCrmMon([]byte(run(t, []string{"CIB_file=" + out}, "crm_mon", pacemaker.CrmMonArgs...))); err != nil {
+			t.Fatal(err)
+		} else {
+			for _, n := range st.RunningOn(idReadyClone) {
+				ready[n] = true
+			}
+		}
+		setReadyOn(t, out, ready)
 		if i > 0 && !strings.Contains(res, "Resource action") && !strings.Contains(res, "Pseudo action") {
 			return out
 		}

@@ -43,7 +43,15 @@ const (
 	idStateClone   = IDPrefix + "nfs-state-clone"
 	idGanesha      = IDPrefix + "ganesha"
 	idGaneshaClone = IDPrefix + "ganesha-clone"
+	idReady        = IDPrefix + "ready"
+	idReadyClone   = IDPrefix + "ready-clone"
 )
+
+// AttrReady is the transient node attribute that says the services the
+// VIPs depend on run on the node: 1 once they have started there
+// (ocf:pacemaker:attribute, started after them), 0 once they stop, absent
+// on a node that has just joined.
+const AttrReady = "storhaug-ready"
 
 // VIPID is the resource id of a virtual address. It is made from the
 // address, not its position, so that adding or removing another address
@@ -188,6 +196,39 @@ func prefers(rsc, node string, score int) *Element {
 	return E("rsc_location", "id", xmlID(rsc+"-prefers-"+node), "rsc", rsc, "node", node, "score", strconv.Itoa(score))
 }
 
+// prefersReady is prefers, on node only while its services run there
+// (AttrReady is 1): a node that comes back gets its addresses once they
+// can be served, not in the transition that starts the services, which
+// would leave them down while CTDB and ganesha start.
+func prefersReady(rsc, node string, score int) *Element {
+	id := xmlID(rsc + "-prefers-" + node)
+	return E("rsc_location", "id", id, "rsc", rsc).Add(
+		E("rule", "id", id+"-rule", "score", strconv.Itoa(score), "boolean-op", "and").Add(
+			E("expression", "id", id+"-rule-node", "attribute", "#uname", "operation", "eq", "value", node),
+			E("expression", "id", id+"-rule-ready", "attribute", AttrReady, "operation", "eq", "value", "1")))
+}
+
+// preferredNode is the node a location constraint of prefers or
+// prefersReady names, and its score; "" for other constraints.
+func preferredNode(c *Element) (string, int) {
+	if c.Name != "rsc_location" {
+		return "", 0
+	}
+	if n := c.Get("node"); n != "" {
+		return n, scoreOf(c.Get("score"))
+	}
+	r := c.Child("rule")
+	if r == nil || !strings.Contains(c.Get("id"), "-prefers-") {
+		return "", 0
+	}
+	for _, e := range r.Children {
+		if e.Name == "expression" && e.Get("attribute") == "#uname" && e.Get("operation") == "eq" {
+			return e.Get("value"), scoreOf(r.Get("score"))
+		}
+	}
+	return "", 0
+}
+
 // xmlID makes s a valid XML ID (Pacemaker's ids are): letters, digits,
 // '-', '_', '.', not starting with a digit, '-' or '.'.
 func xmlID(s string) string {
@@ -324,6 +365,24 @@ func (b *builder) build() {
 		vipDeps = append(vipDeps, idGaneshaClone)
 	}
 
+	// Every node that can take a VIP says so once its services run
+	// there (AttrReady), so that the VIPs' preferences count only then.
+	ready := len(vipDeps) > 0
+	if ready {
+		p := b.primitive(idReady, "ocf", "pacemaker", "attribute", [][2]string{
+			{"name", AttrReady}, {"active_value", "1"}, {"inactive_value", "0"},
+		}, nil, []opSpec{
+			{"start", "0s", "20s", ""},
+			{"stop", "0s", "20s", ""},
+			{"monitor", "10s", "20s", ""},
+		})
+		b.rsc(clone(idReadyClone, p, cloneMeta))
+		storageOnly(idReadyClone)
+		for _, d := range vipDeps {
+			b.cons(colocate(idReadyClone, d), order(d, idReadyClone))
+		}
+	}
+
 	// Every VIP has a home and a failover order, with or without
 	// DETERMINISTIC_FAILOVER: without them a failed node's addresses pile
 	// up on one survivor and, when it returns, Pacemaker rebalances by
@@ -373,7 +432,11 @@ func (b *builder) build() {
 			b.cons(colocate(triggerCloneID(v.Addr), id), order(id, triggerCloneID(v.Addr)))
 		}
 		for _, p := range prefs[i] {
-			b.cons(prefers(id, p.Node, p.Score))
+			if ready {
+				b.cons(prefersReady(id, p.Node, p.Score))
+			} else {
+				b.cons(prefers(id, p.Node, p.Score))
+			}
 		}
 	}
 }

@@ -198,8 +198,8 @@ func checkModel(t *testing.T, m *Model, n int) {
 		if strings.HasSuffix(c.Get("id"), "-on-storage") && c.Get("resource-discovery") == "exclusive" {
 			onStorage[c.Get("rsc")] = true
 		}
-		if c.Get("node") != "" && c.Get("score") == fmt.Sprint(n*1000) {
-			homes[c.Get("rsc")] = c.Get("node")
+		if node, score := preferredNode(c); node != "" && score == n*1000 {
+			homes[c.Get("rsc")] = node
 		}
 	}
 	if vips != n {

@@ -171,7 +171,11 @@ func (m *Model) PCS() []string {
 				case "not_defined", "defined":
 					exprs = append(exprs, e.Get("operation")+" "+e.Get("attribute"))
 				default:
-					exprs = append(exprs, e.Get("attribute")+" "+e.Get("operation")+" "+e.Get("value"))
+					attr := e.Get("attribute")
+					if strings.HasPrefix(attr, "#") { // a shell comment unquoted
+						attr = "'" + attr + "'"
+					}
+					exprs = append(exprs, attr+" "+e.Get("operation")+" "+e.Get("value"))
 				}
 			}
 			op := " " + rule.Get("boolean-op") + " "

@@ -187,11 +187,8 @@ func buildStatus(cib *Element, mon *pacemaker.ClusterState, h History) *Status {
 	}
 	if cs := cib.Find("configuration", "constraints"); cs != nil {
 		for _, c := range cs.Children {
-			if c.Name == "rsc_location" && Owned(c.Get("id")) && c.Get("node") != "" {
-				s := scoreOf(c.Get("score"))
-				if s > best[c.Get("rsc")] {
-					best[c.Get("rsc")], home[c.Get("rsc")] = s, c.Get("node")
-				}
+			if n, s := preferredNode(c); n != "" && Owned(c.Get("id")) && s > best[c.Get("rsc")] {
+				best[c.Get("rsc")], home[c.Get("rsc")] = s, n
 			}
 		}
 	}
