@@ -22,13 +22,20 @@ type Op struct {
 	OpStatus  int           // 0: done (the executor's status; 1 pending, 2 cancelled, 4 timed out, ...)
 	CallID    int           // the executor's call number on Node (orders Node's operations)
 	LastFail  bool          // the "_last_failure_" entry, not the last operation
-	RCChange  time.Time     // last-rc-change: when the result last changed (to the second)
+	// RCChange is last-rc-change, to the second. For a one-shot
+	// operation it is when the operation began (a 3 s CTDB start and the
+	// starts ordered after it show so in the lab); Ended adds ExecTime.
+	RCChange  time.Time
 	ExecTime  time.Duration // exec-time: how long the agent ran
 	QueueTime time.Duration // queue-time
 }
 
 // Done reports whether the operation ran to completion with exit code 0.
 func (o Op) Done() bool { return o.OpStatus == 0 && o.RC == 0 }
+
+// Ended is when the operation ended: its start (to the second) plus how
+// long it ran; not later than it really ended.
+func (o Op) Ended() time.Time { return o.RCChange.Add(o.ExecTime) }
 
 // The part of a CIB's status section that holds the operation history.
 type xmlStatus struct {

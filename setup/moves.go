@@ -8,8 +8,8 @@ import (
 
 // Move is an address's last move as Pacemaker recorded it: the stop on the
 // node it left (a planned move) or that node's fencing (a failure), and the
-// start on the node that serves it now. Pacemaker records both to the
-// second.
+// start on the node that serves it now. Pacemaker records when each began,
+// to the second, and how long it ran.
 type Move struct {
 	From string `json:"from,omitempty"` // the node it left, "" when it only started
 	To   string `json:"to,omitempty"`   // the node it started on, "" while it is down
@@ -18,8 +18,8 @@ type Move struct {
 	// record of when), "" (no outage: the address started where none
 	// ran).
 	Cause string    `json:"cause,omitempty"`
-	Down  time.Time `json:"down,omitzero"` // when it went down: the stop or the fencing
-	Up    time.Time `json:"up,omitzero"`   // when its start on To completed
+	Down  time.Time `json:"down,omitzero"` // when it went down: the stop began, or the fencing ended
+	Up    time.Time `json:"up,omitzero"`   // when its start on To ended
 	// DownFor is Up - Down (while it is down: until the status was
 	// read), in whole seconds; -1 when Down is unknown.
 	DownFor int `json:"down_s"`
@@ -61,8 +61,8 @@ func lastMove(id, owner string, ops []pacemaker.Op, fences []pacemaker.FenceEven
 	}
 	var up time.Time
 	if start != nil {
-		up = start.RCChange
-		if stop != nil && stop.RCChange.After(up) {
+		up = start.Ended()
+		if stop != nil && stop.RCChange.After(start.RCChange) {
 			stop = nil // an older move's
 		}
 	}
@@ -94,7 +94,7 @@ func lastMove(id, owner string, ops []pacemaker.Op, fences []pacemaker.FenceEven
 		m.From, m.Cause, m.Down, m.AtLeast = fence.Target, "fenced", fence.Completed, true
 	case stop != nil:
 		m.From, m.Cause, m.Down = stop.Node, "stop", stop.RCChange
-	case stale != nil && (start == nil || !stale.RCChange.After(up)):
+	case stale != nil && (start == nil || !stale.RCChange.After(start.RCChange)):
 		m.From, m.Cause = stale.Node, "lost"
 	case start == nil:
 		return nil // never ran, or no record of it
@@ -104,7 +104,7 @@ func lastMove(id, owner string, ops []pacemaker.Op, fences []pacemaker.FenceEven
 		if start == nil {
 			end = now
 		}
-		m.DownFor = int(end.Sub(m.Down) / time.Second)
+		m.DownFor = int(end.Sub(m.Down).Round(time.Second) / time.Second)
 	}
 	return m
 }

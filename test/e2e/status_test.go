@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storhaug/storhaug/pacemaker"
 	"github.com/storhaug/storhaug/setup"
 	"github.com/storhaug/storhaug/test/lab"
 )
@@ -168,6 +169,34 @@ func TestStatusAfterFailover(t *testing.T) {
 	status(l.Node("n3"))
 	m = checkLastMove(t, ctx, l.Node("n3"), crashed, "n1", "n3", "stop", tRecover, tHome)
 	t.Logf("%s was down %ds on its way home (n1 -> n3)", crashed, m.DownFor)
+	// It left n1 only once n3's services ran: their starts on n3 had
+	// ended when its stop on n1 began.
+	x, err := l.QueryCIB(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := pacemaker.ParseOpHistory([]byte(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := map[string]bool{}
+	for _, o := range ops {
+		if o.Node != "n3" || o.Task != "start" || !o.Done() || o.LastFail {
+			continue
+		}
+		if id := pacemaker.BaseID(o.Resource); id == setup.IDPrefix+"ctdb" || id == setup.IDPrefix+"ganesha" {
+			started[id] = true
+			// Both to the second, rounded down: the stop began no
+			// earlier than the second the start ended in.
+			if o.Ended().Truncate(time.Second).After(m.Down) {
+				t.Errorf("%s left n1 at %s, before %s had started on n3 (ended %s): it was down while n3's services started",
+					crashed, m.Down.Format(time.TimeOnly), id, o.Ended().Format("15:04:05.000"))
+			}
+		}
+	}
+	if len(started) != 2 {
+		t.Errorf("n3's history shows the starts of %v, want CTDB's and ganesha's", started)
+	}
 }
 
 // checkLastMove runs storhaug status --output json on n, the node that
@@ -197,8 +226,10 @@ func checkLastMove(t *testing.T, ctx context.Context, n *lab.Node, addr, from, t
 	if m.From != from || m.To != to || m.Cause != cause || v.Node != to {
 		t.Errorf("status on %s: %s last move %+v on %s, want %s -> %s (%s)", n.Name(), addr, m, v.Node, from, to, cause)
 	}
-	lo, hi := begin.Truncate(time.Second), end.Truncate(time.Second)
-	if m.Down.Before(lo) || m.Up.After(hi) || m.Up.Before(m.Down) || m.DownFor != int(m.Up.Sub(m.Down)/time.Second) {
+	// Pacemaker records to the second when an operation began (rounded
+	// down), and how long it ran.
+	lo, hi := begin.Truncate(time.Second), end
+	if m.Down.Before(lo) || m.Up.After(hi) || m.Up.Before(m.Down) || m.DownFor != int(m.Up.Sub(m.Down).Round(time.Second)/time.Second) {
 		t.Errorf("status on %s: %s down %s, up %s (%ds), want within %s..%s", n.Name(), addr,
 			m.Down.Format(time.RFC3339), m.Up.Format(time.RFC3339), m.DownFor, lo.Format(time.RFC3339), hi.Format(time.RFC3339))
 	}
