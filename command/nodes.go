@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -15,6 +16,7 @@ func applyEdit(c *cli.Context, cfg, next *setup.Config, e setup.Edit, what strin
 	ctx, cancel := cmdContext(c)
 	defer cancel()
 	r := setup.Exec{}
+	markReady(c, ctx, r, next)
 	_, _, changes, changed, err := setup.Update(ctx, r, func(cur *setup.Element) (*setup.Element, []setup.Change, error) {
 		return setup.Plan(cur, next, setup.BuildFor(next, cur), setup.PlanOptions{CreateNodes: setup.Offline()})
 	})
@@ -34,6 +36,22 @@ func applyEdit(c *cli.Context, cfg, next *setup.Config, e setup.Edit, what strin
 		fmt.Fprintf(c.App.Writer, "  %s\n", setup.Format(k, v))
 	}
 	return waitSettle(c, ctx, r)
+}
+
+// markReady, on a live cluster set up by a storhaug without the
+// storhaug-ready clone, marks the nodes whose services run ready before
+// the update (setup.MarkReady), so that no address moves. A failure is a
+// warning: the update still works, with a move of the addresses.
+func markReady(c *cli.Context, ctx context.Context, r setup.Runner, cfg *setup.Config) {
+	if setup.Offline() {
+		return
+	}
+	marked, err := setup.MarkReady(ctx, r, cfg)
+	if err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "warning: cannot mark the nodes whose services run as %s=1 (%v): the addresses may move away and back once\n", setup.AttrReady, err)
+	} else if len(marked) > 0 {
+		fmt.Fprintf(c.App.Writer, "storhaug: services run on %v: marked %s=1 there, so that no address moves\n", marked, setup.AttrReady)
+	}
 }
 
 func init() { later(nodesCommands) }

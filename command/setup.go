@@ -106,6 +106,7 @@ func setupCommands() {
 				printChanges(w, changes)
 				return nil
 			}
+			markReady(c, ctx, r, cfg)
 			_, after, changes, changed, err := setup.Update(ctx, r, func(cur *setup.Element) (*setup.Element, []setup.Change, error) {
 				return setup.Plan(cur, cfg, setup.BuildFor(cfg, cur), setup.PlanOptions{CreateNodes: setup.Offline()})
 			})

@@ -74,3 +74,9 @@ func ParseNodeAttrs(nodesXML []byte) (map[string]map[string]string, error) {
 	}
 	return out, nil
 }
+
+// SetTransientAttr sets a node attribute of node that lasts until the node
+// leaves the cluster (crm_attribute --lifetime reboot).
+func SetTransientAttr(ctx context.Context, r Runner, node, name, value string) error {
+	return attr(ctx, r, node, "--lifetime", "reboot", "--name", name, "--update", value)
+}

@@ -14,14 +14,14 @@ import (
 // one-shot operation (start, stop, probe), the last failure and each
 // recurring monitor; the history of a fenced node is erased.
 type Op struct {
-	Node      string
-	Resource  string        // the lrm_resource's id ("vip1", "ctdb:0")
-	Task      string        // start, stop, monitor, promote, ...
-	Interval  time.Duration // 0 for one-shot operations
-	RC        int           // the agent's exit code
-	OpStatus  int           // 0: done (the executor's status; 1 pending, 2 cancelled, 4 timed out, ...)
-	CallID    int           // the executor's call number on Node (orders Node's operations)
-	LastFail  bool          // the "_last_failure_" entry, not the last operation
+	Node     string
+	Resource string        // the lrm_resource's id ("vip1", "ctdb:0")
+	Task     string        // start, stop, monitor, promote, ...
+	Interval time.Duration // 0 for one-shot operations
+	RC       int           // the agent's exit code
+	OpStatus int           // 0: done (the executor's status; 1 pending, 2 cancelled, 4 timed out, ...)
+	CallID   int           // the executor's call number on Node (orders Node's operations)
+	LastFail bool          // the "_last_failure_" entry, not the last operation
 	// RCChange is last-rc-change, to the second. For a one-shot
 	// operation it is when the operation began (a 3 s CTDB start and the
 	// starts ordered after it show so in the lab); Ended adds ExecTime.
