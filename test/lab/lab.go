@@ -412,6 +412,11 @@ func (l *Lab) Down() error {
 	l.mu.Unlock()
 	t0 := time.Now()
 	l.guard.release()
+	if dir := os.Getenv(KeepLogsEnv); dir != "" {
+		if err := l.keepLogs(dir); err != nil {
+			l.logf("keeping the logs in %s: %v", dir, err)
+		}
+	}
 	err := Sweep(l.opts.Prefix)
 	l.setTiming("down", time.Since(t0))
 	l.logf("down in %.1fs", time.Since(t0).Seconds())

@@ -1,0 +1,343 @@
+// Package timeline reconstructs one fault of the lab from logs: when the
+// cluster saw the victim go, fenced it, started its address elsewhere,
+// recovered CTDB, put NFS-Ganesha in grace and lifted it, notified NFSv3
+// clients and tickled TCP clients, and, per protocol, when the kernel
+// client's I/O (test/workload's log) was flowing or stalled.
+//
+// Sources and their clocks (every node and the user-mode-linux guests share
+// the host's clock):
+//
+//	pacemaker/pacemaker.log  "Dec 01 21:04:41.249"            local time, ms, no year
+//	corosync/corosync.log    "Dec 01 21:04:40"                local time, s, no year
+//	ctdb/log.ctdb            "2026-12-01T21:04:45.217709+00:00" RFC 3339, µs, with offset
+//	ganesha/ganesha.log      "01/12/2026 21:04:41"            local time, s
+//	<guest>/<proto>.log      test/workload's JSON lines       Unix ns
+//
+// A year-less stamp takes the fault's year (the year before when that would
+// put it more than half a year after the fault). Events logged with
+// seconds only carry that coarseness: such a stamp can be up to 1 s early.
+// The storhaug agents' own messages (IPaddr3's tickles, ganesha_trigger's
+// grace and SM_NOTIFY) are read from pacemaker-execd's copy of the agent's
+// output (ms, stamped when the operation's output was read, i.e. at most the
+// operation's run time late).
+package timeline
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/storhaug/storhaug/test/lab"
+)
+
+// Kinds of Event.
+const (
+	Fault          = "fault"           // the fault was injected (Collect's argument)
+	TokenLost      = "token-lost"      // corosync: a processor failed (token timed out)
+	Lost           = "lost"            // Pacemaker's controller: the victim's state is now lost (detect_s)
+	MonitorFailed  = "monitor-failed"  // a recurring monitor on the victim failed (daemon kills: detect_s)
+	Fenced         = "fenced"          // the fencer confirmed the victim's fencing (fence_s)
+	VIPStarted     = "vip-started"     // a VIP's start returned ok (Pacemaker's controller)
+	Tickled        = "tickled"         // IPaddr3 sent tickle ACKs to the address's clients
+	GraceStart     = "grace-start"     // NFS-Ganesha entered grace (ganesha_trigger, else ganesha's log)
+	GraceLifted    = "grace-lifted"    // NFS-Ganesha left grace
+	SMNotify       = "sm-notify"       // ganesha_trigger notified the NFSv3 clients (SM_NOTIFY)
+	CTDBPeerDead   = "ctdb-peer-dead"  // CTDB declared the victim dead (its own keepalives)
+	CTDBRecovering = "ctdb-recovering" // CTDB's recovery started
+	CTDBRecovered  = "ctdb-recovered"  // CTDB's recovery finished
+)
+
+// Event is one thing the cluster did, from one node's log.
+type Event struct {
+	At     time.Time
+	Node   string // whose log says so
+	Kind   string
+	Detail string // the log line (or what it says, shortened)
+}
+
+// Span is an interval of one protocol's I/O on an already open file: OK
+// while acknowledgments follow each other within StallAfter, stalled from
+// the last acknowledgment to the next one after a longer gap.
+type Span struct {
+	From, To time.Time
+	OK       bool
+}
+
+// Proto is what one protocol's client lived through.
+type Proto struct {
+	Name  string
+	Spans []Span
+	// Back is when the first I/O on an already open file begun at or after
+	// the fault returned (zero: never); NewOpen the same for a new file
+	// opened and locked (the workload check's outage_s and newopen_s).
+	Back, NewOpen time.Time
+	Errors        []time.Time // the workload's errors (any operation)
+}
+
+// StallAfter is the gap between acknowledgments that counts as a stall
+// (test/workload's own threshold for one operation).
+const StallAfter = time.Second
+
+// Timeline is one fault, as the logs tell it.
+type Timeline struct {
+	Fault  time.Time
+	Victim string
+	Events []Event // sorted by time; only those at or after the fault (1 s earlier for stamps in seconds)
+	Protos []Proto // in the order asked for
+}
+
+// horizon bounds what is read after the fault.
+const horizon = 10 * time.Minute
+
+// Collect reads the logs of every node of l and the workload logs
+// (<proto>.log) of guest g (nil: none) and returns the timeline of the fault
+// injected at fault on victim (a node name).
+func Collect(l *lab.Lab, g *lab.Guest, protos []string, fault time.Time, victim string) (*Timeline, error) {
+	nodes := map[string]string{}
+	for _, n := range l.Nodes() {
+		nodes[n.Name()] = n.LogDir()
+	}
+	guest := ""
+	if g != nil {
+		guest = g.Dir()
+	}
+	return Read(nodes, guest, protos, fault, victim)
+}
+
+// Read is Collect from directories: nodes maps a node's name to its
+// /var/log (as the lab keeps it, or as lab.KeepLogsEnv copies it), guest is
+// the directory holding the workload logs ("" or a missing log: that
+// protocol has no spans).
+func Read(nodes map[string]string, guest string, protos []string, fault time.Time, victim string) (*Timeline, error) {
+	if fault.IsZero() {
+		return nil, errors.New("timeline: no fault time")
+	}
+	t := &Timeline{Fault: fault, Victim: victim}
+	t.Events = append(t.Events, Event{At: fault, Node: victim, Kind: Fault, Detail: "fault injected on " + victim})
+	p := parser{fault: fault, victim: victim}
+	names := make([]string, 0, len(nodes))
+	for n := range nodes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var errs []error
+	for _, n := range names {
+		dir := nodes[n]
+		for _, src := range []struct {
+			rel   string
+			parse func(node string, b []byte) []Event
+		}{
+			{"pacemaker/pacemaker.log", p.pacemaker},
+			{"corosync/corosync.log", p.corosync},
+			{"ctdb/log.ctdb", p.ctdb},
+			{"ganesha/ganesha.log", p.ganesha},
+		} {
+			b, err := os.ReadFile(filepath.Join(dir, src.rel))
+			if err != nil {
+				if !errors.Is(err, os.ErrNotExist) {
+					errs = append(errs, err)
+				}
+				continue
+			}
+			t.Events = append(t.Events, src.parse(n, b)...)
+		}
+	}
+	t.Events = preferPrecise(t.Events)
+	sort.SliceStable(t.Events, func(i, j int) bool { return t.Events[i].At.Before(t.Events[j].At) })
+	for _, name := range protos {
+		pr := Proto{Name: name}
+		if guest != "" {
+			b, err := os.ReadFile(filepath.Join(guest, name+".log"))
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			if err == nil {
+				pr = workload(name, b, fault)
+			}
+		}
+		t.Protos = append(t.Protos, pr)
+	}
+	return t, errors.Join(errs...)
+}
+
+// preferPrecise drops grace starts read from ganesha's log (seconds) when
+// ganesha_trigger logged the same on the same node (milliseconds).
+func preferPrecise(evs []Event) []Event {
+	trig := map[string]bool{}
+	for _, e := range evs {
+		if e.Kind == GraceStart && strings.HasPrefix(e.Detail, "ganesha_trigger") {
+			trig[e.Node] = true
+		}
+	}
+	out := evs[:0]
+	for _, e := range evs {
+		if e.Kind == GraceStart && trig[e.Node] && !strings.HasPrefix(e.Detail, "ganesha_trigger") {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// First is the earliest event of kind (zero Event and false: none).
+func (t *Timeline) First(kind string) (Event, bool) {
+	for _, e := range t.Events {
+		if e.Kind == kind {
+			return e, true
+		}
+	}
+	return Event{}, false
+}
+
+// firstAfter is the earliest event of kind at or after at.
+func (t *Timeline) firstAfter(kind string, at time.Time) (Event, bool) {
+	for _, e := range t.Events {
+		if e.Kind == kind && !e.At.Before(at) {
+			return e, true
+		}
+	}
+	return Event{}, false
+}
+
+// Since is the time from the fault to the first event of kind, in seconds
+// (NaN: no such event).
+func (t *Timeline) Since(kind string) float64 {
+	e, ok := t.First(kind)
+	if !ok {
+		return math.NaN()
+	}
+	return e.At.Sub(t.Fault).Seconds()
+}
+
+// DetectS is the bench's detect_s: seconds from the fault to Pacemaker's
+// controller logging the victim lost, or to the first failed monitor on the
+// victim, whichever came first (NaN: neither).
+func (t *Timeline) DetectS() float64 {
+	a, b := t.Since(Lost), t.Since(MonitorFailed)
+	switch {
+	case math.IsNaN(a):
+		return b
+	case math.IsNaN(b):
+		return a
+	}
+	return math.Min(a, b)
+}
+
+// FenceS is the bench's fence_s: seconds from the fault to the fencer's
+// confirmation that the victim was fenced (NaN: never fenced).
+func (t *Timeline) FenceS() float64 { return t.Since(Fenced) }
+
+// Proto returns the named protocol's record.
+func (t *Timeline) Proto(name string) (Proto, bool) {
+	for _, p := range t.Protos {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Proto{}, false
+}
+
+func fmtS(d float64) string {
+	if math.IsNaN(d) {
+		return "   -   "
+	}
+	return fmt.Sprintf("%+6.2fs", d)
+}
+
+// Breakdown is where the time went, for a person: the cluster's steps
+// after the fault, then per protocol its stall and what it waited for.
+func (t *Timeline) Breakdown() string {
+	var b strings.Builder
+	rel := func(at time.Time) float64 { return at.Sub(t.Fault).Seconds() }
+	step := func(label, kind string) {
+		if e, ok := t.First(kind); ok {
+			fmt.Fprintf(&b, "  %s  %-34s %s\n", fmtS(rel(e.At)), label, e.Node+": "+short(e.Detail))
+		} else {
+			fmt.Fprintf(&b, "  %s  %-34s (not in the logs)\n", fmtS(math.NaN()), label)
+		}
+	}
+	fmt.Fprintf(&b, "cluster (seconds after the fault on %s, from the nodes' logs):\n", t.Victim)
+	step("corosync: token lost", TokenLost)
+	if _, ok := t.First(MonitorFailed); ok {
+		step("monitor failed", MonitorFailed)
+	}
+	step("detection: controller lost "+t.Victim, Lost)
+	step("fencing: "+t.Victim+" fenced", Fenced)
+	step("VIP started on the new owner", VIPStarted)
+	step("tickle ACKs sent", Tickled)
+	step("NFS-Ganesha in grace", GraceStart)
+	step("SM_NOTIFY to NFSv3 clients", SMNotify)
+	step("CTDB: "+t.Victim+" dead (keepalives)", CTDBPeerDead)
+	step("CTDB recovery started", CTDBRecovering)
+	step("CTDB recovery finished", CTDBRecovered)
+	if g, ok := t.First(GraceStart); ok {
+		if e, ok := t.firstAfter(GraceLifted, g.At.Truncate(time.Second)); ok {
+			fmt.Fprintf(&b, "  %s  %-34s %s\n", fmtS(rel(e.At)), "NFS-Ganesha grace lifted", e.Node+": "+short(e.Detail))
+		} else {
+			fmt.Fprintf(&b, "  %s  %-34s (not in the logs)\n", fmtS(math.NaN()), "NFS-Ganesha grace lifted")
+		}
+	}
+	if len(t.Protos) == 0 {
+		return b.String()
+	}
+	fmt.Fprintf(&b, "clients (from the workload's log):\n")
+	fmt.Fprintf(&b, "  %-7s %9s %9s %8s  %s\n", "proto", "I/O back", "new open", "stalled", "waited for")
+	for _, p := range t.Protos {
+		back, open := math.NaN(), math.NaN()
+		if !p.Back.IsZero() {
+			back = rel(p.Back)
+		}
+		if !p.NewOpen.IsZero() {
+			open = rel(p.NewOpen)
+		}
+		stalled := 0.0
+		for _, s := range p.Spans {
+			if !s.OK && !s.To.Before(t.Fault) {
+				stalled += s.To.Sub(s.From).Seconds()
+			}
+		}
+		fmt.Fprintf(&b, "  %-7s %9s %9s %7.2fs  %s\n", p.Name, fmtS(back), fmtS(open), stalled, t.waitedFor(p))
+	}
+	return b.String()
+}
+
+// waitedFor names the last cluster step before the protocol's I/O came
+// back, and the time from it to the client's recovery (the client's own
+// reconnect).
+func (t *Timeline) waitedFor(p Proto) string {
+	if p.Back.IsZero() {
+		return "never back"
+	}
+	kinds := []string{Lost, MonitorFailed, Fenced, VIPStarted, Tickled, GraceStart, SMNotify, CTDBRecovered, GraceLifted}
+	if !strings.HasPrefix(p.Name, "smb") {
+		kinds = []string{Lost, MonitorFailed, Fenced, VIPStarted, Tickled, GraceStart, SMNotify, GraceLifted}
+	}
+	var last Event
+	for _, e := range t.Events {
+		if e.At.After(p.Back) {
+			break
+		}
+		for _, k := range kinds {
+			if e.Kind == k {
+				last = e
+			}
+		}
+	}
+	if last.Kind == "" {
+		return "nothing (back before any cluster step)"
+	}
+	return fmt.Sprintf("%s, then %.2fs of client reconnect", last.Kind, p.Back.Sub(last.At).Seconds())
+}
+
+func short(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 90 {
+		s = s[:87] + "..."
+	}
+	return s
+}
