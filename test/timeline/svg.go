@@ -6,6 +6,7 @@ import (
 	"html"
 	"io"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -136,7 +137,7 @@ func (t *Timeline) WriteSVG(w io.Writer) error {
 			anchor, dx = "end", -3
 		}
 		pf(`<text x="%.1f" y="%.1f" text-anchor="%s" fill="%s">%s</text>`+"\n", x(s)+dx, ly, anchor, color,
-			html.EscapeString(fmt.Sprintf("%s %+.2fs (%s)", labels[e.Kind], s, e.Node)))
+			html.EscapeString(fmt.Sprintf("%s %+.2fs%s (%s)", labels[e.Kind], s, strings.TrimSpace(mark(e)), e.Node)))
 	}
 	// Legend.
 	ly := height - 12

@@ -244,9 +244,9 @@ func (t *Timeline) Proto(name string) (Proto, bool) {
 
 func fmtS(d float64) string {
 	if math.IsNaN(d) {
-		return "   -   "
+		return "-"
 	}
-	return fmt.Sprintf("%+6.2fs", d)
+	return fmt.Sprintf("%+.2fs", d)
 }
 
 // Breakdown is where the time went, for a person: the cluster's steps
@@ -256,9 +256,9 @@ func (t *Timeline) Breakdown() string {
 	rel := func(at time.Time) float64 { return at.Sub(t.Fault).Seconds() }
 	step := func(label, kind string) {
 		if e, ok := t.First(kind); ok {
-			fmt.Fprintf(&b, "  %s  %-34s %s\n", fmtS(rel(e.At)), label, e.Node+": "+short(e.Detail))
+			fmt.Fprintf(&b, "  %7s%s %-34s %s\n", fmtS(rel(e.At)), mark(e), label, e.Node+": "+short(e.Detail))
 		} else {
-			fmt.Fprintf(&b, "  %s  %-34s (not in the logs)\n", fmtS(math.NaN()), label)
+			fmt.Fprintf(&b, "  %7s  %-34s (not in the logs)\n", fmtS(math.NaN()), label)
 		}
 	}
 	fmt.Fprintf(&b, "cluster (seconds after the fault on %s, from the nodes' logs):\n", t.Victim)
@@ -277,61 +277,110 @@ func (t *Timeline) Breakdown() string {
 	step("CTDB recovery finished", CTDBRecovered)
 	if g, ok := t.First(GraceStart); ok {
 		if e, ok := t.firstAfter(GraceLifted, g.At.Truncate(time.Second)); ok {
-			fmt.Fprintf(&b, "  %s  %-34s %s\n", fmtS(rel(e.At)), "NFS-Ganesha grace lifted", e.Node+": "+short(e.Detail))
+			fmt.Fprintf(&b, "  %7s%s %-34s %s\n", fmtS(rel(e.At)), mark(e), "NFS-Ganesha grace lifted", e.Node+": "+short(e.Detail))
 		} else {
-			fmt.Fprintf(&b, "  %s  %-34s (not in the logs)\n", fmtS(math.NaN()), "NFS-Ganesha grace lifted")
+			fmt.Fprintf(&b, "  %7s  %-34s (not in the logs)\n", fmtS(math.NaN()), "NFS-Ganesha grace lifted")
 		}
 	}
+	fmt.Fprintf(&b, "  (~: the log stamps whole seconds; the event came up to 1 s later)\n")
 	if len(t.Protos) == 0 {
 		return b.String()
 	}
-	fmt.Fprintf(&b, "clients (from the workload's log):\n")
-	fmt.Fprintf(&b, "  %-7s %9s %9s %8s  %s\n", "proto", "I/O back", "new open", "stalled", "waited for")
+	fmt.Fprintf(&b, "clients (from the workloads' logs): until the I/O on an open file was back, the time went to\n")
+	fmt.Fprintf(&b, "  %-7s %8s %8s %8s %8s %8s %9s %9s %9s\n", "proto", "detect", "fence", "VIP", "CTDB", "grace", "reconnect", "I/O back", "new open")
 	for _, p := range t.Protos {
-		back, open := math.NaN(), math.NaN()
-		if !p.Back.IsZero() {
-			back = rel(p.Back)
-		}
+		open := math.NaN()
 		if !p.NewOpen.IsZero() {
 			open = rel(p.NewOpen)
 		}
-		stalled := 0.0
-		for _, s := range p.Spans {
-			if !s.OK && !s.To.Before(t.Fault) {
-				stalled += s.To.Sub(s.From).Seconds()
+		segs := []float64{math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()}
+		back := math.NaN()
+		if !p.Back.IsZero() {
+			segs, back = t.segments(p), rel(p.Back)
+		}
+		fmt.Fprintf(&b, "  %-7s", p.Name)
+		for _, d := range segs {
+			if math.IsNaN(d) {
+				fmt.Fprintf(&b, " %8s", "-")
+			} else {
+				fmt.Fprintf(&b, " %7.2fs", d)
 			}
 		}
-		fmt.Fprintf(&b, "  %-7s %9s %9s %7.2fs  %s\n", p.Name, fmtS(back), fmtS(open), stalled, t.waitedFor(p))
+		fmt.Fprintf(&b, "  %9s %9s\n", fmtS(back), fmtS(open))
 	}
 	return b.String()
 }
 
-// waitedFor names the last cluster step before the protocol's I/O came
-// back, and the time from it to the client's recovery (the client's own
-// reconnect).
-func (t *Timeline) waitedFor(p Proto) string {
-	if p.Back.IsZero() {
-		return "never back"
+// segments splits the time from the fault until p's I/O was back into the
+// steps it waited for, in order: detection (the controller's lost line, or a
+// failed monitor), fencing, the VIP's start, CTDB's recovery (SMB) or the
+// end of grace (NFS) when the I/O came back only after it, and the client's
+// own reconnect (the rest). A step that did not happen, or came after the
+// I/O was back, is NaN. The segments add up to the outage.
+func (t *Timeline) segments(p Proto) []float64 {
+	detect, ok := t.First(Lost)
+	if m, okm := t.First(MonitorFailed); okm && (!ok || m.At.Before(detect.At)) {
+		detect, ok = m, true
 	}
-	kinds := []string{Lost, MonitorFailed, Fenced, VIPStarted, Tickled, GraceStart, SMNotify, CTDBRecovered, GraceLifted}
-	if !strings.HasPrefix(p.Name, "smb") {
-		kinds = []string{Lost, MonitorFailed, Fenced, VIPStarted, Tickled, GraceStart, SMNotify, GraceLifted}
+	steps := []struct {
+		e  Event
+		ok bool
+	}{{detect, ok}}
+	for _, k := range []string{Fenced, VIPStarted} {
+		e, ok := t.First(k)
+		steps = append(steps, struct {
+			e  Event
+			ok bool
+		}{e, ok})
 	}
-	var last Event
-	for _, e := range t.Events {
-		if e.At.After(p.Back) {
-			break
+	ctdb, okc := t.First(CTDBRecovered)
+	var grace Event
+	okg := false
+	if g, ok := t.First(GraceStart); ok {
+		grace, okg = t.firstAfter(GraceLifted, g.At.Truncate(time.Second))
+	}
+	if strings.HasPrefix(p.Name, "smb") {
+		okg = false
+	} else {
+		okc = false
+	}
+	steps = append(steps, struct {
+		e  Event
+		ok bool
+	}{ctdb, okc}, struct {
+		e  Event
+		ok bool
+	}{grace, okg})
+	out := make([]float64, 0, len(steps)+1)
+	prev := t.Fault
+	for _, s := range steps {
+		if !s.ok || s.e.At.Before(prev) || s.e.At.After(p.Back) {
+			out = append(out, math.NaN())
+			continue
 		}
-		for _, k := range kinds {
-			if e.Kind == k {
-				last = e
-			}
-		}
+		out = append(out, s.e.At.Sub(prev).Seconds())
+		prev = s.e.At
 	}
-	if last.Kind == "" {
-		return "nothing (back before any cluster step)"
+	return append(out, p.Back.Sub(prev).Seconds())
+}
+
+// Coarse says whether e's stamp is in whole seconds (corosync's and
+// ganesha's logs): the event happened up to 1 s after e.At.
+func Coarse(e Event) bool {
+	switch e.Kind {
+	case TokenLost:
+		return true
+	case GraceStart, GraceLifted:
+		return !strings.HasPrefix(e.Detail, "ganesha_trigger")
 	}
-	return fmt.Sprintf("%s, then %.2fs of client reconnect", last.Kind, p.Back.Sub(last.At).Seconds())
+	return false
+}
+
+func mark(e Event) string {
+	if Coarse(e) {
+		return "~"
+	}
+	return " "
 }
 
 func short(s string) string {

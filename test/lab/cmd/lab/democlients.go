@@ -361,7 +361,11 @@ func watchFailover(ctx context.Context, l *lab.Lab, g *lab.Guest, protos []strin
 					continue
 				}
 			}
-			say(e.Kind, e.At, "%-8s %s", "cluster", says(e))
+			coarse := ""
+			if timeline.Coarse(e) {
+				coarse = " (stamped in whole seconds: up to 1 s later)"
+			}
+			say(e.Kind, e.At, "%-8s %s%s", "cluster", says(e), coarse)
 		}
 		done := true
 		now := time.Now()
