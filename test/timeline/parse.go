@@ -36,6 +36,17 @@ func (p parser) yearless(layout, stamp string) (time.Time, bool) {
 	return t, true
 }
 
+// wanted is a cheap test before a line's regular expression: whether it
+// holds one of the markers.
+func wanted(line string, markers ...string) bool {
+	for _, m := range markers {
+		if strings.Contains(line, m) {
+			return true
+		}
+	}
+	return false
+}
+
 func lines(b []byte, fn func(string)) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -72,6 +83,9 @@ func vipResource(id string) bool {
 func (p parser) pacemaker(node string, b []byte) []Event {
 	var evs []Event
 	lines(b, func(line string) {
+		if !wanted(line, "state is now lost", "' targeting ", "Result of ", "error output [") {
+			return
+		}
 		m := pcmkLine.FindStringSubmatch(line)
 		if m == nil {
 			return
@@ -134,6 +148,9 @@ var corosyncLine = regexp.MustCompile(`^(\w{3} \d{2} \d{2}:\d{2}:\d{2}) \[\d+\] 
 func (p parser) corosync(node string, b []byte) []Event {
 	var evs []Event
 	lines(b, func(line string) {
+		if !strings.Contains(line, "A processor failed") {
+			return
+		}
 		m := corosyncLine.FindStringSubmatch(line)
 		if m == nil || !strings.HasPrefix(m[2], "A processor failed") {
 			return
@@ -153,6 +170,9 @@ var ctdbDead = regexp.MustCompile(`^\S+: node (\S+) is dead`)
 func (p parser) ctdb(node string, b []byte) []Event {
 	var evs []Event
 	lines(b, func(line string) {
+		if !wanted(line, "Recovery has ", " is dead") {
+			return
+		}
 		m := ctdbLine.FindStringSubmatch(line)
 		if m == nil {
 			return
@@ -183,6 +203,9 @@ var ganeshaLine = regexp.MustCompile(`^(\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2}) : e
 func (p parser) ganesha(node string, b []byte) []Event {
 	var evs []Event
 	lines(b, func(line string) {
+		if !strings.Contains(line, "IN GRACE") {
+			return
+		}
 		m := ganeshaLine.FindStringSubmatch(line)
 		if m == nil {
 			return
