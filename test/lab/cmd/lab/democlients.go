@@ -10,8 +10,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/storhaug/storhaug/test/lab"
@@ -321,16 +321,26 @@ func progress(g *lab.Guest, proto string) (acks, opens int) {
 // over (at most 3 minutes). Each line carries the time of the event itself
 // (from its log), not when it was seen.
 func watchFailover(ctx context.Context, l *lab.Lab, g *lab.Guest, protos []string, fault time.Time) (*timeline.Timeline, error) {
-	var mu sync.Mutex
+	type line struct {
+		at   time.Time
+		text string
+	}
+	var pending []line
 	printed := map[string]bool{}
 	say := func(key string, at time.Time, format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
 		if printed[key] {
 			return
 		}
 		printed[key] = true
-		fmt.Printf("  %+7.2fs  %s\n", at.Sub(fault).Seconds(), fmt.Sprintf(format, args...))
+		pending = append(pending, line{at, fmt.Sprintf(format, args...)})
+	}
+	// What one look at the logs found, in the order it happened.
+	flush := func() {
+		sort.SliceStable(pending, func(i, j int) bool { return pending[i].at.Before(pending[j].at) })
+		for _, p := range pending {
+			fmt.Printf("  %+7.2fs  %s\n", p.at.Sub(fault).Seconds(), p.text)
+		}
+		pending = pending[:0]
 	}
 	limit := time.Now().Add(3 * time.Minute)
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -393,6 +403,7 @@ func watchFailover(ctx context.Context, l *lab.Lab, g *lab.Guest, protos []strin
 			}
 			done = done && !p.Back.IsZero() && !p.NewOpen.IsZero()
 		}
+		flush()
 		_, grace := t.First(timeline.GraceStart)
 		lifted := printed[timeline.GraceLifted]
 		_, recovering := t.First(timeline.CTDBRecovering)
