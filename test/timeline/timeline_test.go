@@ -238,38 +238,52 @@ func TestBreakdownAndSVG(t *testing.T) {
 	}
 }
 
-// A daemon kill: Pacemaker's recurring monitor on the victim fails. Lines
-// in the controller's format (the first is the real "promoted" line of the
-// run, the others the same line with the results a failure and a probe
-// give).
+// testdata/kill: ganesha.nfsd killed on n3 at 21:24:23.980 (then ctdbd at
+// 21:24:49.096), excerpts of the controllers' "Result of" lines of a real
+// run (storhaug setup on a 3-node lab, no clients).
 func TestMonitorFailure(t *testing.T) {
 	utc(t)
-	dir := t.TempDir()
-	log := `Dec 01 21:04:32.513 n1 pacemaker-controld  [28] (log_executor_event) 	notice: Result of monitor operation for storhaug-ctdb on n1: promoted | CIB update 52, graph action unconfirmed; call=57 key=storhaug-ctdb_monitor_11000 rc=8
-Dec 01 21:04:40.100 n1 pacemaker-controld  [28] (log_executor_event) 	notice: Result of monitor operation for storhaug-ganesha on n1: not running | CIB update 53, graph action unconfirmed; call=58 key=storhaug-ganesha_monitor_0 rc=7
-Dec 01 21:04:41.513 n1 pacemaker-controld  [28] (log_executor_event) 	notice: Result of monitor operation for storhaug-ctdb on n1: not running | CIB update 60, graph action unconfirmed; call=57 key=storhaug-ctdb_monitor_11000 rc=7
-Dec 01 21:04:41.600 n1 pacemaker-controld  [28] (log_executor_event) 	notice: Result of monitor operation for storhaug-ctdb on n2: not running | CIB update 61, graph action unconfirmed; call=57 key=storhaug-ctdb_monitor_11000 rc=7
-`
-	os.MkdirAll(filepath.Join(dir, "pacemaker"), 0o755)
-	os.WriteFile(filepath.Join(dir, "pacemaker", "pacemaker.log"), []byte(log), 0o644)
-	tl, err := Read(map[string]string{"n1": dir}, "", nil, crashFault, "n1")
+	dirs := map[string]string{}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		dirs[n] = filepath.Join("testdata", "kill", "nodes", n)
+	}
+	fault := time.Date(2026, 12, 1, 21, 24, 23, 980e6, time.UTC)
+	tl, err := Read(dirs, "", nil, fault, "n3")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for _, e := range tl.Events {
 		if e.Kind == MonitorFailed {
-			got = append(got, e.At.Format("15:04:05.000")+" "+e.Detail)
+			got = append(got, e.At.Format("15:04:05.000")+" "+e.Detail[:strings.Index(e.Detail, " |")])
 		}
 	}
-	if len(got) != 1 || !strings.HasPrefix(got[0], "21:04:41.513 Result of monitor operation for storhaug-ctdb on n1") {
-		t.Errorf("monitor failures %q, want only storhaug-ctdb on n1 at 21:04:41.513", got)
+	// Not the cancellations of the monitors when the resources stop.
+	want := []string{
+		"21:24:25.161 Result of monitor operation for storhaug-ganesha on n3: not running",
+		"21:24:56.489 Result of monitor operation for storhaug-ctdb on n3: not running",
 	}
-	if d := tl.DetectS(); math.Abs(d-2.343) > 1e-6 {
-		t.Errorf("DetectS = %v, want 2.343 (the monitor failure)", d)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("monitor failures:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if d := tl.DetectS(); math.Abs(d-1.181) > 1e-6 {
+		t.Errorf("DetectS = %v, want 1.181 (the monitor failure)", d)
 	}
 	if f := tl.FenceS(); !math.IsNaN(f) {
 		t.Errorf("FenceS = %v, want NaN (nothing fenced)", f)
+	}
+	// The VIP restarted where it was.
+	if e, ok := tl.First(VIPStarted); !ok || e.Node != "n3" || !e.At.Equal(at("21:24:37.157")) {
+		t.Errorf("VIP started: %+v %v, want n3 at 21:24:37.157", e, ok)
+	}
+	// n1's "promoted" result of the promotable CTDB clone's monitor is no
+	// failure.
+	tl, err = Read(dirs, "", nil, time.Date(2026, 12, 1, 21, 24, 0, 0, time.UTC), "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := tl.First(MonitorFailed); ok {
+		t.Errorf("a monitor failure on n1: %+v", e)
 	}
 }
 
