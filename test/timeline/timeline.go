@@ -254,12 +254,17 @@ func fmtS(d float64) string {
 func (t *Timeline) Breakdown() string {
 	var b strings.Builder
 	rel := func(at time.Time) float64 { return at.Sub(t.Fault).Seconds() }
+	// The steps in the order they happened; those not in the logs last.
+	type row struct {
+		e     Event
+		ok    bool
+		label string
+	}
+	var rows []row
+	add := func(label string, e Event, ok bool) { rows = append(rows, row{e, ok, label}) }
 	step := func(label, kind string) {
-		if e, ok := t.First(kind); ok {
-			fmt.Fprintf(&b, "  %7s%s %-34s %s\n", fmtS(rel(e.At)), mark(e), label, e.Node+": "+short(e.Detail))
-		} else {
-			fmt.Fprintf(&b, "  %7s  %-34s (not in the logs)\n", fmtS(math.NaN()), label)
-		}
+		e, ok := t.First(kind)
+		add(label, e, ok)
 	}
 	fmt.Fprintf(&b, "cluster (seconds after the fault on %s, from the nodes' logs):\n", t.Victim)
 	step("corosync: token lost", TokenLost)
@@ -276,10 +281,17 @@ func (t *Timeline) Breakdown() string {
 	step("CTDB recovery started", CTDBRecovering)
 	step("CTDB recovery finished", CTDBRecovered)
 	if g, ok := t.First(GraceStart); ok {
-		if e, ok := t.firstAfter(GraceLifted, g.At.Truncate(time.Second)); ok {
-			fmt.Fprintf(&b, "  %7s%s %-34s %s\n", fmtS(rel(e.At)), mark(e), "NFS-Ganesha grace lifted", e.Node+": "+short(e.Detail))
+		e, ok := t.firstAfter(GraceLifted, g.At.Truncate(time.Second))
+		add("NFS-Ganesha grace lifted", e, ok)
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		return rows[i].ok && (!rows[j].ok || rows[i].e.At.Before(rows[j].e.At))
+	})
+	for _, r := range rows {
+		if r.ok {
+			fmt.Fprintf(&b, "  %7s%s %-34s %s\n", fmtS(rel(r.e.At)), mark(r.e), r.label, r.e.Node+": "+short(r.e.Detail))
 		} else {
-			fmt.Fprintf(&b, "  %7s  %-34s (not in the logs)\n", fmtS(math.NaN()), "NFS-Ganesha grace lifted")
+			fmt.Fprintf(&b, "  %7s  %-34s (not in the logs)\n", fmtS(math.NaN()), r.label)
 		}
 	}
 	fmt.Fprintf(&b, "  (~: the log stamps whole seconds; the event came up to 1 s later)\n")
@@ -314,7 +326,8 @@ func (t *Timeline) Breakdown() string {
 // segments splits the time from the fault until p's I/O was back into the
 // steps it waited for, in order: detection (the controller's lost line, or a
 // failed monitor), fencing, the VIP's start, CTDB's recovery (SMB) or the
-// end of grace (NFS) when the I/O came back only after it, and the client's
+// end of grace (NFS) when the I/O came back only after it (for CTDB: after
+// its recovery began), and the client's
 // own reconnect (the rest). A step that did not happen, or came after the
 // I/O was back, is NaN. The segments add up to the outage.
 func (t *Timeline) segments(p Proto) []float64 {
@@ -333,7 +346,14 @@ func (t *Timeline) segments(p Proto) []float64 {
 			ok bool
 		}{e, ok})
 	}
+	// SMB waits for CTDB from its recovery's start: until the recovery
+	// finished, or until the I/O was back if it came back first (smbd
+	// goes on once the databases are thawed, a moment before ctdbd logs
+	// the end).
 	ctdb, okc := t.First(CTDBRecovered)
+	if r, ok := t.First(CTDBRecovering); ok && r.At.Before(p.Back) && (!okc || ctdb.At.After(p.Back)) {
+		ctdb, okc = Event{At: p.Back, Kind: CTDBRecovered}, true
+	}
 	var grace Event
 	okg := false
 	if g, ok := t.First(GraceStart); ok {

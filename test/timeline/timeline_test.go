@@ -301,3 +301,36 @@ func TestYearless(t *testing.T) {
 		t.Errorf("%v, want %v", got, want)
 	}
 }
+
+// The second make demo run on a loaded machine (times from its output):
+// ganesha_trigger put n1 in grace only at +11.21s, after CTDB had declared
+// n3 dead (+6.15s); SMB was back at +8.84s, after CTDB's recovery began
+// (+6.50s) and before ctdbd logged its end (+8.92s).
+func TestBreakdownLoaded(t *testing.T) {
+	f := crashFault
+	at := func(s float64) time.Time { return f.Add(time.Duration(s * float64(time.Second))) }
+	tl := &Timeline{Fault: f, Victim: "n3", Events: []Event{
+		{at(0), "n3", Fault, ""},
+		{at(2.50), "n1", Lost, "Node n3 state is now lost"},
+		{at(4.13), "n1", Fenced, "Operation 'off' targeting n3 by n1"},
+		{at(6.04), "n1", VIPStarted, "Result of start operation"},
+		{at(6.15), "n1", CTDBPeerDead, "node 198.51.100.13:4379 is dead"},
+		{at(6.50), "n1", CTDBRecovering, "Recovery has started"},
+		{at(8.92), "n1", CTDBRecovered, "Recovery has finished"},
+		{at(11.21), "n1", GraceStart, `ganesha_trigger(x)[1]: INFO: grace "5:n3" accepted by ganesha in 1ms`},
+	}, Protos: []Proto{{Name: "smb3", Back: at(8.84), NewOpen: at(8.79)}, {Name: "nfs3", Back: at(6.18), NewOpen: at(6.57)}}}
+	b := tl.Breakdown()
+	if i, j := strings.Index(b, "CTDB: n3 dead"), strings.Index(b, "NFS-Ganesha in grace"); i < 0 || j < 0 || i > j {
+		t.Errorf("steps not in time order:\n%s", b)
+	}
+	for _, want := range []string{
+		// detect 2.50, fence 4.13-2.50, VIP 6.04-4.13, CTDB from 6.04 until
+		// the I/O was back at 8.84 (the recovery had begun), no reconnect.
+		"smb3       2.50s    1.63s    1.91s    2.80s        -    0.00s     +8.84s    +8.79s",
+		"nfs3       2.50s    1.63s    1.91s        -        -    0.14s     +6.18s    +6.57s",
+	} {
+		if !strings.Contains(b, want) {
+			t.Errorf("breakdown lacks %q:\n%s", want, b)
+		}
+	}
+}
