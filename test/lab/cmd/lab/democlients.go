@@ -408,7 +408,13 @@ func watchFailover(ctx context.Context, l *lab.Lab, g *lab.Guest, protos []strin
 		lifted := printed[timeline.GraceLifted]
 		_, recovering := t.First(timeline.CTDBRecovering)
 		_, recovered := t.First(timeline.CTDBRecovered)
-		if done && (!grace || lifted) && (!recovering || recovered) {
+		// NFS clients: ganesha_trigger puts the new owner in grace after
+		// the VIP starts, which may come after the clients are back.
+		nfs := false
+		for _, p := range protos {
+			nfs = nfs || strings.HasPrefix(p, "nfs")
+		}
+		if done && (grace || !nfs) && (!grace || lifted) && (!recovering || recovered) {
 			return tl, nil
 		}
 		if time.Now().After(limit) {
