@@ -3,7 +3,6 @@ package kclient
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/storhaug/storhaug/test/scenario"
 )
 
-func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

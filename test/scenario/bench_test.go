@@ -137,3 +137,16 @@ func TestViolations(t *testing.T) {
 		t.Errorf("one leader: %v", v)
 	}
 }
+
+func TestParseFaults(t *testing.T) {
+	all, err := ParseFaults("all")
+	if err != nil || len(all) != len(Faults) {
+		t.Errorf("all: %v %v", all, err)
+	}
+	if fs, err := ParseFaults("crash, move"); err != nil || len(fs) != 2 || fs[1] != "move" {
+		t.Errorf("crash, move: %v %v", fs, err)
+	}
+	if _, err := ParseFaults("crash,reboot"); err == nil || !strings.Contains(err.Error(), `"reboot"`) {
+		t.Errorf("unknown fault: %v", err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/storhaug/storhaug/test/lab"
@@ -48,6 +49,23 @@ const (
 
 // Faults lists every fault, in the bench's order.
 var Faults = []string{Crash, LinkCut, Partition, KillCTDBD, KillSMBD, KillGanesha, KillIPaddr3, Move, Standby, Failback}
+
+// ParseFaults reads a comma-separated list of fault names; "" or "all" is
+// every fault.
+func ParseFaults(s string) ([]string, error) {
+	if s == "" || s == "all" {
+		return slices.Clone(Faults), nil
+	}
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(Faults, f) {
+			return nil, fmt.Errorf("unknown fault %q (known: %s)", f, strings.Join(Faults, ","))
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
 
 // Options tune a Run. Zero values take the defaults.
 type Options struct {
