@@ -138,6 +138,11 @@ func runFault(t *testing.T, fault string) *scenario.Outcome {
 	t.Logf("%s of %s (owner of %s; VIP then on %q) at %s; detect %s, fence %s; %d ARP rounds, %d CTDB leader rounds:\n%s",
 		fault, o.Victim, o.VIP, o.Heir, o.At.Format("15:04:05.000"), secs(o.DetectS), secs(o.FenceS), o.ARPWindows, o.LeaderSamples,
 		scenario.Table(scenario.Aggregate([]*scenario.Outcome{o}, 300)))
+	for _, r := range o.Results {
+		if r.LocksHealed != r.Locks {
+			t.Logf("%s: lock %s after the %s, %s once healed and settled", r.Proto, r.Locks, fault, r.LocksHealed)
+		}
+	}
 	for _, p := range o.Problems() {
 		t.Error(p)
 	}

@@ -127,8 +127,9 @@ func (r *run) logf(format string, args ...any) { r.opts.Logf(format, args...) }
 
 // paths of one run: the application's and the fresh mount, the workload
 // directory on each, the log (guest path and host path), the stop file.
-func (r *run) mnt(m Mount) string   { return "/tmp/m/" + r.id + "/" + m.Proto }
-func (r *run) fresh(m Mount) string { return "/tmp/f/" + r.id + "/" + m.Proto }
+func (r *run) mnt(m Mount) string      { return "/tmp/m/" + r.id + "/" + m.Proto }
+func (r *run) fresh(m Mount) string    { return "/tmp/f/" + r.id + "/" + m.Proto }
+func (r *run) probeDir(m Mount) string { return "/tmp/p/" + r.id + "/" + m.Proto }
 func (r *run) wdir(base string, m Mount) string {
 	return base + "/kc-" + r.id + "-" + m.Proto
 }
@@ -227,13 +228,16 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 		r.logf("%s started on %s %.1fs after the fault", r.vip, heir, time.Since(at).Seconds())
 	}
 	failed := r.waitProgress(ctx, ms, at)
+	// The fault's verdict on the locks: a conflicting lock through fresh
+	// mounts once the clients have recovered, before the heal.
+	probes, probeErr := r.probeLocks(ctx, ms, r.probeDir)
 	if f.heal != nil {
 		if err := f.heal(ctx, r); err != nil {
 			return nil, fmt.Errorf("scenario: heal %s: %w", r.fault, err)
 		}
 	}
 	if r.fault == Failback {
-		// The fault measured is the return home: failed is judged from it.
+		// The fault measured is the return home: judged from it.
 		failed = r.waitProgress(ctx, ms, r.out.At)
 	}
 	if err := r.settle(ctx); err != nil {
@@ -241,23 +245,11 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 	}
 	r.out.DetectS, r.out.FenceS = detectTimes(logs, r.fault, victim, r.out.At)
 
-	// Fresh mounts; while the workloads still hold their locks, a
-	// conflicting lock from another process through a fresh mount.
-	probes := map[string]string{}
-	probeErr := map[string]string{}
-	for _, m := range ms {
-		if _, err := MountIn(ctx, g, m.FSType, m.Source, m.Fresh, r.fresh(m)); err != nil {
-			probeErr[m.Proto] = "fresh mount: " + err.Error()
-			continue
-		}
-		pctx, cancel := context.WithTimeout(ctx, time.Minute)
-		res, err := g.Run(pctx, r.opts.Workload, "probelock", "-file", r.wdir(r.fresh(m), m)+"/lock")
-		cancel()
-		if err != nil {
-			probeErr[m.Proto] = fmt.Sprintf("lock probe: %v %s", err, res.Output())
-			continue
-		}
-		probes[m.Proto] = strings.TrimSpace(res.Stdout)
+	// The cluster whole again: the locks probed again through other fresh
+	// mounts, which the checker then reads every record through.
+	healed, healErr := r.probeLocks(ctx, ms, r.fresh)
+	if r.fault == Failback {
+		probes, probeErr = healed, healErr
 	}
 	stopWorkloads()
 	for _, m := range ms {
@@ -275,9 +267,11 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 		if failed[m.Proto] != "" {
 			res.Problems = append(res.Problems, failed[m.Proto])
 		}
-		if e := probeErr[m.Proto]; e != "" {
-			res.Failed = true
-			res.Problems = append(res.Problems, strings.TrimSpace(e))
+		for _, e := range []string{probeErr[m.Proto], healErr[m.Proto]} {
+			if e != "" {
+				res.Failed = true
+				res.Problems = append(res.Problems, strings.TrimSpace(e))
+			}
 		}
 		if _, ok := probes[m.Proto]; ok {
 			out, err := g.Run(ctx, r.opts.Workload, "check", "-dir", r.wdir(r.fresh(m), m),
@@ -300,10 +294,48 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 				}
 			}
 		}
+		res.LocksHealed = res.Locks
+		if res.Locks != "reported-lost" {
+			res.LocksHealed = lockOutcome(healed[m.Proto])
+		}
 		r.out.Results = append(r.out.Results, res)
 	}
 	r.out.Violations, r.out.ARPWindows, r.out.LeaderSamples = mon.stop()
 	return r.out, nil
+}
+
+// probeLocks mounts every protocol afresh on dir(m) and tries, from
+// another process, a lock conflicting with the workload's: "denied" (the
+// lock is held) or "granted"; or why it could not.
+func (r *run) probeLocks(ctx context.Context, ms []Mount, dir func(Mount) string) (probes, errs map[string]string) {
+	probes, errs = map[string]string{}, map[string]string{}
+	for _, m := range ms {
+		if _, err := MountIn(ctx, r.g, m.FSType, m.Source, m.Fresh, dir(m)); err != nil {
+			errs[m.Proto] = "fresh mount: " + err.Error()
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		res, err := r.g.Run(pctx, r.opts.Workload, "probelock", "-file", r.wdir(dir(m), m)+"/lock")
+		cancel()
+		if err != nil {
+			errs[m.Proto] = fmt.Sprintf("lock probe: %v %s", err, res.Output())
+			continue
+		}
+		probes[m.Proto] = strings.TrimSpace(res.Stdout)
+	}
+	return probes, errs
+}
+
+// lockOutcome is a probe's verdict for a workload that was not told it
+// lost its lock.
+func lockOutcome(probe string) string {
+	switch probe {
+	case "denied":
+		return "kept"
+	case "granted":
+		return "silently-lost"
+	}
+	return "unknown"
 }
 
 // waitProgress waits until every workload has acknowledged a record and
@@ -359,7 +391,7 @@ func (r *run) unmountAll(ms []Mount) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, m := range ms {
-		for _, dir := range []string{r.mnt(m), r.fresh(m)} {
+		for _, dir := range []string{r.mnt(m), r.probeDir(m), r.fresh(m)} {
 			res, err := r.g.Run(ctx, "umount", "-l", dir)
 			var ee *lab.ExitError
 			if err != nil && !(errors.As(err, &ee) && strings.Contains(res.Output(), "not mounted")) &&

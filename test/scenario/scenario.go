@@ -96,17 +96,21 @@ func (o *Options) normalize() {
 
 // Result is what one protocol's client saw.
 type Result struct {
-	Proto    string   `json:"proto"`
-	OutageS  float64  `json:"outage_s"`  // fault -> first I/O on an open file; -1: never
-	NewOpenS float64  `json:"newopen_s"` // fault -> first new open + lock; -1: never
-	Acked    int      `json:"acked"`
-	Lost     int      `json:"lost"`
-	Corrupt  int      `json:"corrupt"`
-	Locks    string   `json:"locks"` // kept, reported-lost, silently-lost, unknown
-	Errors   int      `json:"errors"`
-	Stalls   int      `json:"stalls"`
-	Failed   bool     `json:"failed,omitempty"` // did not recover within the limit, or could not be checked
-	Problems []string `json:"problems,omitempty"`
+	Proto    string  `json:"proto"`
+	OutageS  float64 `json:"outage_s"`  // fault -> first I/O on an open file; -1: never
+	NewOpenS float64 `json:"newopen_s"` // fault -> first new open + lock; -1: never
+	Acked    int     `json:"acked"`
+	Lost     int     `json:"lost"`
+	Corrupt  int     `json:"corrupt"`
+	Locks    string  `json:"locks"` // kept, reported-lost, silently-lost, unknown
+	// LocksHealed is the lock once the fault was healed (the node back,
+	// the move cleared) and the cluster settled; for failback, whose fault
+	// is that return, it is Locks.
+	LocksHealed string   `json:"locks_healed,omitempty"`
+	Errors      int      `json:"errors"`
+	Stalls      int      `json:"stalls"`
+	Failed      bool     `json:"failed,omitempty"` // did not recover within the limit, or could not be checked
+	Problems    []string `json:"problems,omitempty"`
 }
 
 // Outcome is one fault's run.
