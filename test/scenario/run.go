@@ -228,6 +228,7 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 		r.logf("%s started on %s %.1fs after the fault", r.vip, heir, time.Since(at).Seconds())
 	}
 	failed := r.waitProgress(ctx, ms, at)
+	r.logf("clients recovered (or gave up) %.1fs after the fault", time.Since(at).Seconds())
 	// The fault's verdict on the locks: a conflicting lock through fresh
 	// mounts once the clients have recovered, before the heal.
 	probes, probeErr := r.probeLocks(ctx, ms, r.probeDir)
@@ -240,9 +241,11 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 		// The fault measured is the return home: judged from it.
 		failed = r.waitProgress(ctx, ms, r.out.At)
 	}
+	t0 := time.Now()
 	if err := r.settle(ctx); err != nil {
 		return nil, fmt.Errorf("scenario: after %s: %w", r.fault, err)
 	}
+	r.logf("healed; the cluster settled in %.1fs", time.Since(t0).Seconds())
 	r.out.DetectS, r.out.FenceS = detectTimes(logs, r.fault, victim, r.out.At)
 
 	// The cluster whole again: the locks probed again through other fresh
@@ -308,22 +311,40 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 // another process, a lock conflicting with the workload's: "denied" (the
 // lock is held) or "granted"; or why it could not.
 func (r *run) probeLocks(ctx context.Context, ms []Mount, dir func(Mount) string) (probes, errs map[string]string) {
+	t0 := time.Now()
 	probes, errs = map[string]string{}, map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for _, m := range ms {
-		if _, err := MountIn(ctx, r.g, m.FSType, m.Source, m.Fresh, dir(m)); err != nil {
-			errs[m.Proto] = "fresh mount: " + err.Error()
-			continue
-		}
-		pctx, cancel := context.WithTimeout(ctx, time.Minute)
-		res, err := r.g.Run(pctx, r.opts.Workload, "probelock", "-file", r.wdir(dir(m), m)+"/lock")
-		cancel()
-		if err != nil {
-			errs[m.Proto] = fmt.Sprintf("lock probe: %v %s", err, res.Output())
-			continue
-		}
-		probes[m.Proto] = strings.TrimSpace(res.Stdout)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			probe, err := r.probeLock(ctx, m, dir(m))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs[m.Proto] = err.Error()
+				return
+			}
+			probes[m.Proto] = probe
+		}()
 	}
+	wg.Wait()
+	r.logf("locks probed through fresh mounts in %.1fs: %v %v", time.Since(t0).Seconds(), probes, errs)
 	return probes, errs
+}
+
+func (r *run) probeLock(ctx context.Context, m Mount, dir string) (string, error) {
+	if _, err := MountIn(ctx, r.g, m.FSType, m.Source, m.Fresh, dir); err != nil {
+		return "", fmt.Errorf("fresh mount: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	res, err := r.g.Run(pctx, r.opts.Workload, "probelock", "-file", r.wdir(dir, m)+"/lock")
+	if err != nil {
+		return "", fmt.Errorf("lock probe: %v %s", err, res.Output())
+	}
+	return strings.TrimSpace(res.Stdout), nil
 }
 
 // lockOutcome is a probe's verdict for a workload that was not told it
