@@ -13,7 +13,6 @@ import (
 	"github.com/storhaug/storhaug/test/scenario"
 )
 
-
 func ctxFor(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
