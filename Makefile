@@ -47,7 +47,7 @@ build:
 # The lab's end-to-end package runs on its own after the rest, so that its
 # timing-sensitive cluster tests do not share the 2 cores with the namespace tests;
 # then the kernel-client package (a lab of its own with user-mode-linux guests):
-# its mounts, and the faults crash, linkcut, partition and kill-ganesha under
+# its mounts, and the faults crash, linkcut, partition and kill-ipaddr3 under
 # the kernel clients (make failover-test runs the other faults).
 # The packages are built first: test/pkg checks them, and the lab installs
 # storhaug from the .deb.
@@ -84,12 +84,12 @@ bench: deps build
 # The kernel-client tests make test runs, and its faults (subtests of
 # TestKernelClientFault; crash is TestKernelClientCrash).
 KCLIENT_TESTS  := ^(TestKernelClientMounts|TestKernelClientCrash|TestKernelClientFault)$$
-KCLIENT_FAULTS := linkcut|partition|kill-ganesha
+KCLIENT_FAULTS := linkcut|partition|kill-ipaddr3
 
 # The other faults under the kernel clients (test/scenario), in the
 # kernel-client lab.
 failover-test: deps build
-	$(GO) test -count=1 -timeout 60m -run '^TestKernelClientFault$$/^(kill-ctdbd|kill-smbd|kill-ipaddr3|move|standby|failback)$$' ./test/kclient/
+	$(GO) test -count=1 -timeout 60m -run '^TestKernelClientFault$$/^(kill-ctdbd|kill-smbd|kill-ganesha|move|standby|failback)$$' ./test/kclient/
 
 # The failover benchmark: each fault of FAULTS (comma-separated, default
 # all) R times under the kernel clients; a table per fault and protocol,

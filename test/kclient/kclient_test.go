@@ -115,7 +115,7 @@ func TestKernelClientCrash(t *testing.T) { runFault(t, scenario.Crash) }
 
 // TestKernelClientFault runs every other fault of package scenario the
 // same way, one subtest each (make test runs linkcut, partition and
-// kill-ganesha; make failover-test the others).
+// kill-ipaddr3; make failover-test the others).
 func TestKernelClientFault(t *testing.T) {
 	for _, f := range scenario.Faults {
 		if f == scenario.Crash {

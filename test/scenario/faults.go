@@ -28,7 +28,7 @@ var faults = map[string]fault{
 	KillCTDBD:   {inject: killer("ctdbd"), heal: cleanup},
 	KillSMBD:    {inject: killer("smbd"), heal: cleanup},
 	KillGanesha: {inject: killer("ganesha.nfsd"), heal: cleanup},
-	KillIPaddr3: {inject: killKeeper, heal: cleanup},
+	KillIPaddr3: {inject: killKeeper, heal: keeperBack},
 	Move:        {inject: move, heir: true, heal: unmove},
 	Standby:     {inject: standby, heir: true, heal: online},
 	Failback:    {inject: crash, heir: true, heal: failback},
@@ -102,25 +102,47 @@ func killer(name string) func(ctx context.Context, r *run) (time.Time, error) {
 	}
 }
 
-// killKeeper kills IPaddr3's helper process for the VIP on the victim: the
-// process whose command line is "IPaddr3 keeper VIP ...".
+// keeperPid finds IPaddr3's helper process for the VIP in node n: the
+// process whose command line is "IPaddr3 keeper VIP ..." (host pid, pid in
+// the node; 0 if none).
+func keeperPid(n *lab.Node, vip string) (int, int, error) {
+	procs, err := n.Procs()
+	if err != nil {
+		return 0, 0, err
+	}
+	want := "IPaddr3\x00keeper\x00" + vip + "\x00"
+	for _, p := range procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.HostPid))
+		if err == nil && strings.HasPrefix(string(b), want) {
+			return p.HostPid, p.Pid, nil
+		}
+	}
+	return 0, 0, nil
+}
+
+// killKeeper kills IPaddr3's helper process for the VIP on the victim.
 func killKeeper(ctx context.Context, r *run) (time.Time, error) {
 	n := r.l.Node(r.opts.Victim)
-	procs, err := n.Procs()
+	host, pid, err := keeperPid(n, r.vip)
+	if err == nil && host == 0 {
+		err = fmt.Errorf("no IPaddr3 keeper process for %s on %s", r.vip, n.Name())
+	}
 	if err != nil {
 		return time.Now(), err
 	}
-	want := "IPaddr3\x00keeper\x00" + r.vip + "\x00"
-	for _, p := range procs {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.HostPid))
-		if err != nil || !strings.HasPrefix(string(b), want) {
-			continue
-		}
-		at := time.Now()
-		r.logf("kill -9 IPaddr3 keeper of %s on %s (pid %d in the node)", r.vip, n.Name(), p.Pid)
-		return at, syscall.Kill(p.HostPid, syscall.SIGKILL)
-	}
-	return time.Now(), fmt.Errorf("no IPaddr3 keeper process for %s on %s", r.vip, n.Name())
+	at := time.Now()
+	r.logf("kill -9 IPaddr3 keeper of %s on %s (pid %d in the node)", r.vip, n.Name(), pid)
+	return at, syscall.Kill(host, syscall.SIGKILL)
+}
+
+// keeperBack waits until the VIP's monitor has started a new helper on
+// the victim.
+func keeperBack(ctx context.Context, r *run) error {
+	n := r.l.Node(r.opts.Victim)
+	return r.l.WaitFor(ctx, "a new IPaddr3 keeper for "+r.vip+" on "+n.Name(), r.opts.SettleLimit, func() (bool, error) {
+		host, _, err := keeperPid(n, r.vip)
+		return host != 0, err
+	})
 }
 
 // cleanup forgets the failed monitor (crm_resource --cleanup), as an
