@@ -46,6 +46,13 @@ func (m *logMark) lines() map[string][]string {
 // that matches re and not except. Pacemaker's stamps are "Dec 01
 // 18:13:41.258", local time.
 func firstMatch(lines map[string][]string, skip string, re, except *regexp.Regexp, year int) (time.Time, bool) {
+	return firstMatchAfter(lines, skip, re, except, year, time.Time{})
+}
+
+// firstMatchAfter is firstMatch among the lines stamped at or after from
+// (to the millisecond).
+func firstMatchAfter(lines map[string][]string, skip string, re, except *regexp.Regexp, year int, from time.Time) (time.Time, bool) {
+	from = from.Truncate(time.Millisecond)
 	var best time.Time
 	for node, ls := range lines {
 		if node == skip {
@@ -60,6 +67,9 @@ func firstMatch(lines map[string][]string, skip string, re, except *regexp.Regex
 				continue
 			}
 			ts = ts.AddDate(year, 0, 0)
+			if ts.Before(from) {
+				continue
+			}
 			if best.IsZero() || ts.Before(best) {
 				best = ts
 			}
@@ -73,8 +83,11 @@ func firstMatch(lines map[string][]string, skip string, re, except *regexp.Regex
 // controller's line that the victim is lost, on another node; a daemon
 // kill: the first failed monitor on the victim) and to the fencer's
 // confirmation that it fenced the victim. nil: no such line (moves,
-// standby, failback; no fencing).
+// standby; no fencing), and for failback, whose fault is a return.
 func detectTimes(m *logMark, fault, victim string, at time.Time) (detect, fence *float64) {
+	if fault == Failback {
+		return nil, nil
+	}
 	lines := m.lines()
 	since := func(t time.Time, ok bool) *float64 {
 		if !ok {
@@ -95,4 +108,11 @@ func detectTimes(m *logMark, fault, victim string, at time.Time) (detect, fence 
 	}
 	fence = since(firstMatch(lines, "", regexp.MustCompile(`Operation '(off|reboot)' targeting `+q+` by \S+ for \S+: OK`), nil, m.year))
 	return detect, fence
+}
+
+// stopStarted is when the cluster began to stop resource id (its stop
+// operation initiated, on any node) at or after from.
+func stopStarted(m *logMark, id string, from time.Time) (time.Time, bool) {
+	re := regexp.MustCompile(`Initiating stop operation ` + regexp.QuoteMeta(id) + `_stop_0`)
+	return firstMatchAfter(m.lines(), "", re, nil, m.year, from)
 }

@@ -237,15 +237,23 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 			return nil, fmt.Errorf("scenario: heal %s: %w", r.fault, err)
 		}
 	}
-	if r.fault == Failback {
-		// The fault measured is the return home: judged from it.
-		failed = r.waitProgress(ctx, ms, r.out.At)
-	}
 	t0 := time.Now()
 	if err := r.settle(ctx); err != nil {
 		return nil, fmt.Errorf("scenario: after %s: %w", r.fault, err)
 	}
 	r.logf("healed; the cluster settled in %.1fs", time.Since(t0).Seconds())
+	if r.fault == Failback {
+		// The fault measured is the move home: from when the cluster
+		// began to stop the VIP where it had failed over to (else from
+		// the node's return).
+		if id, err := vipID(r.stack, r.vip); err == nil {
+			if t, ok := stopStarted(logs, id, r.out.At); ok {
+				r.logf("failback: %s's stop on %s initiated at %s", id, r.out.Heir, t.Format("15:04:05.000"))
+				r.out.At = t
+			}
+		}
+		failed = r.waitProgress(ctx, ms, r.out.At)
+	}
 	r.out.DetectS, r.out.FenceS = detectTimes(logs, r.fault, victim, r.out.At)
 
 	// The cluster whole again: the locks probed again through other fresh
