@@ -150,3 +150,27 @@ func TestParseFaults(t *testing.T) {
 		t.Errorf("unknown fault: %v", err)
 	}
 }
+
+func TestProblems(t *testing.T) {
+	o := &Outcome{Violations: []string{"VIP v on two machines"}, Results: []Result{
+		{Proto: "nfs4.2", Acked: 10, Locks: "kept"},
+		{Proto: "nfs4.1", Acked: 10, Locks: "reported-lost"},
+		{Proto: "nfs3", Acked: 10, Locks: "silently-lost"},
+		{Proto: "smb3", Acked: 10, Lost: 1, Locks: "kept"},
+		{Proto: "x", Acked: 10, Corrupt: 2, Locks: "kept"},
+		{Proto: "y", Failed: true, Locks: "unknown"},
+		{Proto: "z", Locks: "kept"},
+	}}
+	got := strings.Join(o.Problems(), "\n")
+	for _, w := range []string{"VIP v on two machines", "nfs3: lock silently-lost", "smb3: 1 of 10 acknowledged records lost", "x: 0 of 10 acknowledged records lost, 2 corrupt",
+		"y: did not recover", "y: lock unknown", "z: nothing acknowledged"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("problems lack %q:\n%s", w, got)
+		}
+	}
+	for _, no := range []string{"nfs4.2", "nfs4.1"} {
+		if strings.Contains(got, no) {
+			t.Errorf("a kept or reported lock is no problem:\n%s", got)
+		}
+	}
+}
