@@ -70,10 +70,10 @@ func Aggregate(outcomes []*Outcome, limit float64) []BenchResult {
 			if r.Failed || newopen < 0 || newopen > limit {
 				newopen = limit
 			}
-			b.OutageS = append(b.OutageS, outage)
-			b.NewOpenS = append(b.NewOpenS, newopen)
-			b.DetectS = append(b.DetectS, o.DetectS)
-			b.FenceS = append(b.FenceS, o.FenceS)
+			b.OutageS = append(b.OutageS, ms(outage))
+			b.NewOpenS = append(b.NewOpenS, ms(newopen))
+			b.DetectS = append(b.DetectS, msp(o.DetectS))
+			b.FenceS = append(b.FenceS, msp(o.FenceS))
 			b.Acked += r.Acked
 			b.Lost += r.Lost
 			b.Corrupt += r.Corrupt
@@ -91,6 +91,17 @@ func Aggregate(outcomes []*Outcome, limit float64) []BenchResult {
 		}
 	}
 	return out
+}
+
+// ms rounds seconds to the millisecond (the logs' resolution).
+func ms(x float64) float64 { return math.Round(x*1000) / 1000 }
+
+func msp(x *float64) *float64 {
+	if x == nil {
+		return nil
+	}
+	r := ms(*x)
+	return &r
 }
 
 func allNil(xs []*float64) bool {

@@ -73,7 +73,7 @@ func TestAggregate(t *testing.T) {
 }
 
 func TestJSONLineShape(t *testing.T) {
-	rs := Aggregate([]*Outcome{outcome("crash", f(2), nil, Result{Proto: "nfs3", OutageS: 1, NewOpenS: 2, Acked: 3, Locks: "kept"})}, 300)
+	rs := Aggregate([]*Outcome{outcome("crash", f(2.0004), nil, Result{Proto: "nfs3", OutageS: 1.23456789, NewOpenS: 2, Acked: 3, Locks: "kept"})}, 300)
 	line, err := JSONLine(BenchReport{Fencing: true, Clients: "kernel", TokenS: 1, Results: rs})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestJSONLineShape(t *testing.T) {
 	if strings.Contains(line, "\n") {
 		t.Errorf("not one line: %q", line)
 	}
-	want := `{"fencing":true,"clients":"kernel","token_s":1,"results":[{"fault":"crash","proto":"nfs3","stack":"storhaug","outage_s":[1],"newopen_s":[2],"detect_s":[2],"acked":3,"lost":0,"corrupt":0,"locks":"kept"}]}`
+	want := `{"fencing":true,"clients":"kernel","token_s":1,"results":[{"fault":"crash","proto":"nfs3","stack":"storhaug","outage_s":[1.235],"newopen_s":[2],"detect_s":[2],"acked":3,"lost":0,"corrupt":0,"locks":"kept"}]}`
 	if line != want {
 		t.Errorf("JSON\n got %s\nwant %s", line, want)
 	}
