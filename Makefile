@@ -32,7 +32,7 @@ STAGE   := $(PKGDIR)/stage
 NFPM    := $(GO) tool -modfile=packaging/tools/go.mod nfpm
 MAINTAINER := storhaug maintainers <maintainers@users.noreply.r-seed-00348502.example>
 
-.PHONY: all deps build test unit fuzz vet e2e bench demo install uninstall docs stage deb rpm version lab-up lab-down lab-shell clean
+.PHONY: all deps build test unit fuzz vet e2e bench failover-test failover-bench demo install uninstall docs stage deb rpm version lab-up lab-down lab-shell clean
 
 all: build
 
@@ -46,13 +46,15 @@ build:
 # tests on real Pacemaker/Corosync/CTDB/Samba/Ganesha in namespaces (root).
 # The lab's end-to-end package runs on its own after the rest, so that its
 # timing-sensitive cluster tests do not share the 2 cores with the namespace tests;
-# then the kernel-client package (a lab of its own with user-mode-linux guests).
+# then the kernel-client package (a lab of its own with user-mode-linux guests):
+# its mounts, and the faults crash, linkcut, partition and kill-ipaddr3 under
+# the kernel clients (make failover-test runs the other faults).
 # The packages are built first: test/pkg checks them, and the lab installs
 # storhaug from the .deb.
 test: deps build vet deb rpm
 	STORHAUG_PKGDIR=$(abspath $(PKGDIR)) $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /test/e2e -e /test/kclient)
 	STORHAUG_DEB=$$(ls $(abspath $(PKGDIR))/*.deb) $(GO) test -count=1 -timeout 40m ./test/e2e/
-	$(GO) test -count=1 -timeout 20m ./test/kclient/
+	$(GO) test -count=1 -timeout 30m -run '$(KCLIENT_TESTS)/^($(KCLIENT_FAULTS))$$' ./test/kclient/
 	$(MAKE) --no-print-directory fuzz
 
 vet:
@@ -78,6 +80,27 @@ bench: deps build
 	  $(GO) test -count=1 -run '^$$' -bench '^BenchmarkCTDBStartStop$$' -benchtime 3x -timeout 60m ./test/bench/ && \
 	  $(GO) test -count=1 -run '^$$' -bench '^BenchmarkTickle' -benchtime 1x -timeout 60m ./test/bench/; \
 	} | tee bench.txt
+
+# The kernel-client tests make test runs, and its faults (subtests of
+# TestKernelClientFault; crash is TestKernelClientCrash).
+KCLIENT_TESTS  := ^(TestKernelClientMounts|TestKernelClientCrash|TestKernelClientFault)$$
+KCLIENT_FAULTS := linkcut|partition|kill-ipaddr3
+
+# The other faults under the kernel clients (test/scenario), in the
+# kernel-client lab.
+failover-test: deps build
+	$(GO) test -count=1 -timeout 60m -run '^TestKernelClientFault$$/^(kill-ctdbd|kill-smbd|kill-ganesha|move|standby|failback)$$' ./test/kclient/
+
+# The failover benchmark: each fault of FAULTS (comma-separated, default
+# all) R times under the kernel clients; a table per fault and protocol,
+# then, as the last line, the JSON report (also in failover-bench.txt).
+FAULTS ?= all
+R      ?= 3
+failover-bench: deps build
+	@rm -f failover-bench.txt; set -o pipefail; \
+	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkFailover$$' -benchtime 1x -timeout 600m ./test/kclient/ \
+	  -args -faults '$(FAULTS)' -r '$(R)' -bench-out $(abspath failover-bench.txt) 2>&1 | tee failover-bench.log; rc=$$?; \
+	if [ -s failover-bench.txt ]; then cat failover-bench.txt; fi; exit $$rc
 
 # The demo's kernel client runs test/workload on its mounts (a static
 # binary: the guest runs it from the host's file system).
@@ -129,4 +152,4 @@ lab-shell:
 	$(GO) run ./test/lab/cmd/lab shell $(NODE)
 
 clean:
-	rm -rf bin bench.txt
+	rm -rf bin bench.txt failover-bench.txt failover-bench.log

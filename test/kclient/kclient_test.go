@@ -2,86 +2,21 @@ package kclient
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/storhaug/storhaug/setup"
 	"github.com/storhaug/storhaug/test/lab"
+	"github.com/storhaug/storhaug/test/scenario"
 )
-
-func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// mountSpec is how a kernel client mounts one protocol through a VIP.
-type mountSpec struct {
-	proto  string // nfs4.2, nfs4.1, nfs3, smb3
-	fstype string
-	source string
-	opts   string // the application's mount
-	fresh  string // a second, independent mount for the checks
-}
-
-// mounts are the four mounts through vip, with the options an admin uses
-// for HA: hard (never an error to the application for a server that is
-// away), NFS over TCP with a short retransmit timeout; SMB 3.1.1 with
-// hard. The fresh mounts share no cache (NFS) or connection (SMB) with the
-// application's.
-func mounts(vip string) []mountSpec {
-	nfs := vip + ":" + lab.ExportPseudo
-	smb := "//" + vip + "/" + lab.ShareName
-	return []mountSpec{
-		{"nfs4.2", "nfs", nfs, "vers=4.2,hard,timeo=10", "vers=4.2,hard,timeo=10,nosharecache"},
-		{"nfs4.1", "nfs", nfs, "vers=4.1,hard,timeo=10", "vers=4.1,hard,timeo=10,nosharecache"},
-		{"nfs3", "nfs", nfs, "vers=3,hard,timeo=10,proto=tcp,mountproto=tcp", "vers=3,hard,timeo=10,proto=tcp,mountproto=tcp,nosharecache"},
-		{"smb3", "cifs", smb, "vers=3.1.1,guest,hard", "vers=3.1.1,guest,hard,nosharesock"},
-	}
-}
-
-// mount mounts m on dir in the guest (a tmpfs of the guest) and returns how
-// long mount(8) took.
-func mount(ctx context.Context, g *lab.Guest, fstype, source, opts, dir string) (time.Duration, error) {
-	if r, err := g.Run(ctx, "mkdir", "-p", dir); err != nil {
-		return 0, fmt.Errorf("mkdir %s: %v %s", dir, err, r.Output())
-	}
-	t0 := time.Now()
-	try := func() error {
-		r, err := g.Run(ctx, "mount", "-t", fstype, "-o", opts, source, dir)
-		if err != nil {
-			return fmt.Errorf("mount -t %s -o %s %s %s: %v %s", fstype, opts, source, dir, err, r.Output())
-		}
-		return nil
-	}
-	if fstype != "cifs" {
-		err := try()
-		return time.Since(t0), err
-	}
-	// smbd is started by CTDB once CTDB is healthy, which may come after
-	// the resources run: a refused connection is retried for a while.
-	var hard error
-	err := lab.WaitFor(ctx, "smbd to accept "+source, 90*time.Second, func() (bool, error) {
-		err := try()
-		if err != nil && !strings.Contains(err.Error(), "could not connect") {
-			hard = err
-			return true, nil
-		}
-		return err == nil, err
-	})
-	if hard != nil {
-		return 0, hard
-	}
-	return time.Since(t0), err
 }
 
 // hostDir is where a protocol's files land on the shared storage.
@@ -128,29 +63,29 @@ func TestKernelClientMounts(t *testing.T) {
 
 	vip := "198.51.100.201"
 	stamp := time.Now().Format("150405.000")
-	for _, m := range mounts(vip) {
-		dir := "/tmp/mounts/" + m.proto
-		d, err := mount(ctx, g, m.fstype, m.source, m.opts, dir)
+	for _, m := range scenario.Mounts(vip) {
+		dir := "/tmp/mounts/" + m.Proto
+		d, err := scenario.MountIn(ctx, g, m.FSType, m.Source, m.Opts, dir)
 		if err != nil {
-			t.Errorf("%s: %v", m.proto, err)
+			t.Errorf("%s: %v", m.Proto, err)
 			continue
 		}
-		name := fmt.Sprintf("kc-mount-%s-%s", m.proto, stamp)
-		content := fmt.Sprintf("%s-from-%s", m.proto, g.Hostname())
+		name := fmt.Sprintf("kc-mount-%s-%s", m.Proto, stamp)
+		content := fmt.Sprintf("%s-from-%s", m.Proto, g.Hostname())
 		// flock(1) on NFS and CIFS takes a POSIX byte-range lock on the server.
 		script := fmt.Sprintf("set -e; printf '%%s' '%s' > %s/%s; sync; flock -n -E 9 %s/%s true", content, dir, name, dir, name)
 		if r, err := g.Sh(ctx, script); err != nil {
-			t.Errorf("%s: write and lock: %v %s", m.proto, err, r.Output())
+			t.Errorf("%s: write and lock: %v %s", m.Proto, err, r.Output())
 		}
-		host := filepath.Join(hostDir(l, m.proto), name)
+		host := filepath.Join(hostDir(l, m.Proto), name)
 		if b, err := os.ReadFile(host); err != nil || string(b) != content {
-			t.Errorf("%s: %s on the shared storage: %q %v, want %q", m.proto, host, b, err, content)
+			t.Errorf("%s: %s on the shared storage: %q %v, want %q", m.Proto, host, b, err, content)
 		}
 		os.Remove(host)
 		if r, err := g.Run(ctx, "umount", dir); err != nil {
-			t.Errorf("%s: umount: %v %s", m.proto, err, r.Output())
+			t.Errorf("%s: umount: %v %s", m.Proto, err, r.Output())
 		}
-		t.Logf("%s: mount -o %s %s in %.2fs", m.proto, m.opts, m.source, d.Seconds())
+		t.Logf("%s: mount -o %s %s in %.2fs", m.Proto, m.Opts, m.Source, d.Seconds())
 	}
 
 	// Power off and boot again.
@@ -168,210 +103,54 @@ func TestKernelClientMounts(t *testing.T) {
 	t.Logf("booted again in %.1fs", g.BootTime().Seconds())
 }
 
-// report is test/workload's check output.
-type report struct {
-	Proto    string   `json:"proto"`
-	Acked    int      `json:"acked"`
-	Lost     int      `json:"lost"`
-	Corrupt  int      `json:"corrupt"`
-	OutageS  float64  `json:"outage_s"`
-	NewOpenS float64  `json:"newopen_s"`
-	Locks    string   `json:"locks"`
-	Errors   int      `json:"errors"`
-	Stalls   int      `json:"stalls"`
-	MaxOpS   float64  `json:"max_op_s"`
-	Problems []string `json:"problems"`
-}
-
-// logEvent is the part of a workload log line the test reads.
-type logEvent struct {
-	Ev    string `json:"ev"`
-	Start int64  `json:"start"`
-}
-
-// progress counts a workload's acknowledgments and new opens begun at or
-// after since (Unix ns), from its log in the guest's lab directory.
-func progress(g *lab.Guest, proto string, since int64) (acks, opens int) {
-	b, _ := os.ReadFile(filepath.Join(g.Dir(), proto+".log"))
-	for _, line := range strings.Split(string(b), "\n") {
-		var e logEvent
-		if json.Unmarshal([]byte(line), &e) != nil || e.Start < since {
-			continue
-		}
-		switch e.Ev {
-		case "ack":
-			acks++
-		case "newopen":
-			opens++
-		}
-	}
-	return
-}
-
 // TestKernelClientCrash: the guest mounts NFSv4.2, v4.1, v3 and SMB 3.1.1
 // through n3's VIP and runs the workload on each; n3 loses power (link
-// down, every process killed); the VIP moves to n1. Every workload must go
-// on, every acknowledged record must read back intact through a fresh
-// mount, and the lock each workload held must still be held, or the
-// workload must have been told it lost it.
-func TestKernelClientCrash(t *testing.T) {
+// down, every process killed); the VIP moves. Every workload must go on,
+// every acknowledged record must read back intact through a fresh mount,
+// and the lock each workload held must still be held, or the workload must
+// have been told it lost it; no VIP on two nodes, never two CTDB leaders;
+// n3, fenced, comes back and the cluster settles with every resource
+// started (scenario.Run).
+func TestKernelClientCrash(t *testing.T) { runFault(t, scenario.Crash) }
+
+// TestKernelClientFault runs every other fault of package scenario the
+// same way, one subtest each (make test runs linkcut, partition and
+// kill-ipaddr3; make failover-test the others).
+func TestKernelClientFault(t *testing.T) {
+	for _, f := range scenario.Faults {
+		if f == scenario.Crash {
+			continue
+		}
+		t.Run(f, func(t *testing.T) { runFault(t, f) })
+	}
+}
+
+// runFault runs one fault under the kernel client and fails the test for
+// every invariant it broke.
+func runFault(t *testing.T, fault string) *scenario.Outcome {
 	l := kernelLab(t)
-	g := l.Guest(1)
-	ctx := ctxFor(t, 12*time.Minute)
-	const vip, victim, heir = "198.51.100.203", "n3", "n1"
-	if err := waitVIPs(ctx, l, homes, 2*time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	ms := mounts(vip)
-	stamp := time.Now().Format("150405")
-	wdir := func(base string, m mountSpec) string {
-		return fmt.Sprintf("%s/%s/kc-%s-%s", base, m.proto, m.proto, stamp)
-	}
-	for _, m := range ms {
-		d, err := mount(ctx, g, m.fstype, m.source, m.opts, "/tmp/m/"+m.proto)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s mounted through %s in %.2fs", m.proto, vip, d.Seconds())
-	}
-
-	// The workloads, one per mount, until /tmp/stop appears in the guest.
-	wctx, wcancel := context.WithCancel(ctx)
-	defer wcancel()
-	type ended struct {
-		r   lab.Result
-		err error
-	}
-	results := make(map[string]chan ended)
-	for _, m := range ms {
-		ch := make(chan ended, 1)
-		results[m.proto] = ch
-		go func() {
-			r, err := g.Run(wctx, lab.GuestLabDir+"/workload", "run", "-dir", wdir("/tmp/m", m),
-				"-log", lab.GuestLabDir+"/"+m.proto+".log", "-stop", "/tmp/stop")
-			ch <- ended{r, err}
-		}()
-	}
-	for _, m := range ms {
-		err := l.WaitFor(ctx, m.proto+" workload running", time.Minute, func() (bool, error) {
-			acks, opens := progress(g, m.proto, 0)
-			if acks >= 20 && opens >= 2 {
-				return true, nil
-			}
-			return false, fmt.Errorf("%d acks, %d new opens", acks, opens)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	// Power-off of the VIP's owner: the link first (a dead machine sends
-	// nothing, not even the FINs of its killed processes' sockets).
-	fault := time.Now()
-	if err := l.CutLink(victim); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Crash(victim); err != nil {
-		t.Fatal(err)
-	}
-	err := l.WaitFor(ctx, vip+" on "+heir, 2*time.Minute, func() (bool, error) {
-		s, err := l.CrmMon(ctx)
-		if err != nil {
-			return false, err
-		}
-		if got := s.RunningOn(setup.VIPID(mustAddr(vip))); len(got) != 1 || got[0] != heir {
-			return false, fmt.Errorf("on %v", got)
-		}
-		return true, nil
-	})
+	ctx := ctxFor(t, 15*time.Minute)
+	o, err := scenario.Run(ctx, l, stack, fault, scenario.Options{Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s started on %s %.1fs after the crash", vip, heir, time.Since(fault).Seconds())
+	t.Logf("%s of %s (owner of %s; VIP then on %q) at %s; detect %s, fence %s; %d ARP rounds, %d CTDB leader rounds:\n%s",
+		fault, o.Victim, o.VIP, o.Heir, o.At.Format("15:04:05.000"), secs(o.DetectS), secs(o.FenceS), o.ARPWindows, o.LeaderSamples,
+		scenario.Table(scenario.Aggregate([]*scenario.Outcome{o}, 300)))
+	for _, r := range o.Results {
+		if r.LocksHealed != r.Locks {
+			t.Logf("%s: lock %s after the %s, %s once healed and settled", r.Proto, r.Locks, fault, r.LocksHealed)
+		}
+	}
+	for _, p := range o.Problems() {
+		t.Error(p)
+	}
+	return o
+}
 
-	// Every workload must make progress again: a record and a new open +
-	// lock begun after the crash.
-	var wg sync.WaitGroup
-	for _, m := range ms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := l.WaitFor(ctx, m.proto+" recovered", 3*time.Minute, func() (bool, error) {
-				acks, opens := progress(g, m.proto, fault.UnixNano())
-				if acks > 0 && opens > 0 {
-					return true, nil
-				}
-				return false, fmt.Errorf("%d acks, %d new opens since the crash", acks, opens)
-			})
-			if err != nil {
-				t.Errorf("%s: %v", m.proto, err)
-			}
-		}()
+func secs(p *float64) string {
+	if p == nil {
+		return "-"
 	}
-	wg.Wait()
-
-	// Fresh mounts; while the workloads still hold their locks, a
-	// conflicting lock from another process through a fresh mount.
-	probes := map[string]string{}
-	for _, m := range ms {
-		if _, err := mount(ctx, g, m.fstype, m.source, m.fresh, "/tmp/f/"+m.proto); err != nil {
-			t.Errorf("fresh %v", err)
-			continue
-		}
-		pctx, cancel := context.WithTimeout(ctx, time.Minute)
-		r, err := g.Run(pctx, lab.GuestLabDir+"/workload", "probelock", "-file", wdir("/tmp/f", m)+"/lock")
-		cancel()
-		if err != nil {
-			t.Errorf("%s: lock probe: %v %s", m.proto, err, r.Output())
-			continue
-		}
-		probes[m.proto] = strings.TrimSpace(r.Stdout)
-	}
-
-	if r, err := g.Run(ctx, "touch", "/tmp/stop"); err != nil {
-		t.Fatalf("stop the workloads: %v %s", err, r.Output())
-	}
-	for _, m := range ms {
-		select {
-		case e := <-results[m.proto]:
-			if e.err != nil {
-				t.Errorf("%s workload: %v %s", m.proto, e.err, e.r.Output())
-			}
-		case <-time.After(2 * time.Minute):
-			t.Errorf("%s workload did not stop within 2 minutes", m.proto)
-		}
-	}
-
-	var table strings.Builder
-	fmt.Fprintf(&table, "%-7s %6s %5s %8s %9s %10s %-14s %6s %6s\n", "proto", "acked", "lost", "corrupt", "outage_s", "newopen_s", "locks", "errors", "stalls")
-	for _, m := range ms {
-		if _, ok := probes[m.proto]; !ok {
-			continue
-		}
-		r, err := g.Run(ctx, lab.GuestLabDir+"/workload", "check", "-dir", wdir("/tmp/f", m),
-			"-log", lab.GuestLabDir+"/"+m.proto+".log", "-proto", m.proto,
-			"-fault", fmt.Sprint(fault.UnixNano()), "-probe", probes[m.proto])
-		if err != nil {
-			t.Errorf("%s: check: %v %s", m.proto, err, r.Output())
-			continue
-		}
-		var rep report
-		if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
-			t.Errorf("%s: check output %q: %v", m.proto, r.Stdout, err)
-			continue
-		}
-		fmt.Fprintf(&table, "%-7s %6d %5d %8d %9.1f %10.1f %-14s %6d %6d\n", rep.Proto, rep.Acked, rep.Lost, rep.Corrupt,
-			rep.OutageS, rep.NewOpenS, rep.Locks, rep.Errors, rep.Stalls)
-		t.Logf("%s: %s", m.proto, strings.TrimSpace(r.Stdout))
-		if rep.Acked == 0 || rep.Lost != 0 || rep.Corrupt != 0 {
-			t.Errorf("%s: %d acknowledged, %d lost, %d corrupt: %v", m.proto, rep.Acked, rep.Lost, rep.Corrupt, rep.Problems)
-		}
-		if rep.Locks != "kept" && rep.Locks != "reported-lost" {
-			t.Errorf("%s: lock %s (probe through a fresh mount: %s)", m.proto, rep.Locks, probes[m.proto])
-		}
-		if rep.OutageS < 0 || rep.NewOpenS < 0 {
-			t.Errorf("%s: never recovered (outage_s %v, newopen_s %v)", m.proto, rep.OutageS, rep.NewOpenS)
-		}
-	}
-	t.Logf("crash of %s (owner of %s) under kernel clients:\n%s", victim, vip, table.String())
+	return fmt.Sprintf("+%.2fs", *p)
 }

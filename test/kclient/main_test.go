@@ -27,8 +27,8 @@ import (
 
 	"github.com/storhaug/storhaug/internal/need"
 	"github.com/storhaug/storhaug/internal/ocftest"
-	"github.com/storhaug/storhaug/setup"
 	"github.com/storhaug/storhaug/test/lab"
+	"github.com/storhaug/storhaug/test/scenario"
 )
 
 var fixture struct {
@@ -114,13 +114,14 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }
 
-// VIPs of the sample configuration and their home nodes.
-var homes = map[string]string{"198.51.100.201": "n1", "198.51.100.202": "n2", "198.51.100.203": "n3"}
+// stack is the cluster under test: storhaug set up from the shipped sample
+// (one VIP per node, at home there).
+var stack = scenario.NewStorhaug("../../examples/storhaug.conf")
 
 // kernelLab returns the package's lab, set up by storhaug, bringing it up
 // on first use. When the test fails, node logs and the guest's console are
 // printed.
-func kernelLab(t *testing.T) *lab.Lab {
+func kernelLab(t testing.TB) *lab.Lab {
 	t.Helper()
 	need.Root(t, "the lab")
 	need.File(t, "/usr/bin/linux.uml", "user-mode-linux")
@@ -180,7 +181,7 @@ func bringUp() error {
 		}
 	}
 	t0 := time.Now()
-	if err := storhaugSetup(ctx, l); err != nil {
+	if err := stack.Setup(ctx, l); err != nil {
 		return err
 	}
 	fixture.setupAt = time.Since(t0)
@@ -194,59 +195,4 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return os.WriteFile(dst, b, 0o755)
-}
-
-// storhaugSetup installs the shipped sample with a drop-in for the lab's
-// paths in n1, runs storhaug setup there and waits until every resource
-// runs, each VIP at home. Fencing is left as the lab has it.
-func storhaugSetup(ctx context.Context, l *lab.Lab) error {
-	n1 := l.Node("n1")
-	sample, err := os.ReadFile("../../examples/storhaug.conf")
-	if err != nil {
-		return err
-	}
-	if r, err := n1.Sh(ctx, "mkdir -p /etc/sysconfig/storhaug.d"); err != nil {
-		return fmt.Errorf("%v %s", err, r.Output())
-	}
-	if err := n1.WriteFile("/etc/sysconfig/storhaug.conf", sample, 0o644); err != nil {
-		return err
-	}
-	dropIn := fmt.Sprintf("HA_NAME=%q\nHA_MNT_DIR=%q\nHA_NFS_MNT_DIR=\".\"\nHA_SMB_MNT_DIR=\"ctdb\"\nHA_VIP_TICKLE_DIR=%q\nHA_VIP_NIC=\"eth0\"\nHA_GANESHA_PARAMS=\"logfile=/var/log/ganesha/ganesha.log\"\n",
-		l.Prefix(), l.SharedDir(), filepath.Join(l.SharedDir(), "tickle-setup"))
-	if err := n1.WriteFile("/etc/sysconfig/storhaug.d/50-lab.conf", []byte(dropIn), 0o644); err != nil {
-		return err
-	}
-	if r, err := n1.Run(ctx, "/usr/sbin/storhaug", "setup"); err != nil {
-		return fmt.Errorf("storhaug setup: %v\n%s", err, r.Output())
-	}
-	return waitVIPs(ctx, l, homes, 4*time.Minute)
-}
-
-// waitVIPs waits until each VIP runs on want[vip] and the CTDB and ganesha
-// clones run on every live node, nothing failed.
-func waitVIPs(ctx context.Context, l *lab.Lab, want map[string]string, timeout time.Duration) error {
-	return l.WaitFor(ctx, "storhaug resources up", timeout, func() (bool, error) {
-		s, err := l.CrmMon(ctx)
-		if err != nil {
-			return false, err
-		}
-		for addr, node := range want {
-			id := setup.VIPID(mustAddr(addr))
-			if got := s.RunningOn(id); len(got) != 1 || got[0] != node {
-				return false, fmt.Errorf("%s on %v, want %s", id, got, node)
-			}
-		}
-		live := 0
-		for _, n := range l.Nodes() {
-			if n.Alive() {
-				live++
-			}
-		}
-		for _, id := range []string{"storhaug-ctdb", "storhaug-ganesha"} {
-			if got := s.RunningOn(id); len(got) != live {
-				return false, fmt.Errorf("%s on %v", id, got)
-			}
-		}
-		return true, nil
-	})
 }
