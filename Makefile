@@ -87,9 +87,11 @@ KCLIENT_TESTS  := ^(TestKernelClientMounts|TestKernelClientCrash|TestKernelClien
 KCLIENT_FAULTS := linkcut|partition|kill-ipaddr3
 
 # The other faults under the kernel clients (test/scenario), in the
-# kernel-client lab.
+# kernel-client lab; then a crash in a 2-node and in a 5-node cluster
+# (labs of their own, in a go test process of their own).
 failover-test: deps build
 	$(GO) test -count=1 -timeout 60m -run '^TestKernelClientFault$$/^(kill-ctdbd|kill-smbd|kill-ganesha|move|standby|failback)$$' ./test/kclient/
+	$(GO) test -count=1 -timeout 60m -run '^TestKernelClientClusterSize$$' ./test/kclient/
 
 # The failover benchmark: each fault of FAULTS (comma-separated, default
 # all) R times under the kernel clients; a table per fault and protocol,

@@ -123,11 +123,7 @@ var stack = scenario.NewStorhaug("../../examples/storhaug.conf")
 // printed.
 func kernelLab(t testing.TB) *lab.Lab {
 	t.Helper()
-	need.Root(t, "the lab")
-	need.File(t, "/usr/bin/linux.uml", "user-mode-linux")
-	need.Tool(t, "mount.cifs", "cifs-utils")
-	need.Tool(t, "mount.nfs", "nfs-common")
-	need.Tool(t, "rpcbind", "rpcbind")
+	kernelLabNeeds(t)
 	fixture.once.Do(func() {
 		fixture.err = bringUp()
 	})
@@ -150,13 +146,33 @@ func kernelLab(t testing.TB) *lab.Lab {
 	return l
 }
 
-func bringUp() error {
+// kernelLabNeeds is what a kernel-client lab needs of the host.
+func kernelLabNeeds(t testing.TB) {
+	t.Helper()
+	need.Root(t, "the lab")
+	need.File(t, "/usr/bin/linux.uml", "user-mode-linux")
+	need.Tool(t, "mount.cifs", "cifs-utils")
+	need.Tool(t, "mount.nfs", "nfs-common")
+	need.Tool(t, "rpcbind", "rpcbind")
+}
+
+// binaries builds, once, the storhaug binary the labs install and the
+// workload the guests run.
+var buildBinaries = sync.OnceValues(func() ([2]string, error) {
 	bin := filepath.Join(fixture.tmp, "storhaug")
 	if err := goBuild(bin, "github.com/storhaug/storhaug", ocftest.BuildTags); err != nil {
-		return err
+		return [2]string{}, err
 	}
 	wl := filepath.Join(fixture.tmp, "workload")
 	if err := goBuild(wl, "github.com/storhaug/storhaug/test/workload"); err != nil {
+		return [2]string{}, err
+	}
+	return [2]string{bin, wl}, nil
+})
+
+func bringUp() error {
+	bin, wl, err := binaries()
+	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -195,4 +211,10 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return os.WriteFile(dst, b, 0o755)
+}
+
+// binaries is the storhaug binary's and the workload's host paths.
+func binaries() (bin, workload string, err error) {
+	b, err := buildBinaries()
+	return b[0], b[1], err
 }

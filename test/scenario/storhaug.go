@@ -18,6 +18,9 @@ import (
 type Storhaug struct {
 	Sample string            // examples/storhaug.conf
 	Homes  map[string]string // the sample's VIPs and their home nodes
+	// Extra is appended to the lab's drop-in: settings that differ from
+	// the sample's (another cluster size: HA_CLUSTER_NODES, HA_VIPS, ...).
+	Extra string
 }
 
 // NewStorhaug is the stack of the shipped sample (examples/storhaug.conf,
@@ -53,7 +56,7 @@ func (s *Storhaug) Setup(ctx context.Context, l *lab.Lab) error {
 		return err
 	}
 	dropIn := fmt.Sprintf("HA_NAME=%q\nHA_MNT_DIR=%q\nHA_NFS_MNT_DIR=\".\"\nHA_SMB_MNT_DIR=\"ctdb\"\nHA_VIP_TICKLE_DIR=%q\nHA_VIP_NIC=\"eth0\"\nHA_GANESHA_PARAMS=\"logfile=/var/log/ganesha/ganesha.log\"\n",
-		l.Prefix(), l.SharedDir(), filepath.Join(l.SharedDir(), "tickle-setup"))
+		l.Prefix(), l.SharedDir(), filepath.Join(l.SharedDir(), "tickle-setup")) + s.Extra
 	if err := n1.WriteFile("/etc/sysconfig/storhaug.d/50-lab.conf", []byte(dropIn), 0o644); err != nil {
 		return err
 	}
