@@ -88,7 +88,18 @@ func (s *ctdbStack) Setup(ctx context.Context, l *lab.Lab) error {
 	if err := l.WaitCTDBHealthy(ctx, 3*time.Minute); err != nil {
 		return fmt.Errorf("stacks: %s: %w", s.Name(), err)
 	}
-	where, err := waitServed(ctx, l, []int{lab.SMBPort}, 3*time.Minute)
+	// At rest, with every node healthy, LCP2 gives each node one address.
+	spread := func(h map[string]string) error {
+		seen := map[string]bool{}
+		for _, n := range h {
+			if seen[n] {
+				return fmt.Errorf("VIPs not spread yet: %v", h)
+			}
+			seen[n] = true
+		}
+		return nil
+	}
+	where, err := waitServed(ctx, l, []int{lab.SMBPort}, spread, 3*time.Minute)
 	if err != nil {
 		return fmt.Errorf("stacks: %s: %w", s.Name(), err)
 	}

@@ -106,14 +106,17 @@ func (s *resourceAgents) Setup(ctx context.Context, l *lab.Lab) error {
 	if err := l.ReplaceCIB(ctx, "constraints", s.constraints()); err != nil {
 		return fmt.Errorf("stacks: constraints: %w", err)
 	}
-	where, err := waitServed(ctx, l, []int{lab.SMBPort, lab.GaneshaPort}, 4*time.Minute)
+	atHome := func(h map[string]string) error {
+		for _, v := range vipHomes {
+			if h[v.addr] != v.home {
+				return fmt.Errorf("%s on %s, not at home on %s", v.addr, h[v.addr], v.home)
+			}
+		}
+		return nil
+	}
+	where, err := waitServed(ctx, l, []int{lab.SMBPort, lab.GaneshaPort}, atHome, 4*time.Minute)
 	if err != nil {
 		return fmt.Errorf("stacks: %s: %w", s.Name(), err)
-	}
-	for _, v := range vipHomes {
-		if where[v.addr] != v.home {
-			return fmt.Errorf("stacks: %s: %s on %s, not at home on %s", s.Name(), v.addr, where[v.addr], v.home)
-		}
 	}
 	s.vips = where
 	return nil

@@ -187,9 +187,10 @@ func Holders(l *lab.Lab, addrs ...string) (map[string]string, error) {
 	return got, nil
 }
 
-// waitServed waits until every VIP is on some node and a client (c1)
-// connects to each of ports through it; it returns where the VIPs are.
-func waitServed(ctx context.Context, l *lab.Lab, ports []int, timeout time.Duration) (map[string]string, error) {
+// waitServed waits until every VIP is on some node, placed as the stack
+// places them at rest (placed returns nil), and a client (c1) connects to
+// each of ports through it; it returns where the VIPs are.
+func waitServed(ctx context.Context, l *lab.Lab, ports []int, placed func(map[string]string) error, timeout time.Duration) (map[string]string, error) {
 	var addrs []string
 	for _, v := range vipHomes {
 		addrs = append(addrs, v.addr)
@@ -202,6 +203,9 @@ func waitServed(ctx context.Context, l *lab.Lab, ports []int, timeout time.Durat
 		}
 		if len(h) != len(addrs) {
 			return false, fmt.Errorf("VIPs held: %v", h)
+		}
+		if err := placed(h); err != nil {
+			return false, err
 		}
 		for _, a := range addrs {
 			for _, p := range ports {
