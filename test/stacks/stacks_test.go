@@ -272,8 +272,10 @@ func crash(t *testing.T, ctx context.Context, l *lab.Lab, st Stack, victim strin
 		if err != nil {
 			return false, err
 		}
-		heir = h[vip]
-		return heir != "" && heir != victim, fmt.Errorf("%s on %q", vip, heir)
+		if heir = h[vip]; heir == "" || heir == victim {
+			return false, fmt.Errorf("%s on %q", vip, heir)
+		}
+		return true, nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -286,8 +288,10 @@ func crash(t *testing.T, ctx context.Context, l *lab.Lab, st Stack, victim strin
 		go func() {
 			defer wg.Done()
 			err := l.WaitFor(ctx, m.proto+" recovered", 4*time.Minute, func() (bool, error) {
-				acks, opens := progress(g, m.proto, fault.UnixNano())
-				return acks > 0 && opens > 0, fmt.Errorf("%d acks, %d new opens since the crash", acks, opens)
+				if acks, opens := progress(g, m.proto, fault.UnixNano()); acks == 0 || opens == 0 {
+					return false, fmt.Errorf("%d acks, %d new opens since the crash", acks, opens)
+				}
+				return true, nil
 			})
 			if err != nil {
 				t.Errorf("%s: %v", m.proto, err)
