@@ -197,12 +197,12 @@ func progress(g *lab.Guest, proto string, since int64) (acks, opens int) {
 	return
 }
 
-// crash runs the workload on every protocol st serves through the VIP
+// crash runs the workload on every protocol st serves (or those given) through the VIP
 // that victim holds, crashes victim (link cut, every process killed),
 // waits until the VIP is on another node and every workload writes and
 // opens again, checks every acknowledged record through fresh mounts, and
 // returns the reports.
-func crash(t *testing.T, ctx context.Context, l *lab.Lab, st Stack, victim string) []report {
+func crash(t *testing.T, ctx context.Context, l *lab.Lab, st Stack, victim string, protocols ...string) []report {
 	g := l.Guest(1)
 	vip := ""
 	for a, n := range st.VIPs() {
@@ -213,7 +213,10 @@ func crash(t *testing.T, ctx context.Context, l *lab.Lab, st Stack, victim strin
 	if vip == "" {
 		t.Fatalf("%s: no VIP on %s: %v", st.Name(), victim, st.VIPs())
 	}
-	ms := mounts(vip, st.Protocols())
+	if protocols == nil {
+		protocols = st.Protocols()
+	}
+	ms := mounts(vip, protocols)
 	stamp := time.Now().Format("150405")
 	wdir := func(base string, m mountSpec) string {
 		return fmt.Sprintf("%s/%s/st-%s-%s-%s", base, m.proto, st.Name(), m.proto, stamp)
@@ -363,6 +366,30 @@ func crash(t *testing.T, ctx context.Context, l *lab.Lab, st Stack, victim strin
 	return reps
 }
 
+// shipped are CTDB's tunables as ctdb-tunables(7) documents their
+// defaults (the lab's own ctdb.tunables shortens them).
+var shipped = map[string]int{"KeepaliveInterval": 5, "KeepaliveLimit": 5, "RerecoveryTimeout": 10}
+
+// labTunables are the lab's: the same for every stack in the "tunables
+// same" runs.
+var labTunables = map[string]int{"KeepaliveInterval": 2, "KeepaliveLimit": 3, "RerecoveryTimeout": 2}
+
+// checkTunables: every running ctdbd has the tunables want.
+func checkTunables(t *testing.T, ctx context.Context, l *lab.Lab, want map[string]int) {
+	t.Helper()
+	for _, n := range l.Nodes() {
+		for name, v := range want {
+			out, err := run(ctx, n, "ctdb", "getvar", name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(out); got != fmt.Sprintf("%s = %d", name, v) {
+				t.Errorf("%s: %q, want %s = %d", n.Name(), got, name, v)
+			}
+		}
+	}
+}
+
 // TestResourceAgentsCrash: the resource-agents stack as shipped (CTDB's
 // tunables, ganesha's grace) serves SMB3, NFSv4.2 and NFSv3 through n3's
 // VIP; n3 crashes; the VIP comes back on a survivor and every client's I/O
@@ -372,7 +399,19 @@ func TestResourceAgentsCrash(t *testing.T) {
 	defer cancel()
 	st := ResourceAgents(Options{})
 	l := stackLab(t, ctx, st)
+	checkTunables(t, ctx, l, shipped)
 	crash(t, ctx, l, st, "n3")
+}
+
+// TestResourceAgentsCrashTunablesSame: the same with the lab's CTDB
+// tunables, SMB only (NFS waits out ganesha's grace whatever CTDB does).
+func TestResourceAgentsCrashTunablesSame(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	st := ResourceAgents(Options{CTDBTunables: labTunables})
+	l := stackLab(t, ctx, st)
+	checkTunables(t, ctx, l, labTunables)
+	crash(t, ctx, l, st, "n3", "smb")
 }
 
 // TestCTDBCrash: the CTDB-native stack as shipped serves SMB3 through the
@@ -383,5 +422,16 @@ func TestCTDBCrash(t *testing.T) {
 	defer cancel()
 	st := CTDB(Options{})
 	l := stackLab(t, ctx, st)
+	checkTunables(t, ctx, l, shipped)
+	crash(t, ctx, l, st, "n3")
+}
+
+// TestCTDBCrashTunablesSame: the same with the lab's CTDB tunables.
+func TestCTDBCrashTunablesSame(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	st := CTDB(Options{CTDBTunables: labTunables})
+	l := stackLab(t, ctx, st)
+	checkTunables(t, ctx, l, labTunables)
 	crash(t, ctx, l, st, "n3")
 }
