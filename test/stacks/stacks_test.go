@@ -383,8 +383,9 @@ func checkTunables(t *testing.T, ctx context.Context, l *lab.Lab, want map[strin
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.TrimSpace(out); got != fmt.Sprintf("%s = %d", name, v) {
-				t.Errorf("%s: %q, want %s = %d", n.Name(), got, name, v)
+			// "KeepaliveInterval          = 5"
+			if f := strings.Fields(out); len(f) != 3 || f[0] != name || f[2] != fmt.Sprint(v) {
+				t.Errorf("%s: %q, want %s = %d", n.Name(), strings.TrimSpace(out), name, v)
 			}
 		}
 	}
