@@ -84,6 +84,16 @@ esac
 
 const iptablesWrapperPath = "/etc/storhaug-stacks/iptables"
 
+// atRest: every VIP at home.
+func (s *resourceAgents) atRest(h map[string]string) error {
+	for _, v := range vipHomes {
+		if h[v.addr] != v.home {
+			return fmt.Errorf("%s on %q, not at home on %s", v.addr, h[v.addr], v.home)
+		}
+	}
+	return nil
+}
+
 func (s *resourceAgents) Setup(ctx context.Context, l *lab.Lab) error {
 	if err := writeTunables(l, s.opts); err != nil {
 		return err
@@ -106,15 +116,7 @@ func (s *resourceAgents) Setup(ctx context.Context, l *lab.Lab) error {
 	if err := l.ReplaceCIB(ctx, "constraints", s.constraints()); err != nil {
 		return fmt.Errorf("stacks: constraints: %w", err)
 	}
-	atHome := func(h map[string]string) error {
-		for _, v := range vipHomes {
-			if h[v.addr] != v.home {
-				return fmt.Errorf("%s on %s, not at home on %s", v.addr, h[v.addr], v.home)
-			}
-		}
-		return nil
-	}
-	where, err := waitServed(ctx, l, []int{lab.SMBPort, lab.GaneshaPort}, atHome, 4*time.Minute)
+	where, err := waitServed(ctx, l, []int{lab.SMBPort, lab.GaneshaPort}, s.atRest, 4*time.Minute)
 	if err != nil {
 		return fmt.Errorf("stacks: %s: %w", s.Name(), err)
 	}

@@ -71,6 +71,14 @@ var vipHomes = []struct{ addr, home string }{
 
 const vipPrefix = 24
 
+func vipAddrs() []string {
+	var a []string
+	for _, v := range vipHomes {
+		a = append(a, v.addr)
+	}
+	return a
+}
+
 // tunablesPath is CTDB's tunables file, on the host and in every node: the
 // lab writes shortened keepalives into the nodes' file; a stack as shipped
 // gets the package's file (the host's) back.
@@ -191,10 +199,7 @@ func Holders(l *lab.Lab, addrs ...string) (map[string]string, error) {
 // places them at rest (placed returns nil), and a client (c1) connects to
 // each of ports through it; it returns where the VIPs are.
 func waitServed(ctx context.Context, l *lab.Lab, ports []int, placed func(map[string]string) error, timeout time.Duration) (map[string]string, error) {
-	var addrs []string
-	for _, v := range vipHomes {
-		addrs = append(addrs, v.addr)
-	}
+	addrs := vipAddrs()
 	var where map[string]string
 	err := l.WaitFor(ctx, "VIPs up and serving", timeout, func() (bool, error) {
 		h, err := Holders(l, addrs...)

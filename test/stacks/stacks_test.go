@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -366,6 +368,30 @@ func crash(t *testing.T, ctx context.Context, l *lab.Lab, st Stack, victim strin
 	return reps
 }
 
+// heal recovers victim (the lab boots it and starts what its services say,
+// ctdbd too for the CTDB stack) and waits until the stack is at rest again,
+// serving through every VIP.
+func heal(t *testing.T, ctx context.Context, l *lab.Lab, st Stack, victim string) {
+	t.Helper()
+	t0 := time.Now()
+	if err := l.Recover(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	ports := []int{lab.SMBPort}
+	if slices.Contains(st.Protocols(), "nfs") {
+		ports = append(ports, lab.GaneshaPort)
+	}
+	rest := st.(interface{ atRest(map[string]string) error }).atRest
+	where, err := waitServed(ctx, l, ports, rest, 4*time.Minute)
+	if err != nil {
+		t.Fatalf("%s after %s came back: %v", st.Name(), victim, err)
+	}
+	t.Logf("%s: %s back, VIPs at rest %v, %.1fs after Recover began", st.Name(), victim, where, time.Since(t0).Seconds())
+	if got := st.VIPs(); !maps.Equal(got, where) {
+		t.Errorf("%s: VIPs() %v, the nodes hold %v", st.Name(), got, where)
+	}
+}
+
 // shipped are CTDB's tunables as ctdb-tunables(7) documents their
 // defaults (the lab's own ctdb.tunables shortens them).
 var shipped = map[string]int{"KeepaliveInterval": 5, "KeepaliveLimit": 5, "RerecoveryTimeout": 10}
@@ -402,6 +428,7 @@ func TestResourceAgentsCrash(t *testing.T) {
 	l := stackLab(t, ctx, st)
 	checkTunables(t, ctx, l, shipped)
 	crash(t, ctx, l, st, "n3")
+	heal(t, ctx, l, st, "n3")
 }
 
 // TestResourceAgentsCrashTunablesSame: the same with the lab's CTDB
@@ -413,6 +440,7 @@ func TestResourceAgentsCrashTunablesSame(t *testing.T) {
 	l := stackLab(t, ctx, st)
 	checkTunables(t, ctx, l, labTunables)
 	crash(t, ctx, l, st, "n3", "smb")
+	heal(t, ctx, l, st, "n3")
 }
 
 // TestCTDBCrash: the CTDB-native stack as shipped serves SMB3 through the
@@ -425,6 +453,7 @@ func TestCTDBCrash(t *testing.T) {
 	l := stackLab(t, ctx, st)
 	checkTunables(t, ctx, l, shipped)
 	crash(t, ctx, l, st, "n3")
+	heal(t, ctx, l, st, "n3")
 }
 
 // TestCTDBCrashTunablesSame: the same with the lab's CTDB tunables.
@@ -435,4 +464,5 @@ func TestCTDBCrashTunablesSame(t *testing.T) {
 	l := stackLab(t, ctx, st)
 	checkTunables(t, ctx, l, labTunables)
 	crash(t, ctx, l, st, "n3")
+	heal(t, ctx, l, st, "n3")
 }
