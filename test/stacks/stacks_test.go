@@ -368,12 +368,15 @@ func crash(t *testing.T, ctx context.Context, l *lab.Lab, st Stack, victim strin
 	return reps
 }
 
-// heal recovers victim (the lab boots it and starts what its services say,
+// heal plugs victim's cables back in, recovers it (the lab boots it and starts what its services say,
 // ctdbd too for the CTDB stack) and waits until the stack is at rest again,
 // serving through every VIP.
 func heal(t *testing.T, ctx context.Context, l *lab.Lab, st Stack, victim string) {
 	t.Helper()
 	t0 := time.Now()
+	if err := l.RestoreLink(victim); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.Recover(ctx, victim); err != nil {
 		t.Fatal(err)
 	}
