@@ -52,7 +52,7 @@ build:
 # The packages are built first: test/pkg checks them, and the lab installs
 # storhaug from the .deb.
 test: deps build vet deb rpm
-	STORHAUG_PKGDIR=$(abspath $(PKGDIR)) $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /test/e2e -e /test/kclient)
+	STORHAUG_PKGDIR=$(abspath $(PKGDIR)) $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /test/e2e -e /test/kclient -e /test/stacks)
 	STORHAUG_DEB=$$(ls $(abspath $(PKGDIR))/*.deb) $(GO) test -count=1 -timeout 40m ./test/e2e/
 	$(GO) test -count=1 -timeout 30m -run '$(KCLIENT_TESTS)/^($(KCLIENT_FAULTS))$$' ./test/kclient/
 	$(MAKE) --no-print-directory fuzz

@@ -10,6 +10,7 @@ pkgs=(
   procps util-linux psmisc groff-base
   pcs crmsh
   user-mode-linux kmod nfs-common rpcbind cifs-utils
+  ethtool
   lintian rpm man-db
 )
 missing=()
