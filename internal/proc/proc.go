@@ -116,7 +116,7 @@ func Spawn(h Helper) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if isTestBinary(exe) {
+	if isTestBinary(exe) && !reexecTestBinary {
 		return 0, fmt.Errorf("not re-executing the test binary %s as %q", exe, strings.Join(h.Args, " "))
 	}
 	cmd := &exec.Cmd{Path: exe, Args: h.Args, Env: h.Env, SysProcAttr: &syscall.SysProcAttr{Setsid: true}}
@@ -212,6 +212,10 @@ func ReadPidfile(path string) (int, error) {
 	}
 	return pid, nil
 }
+
+// reexecTestBinary lets this package's own tests, whose TestMain acts as
+// the helper, re-execute the test binary.
+var reexecTestBinary = false
 
 // isTestBinary says whether exe is a binary go test built.
 func isTestBinary(exe string) bool { return strings.HasSuffix(exe, ".test") }

@@ -142,6 +142,8 @@ func TestStopEscalates(t *testing.T) {
 
 func TestSpawnDetached(t *testing.T) {
 	args := []string{"proc-test-helper", filepath.Base(t.Name())}
+	reexecTestBinary = true // TestMain is the helper
+	defer func() { reexecTestBinary = false }()
 	pid, err := Spawn(Helper{Args: args, Env: append(os.Environ(), helperEnv+"=1"), Nice: 5})
 	if err != nil {
 		t.Fatal(err)
