@@ -6,6 +6,7 @@ package agents
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -26,7 +27,18 @@ Monitor checks that the process in the pidfile is ganesha.nfsd and that it answe
 With state_mnt set, NFS state lives on shared storage: <state_mnt>/nfs-ganesha/<node>/ holds this node's
 ganesha/{v4recov,v4old} and statd/{sm,sm.bak}, with links to the other nodes' directories, and /var/lib/nfs
 points there while the resource runs (a previous /var/lib/nfs is kept as /var/lib/nfs.backup and put back on stop).
-Missing directories and links are created at start. D-Bus must be running before ganesha.nfsd starts.`,
+Missing directories and links are created at start. D-Bus must be running before ganesha.nfsd starts.
+Start and validate-all read ganesha's effective configuration (the config file and the files it %includes) and refuse,
+naming the parameter, what breaks failover: NFSv4 { Server_Scope } unset or other than parameter server_scope
+(every node must report one scope, or Linux clients refuse to reclaim their state on the node that takes an address over:
+"server scope mismatch"), NFSv4 { Grace_Period } shorter than Lease_Lifetime, NFSv4 { Graceless = true }.
+Grace after a failover ends as soon as every client in the taken-over records has sent RECLAIM_COMPLETE only when
+NFS_CORE_PARAM { Enable_NLM = false } (an NFSv4-only cluster); with NLM on (NFSv3 locks) it always lasts Grace_Period.
+Start warns when NLM is on although Protocols has no NFSv3. For an NFSv3 cluster the shortest safe grace is
+Grace_Period = Lease_Lifetime, at least the time the NFSv3 clients need to get SM_NOTIFY and reclaim (ganesha_trigger
+waits 10 s for their answers): e.g. Lease_Lifetime = 20; Grace_Period = 20; the admin trades a state lost by a client
+that cannot reach the cluster for longer than a lease (a network cut, a paused VM) and more lease renewals for shorter
+grace after each failover.`,
 		Params: []ocf.Param{
 			{Name: "config", Default: "/etc/ganesha/ganesha.conf", ShortDesc: "configuration file",
 				LongDesc: "Full path of ganesha.nfsd's configuration file (-f)."},
@@ -55,6 +67,9 @@ Missing directories and links are created at start. D-Bus must be running before
 				LongDesc: "The local NFS state directory that is pointed at the shared one (ganesha's RecoveryRoot is under it)."},
 			{Name: "dbus_address", ShortDesc: "D-Bus address",
 				LongDesc: "The address of the bus ganesha.nfsd registers on. Empty: the system bus."},
+			{Name: "server_scope", ShortDesc: "the cluster's NFSv4 server scope",
+				LongDesc: "The value NFSv4 { Server_Scope } must have in ganesha's configuration, the same on every node " +
+					"(storhaug setup sets the cluster's name, HA_NAME). Empty: any value; unset is only a warning."},
 			{Name: "dbus_timeout", Type: ocf.Integer, Default: "10", ShortDesc: "D-Bus timeout (s)",
 				LongDesc: "How long monitor waits for ganesha.nfsd to answer on D-Bus, in seconds (never longer than the operation's timeout)."},
 		},
@@ -74,6 +89,7 @@ Missing directories and links are created at start. D-Bus must be running before
 type ganeshaConf struct {
 	d      *ganesha.Daemon
 	layout *ganesha.Layout // nil without state_mnt
+	scope  string          // the Server_Scope every node must have ("" : any)
 	bus    string
 	dbusTO time.Duration
 }
@@ -88,6 +104,7 @@ func ganeshaFrom(r *ocf.Request) (*ganeshaConf, error) {
 			DebugLevel: r.String("debuglevel"),
 			Options:    strings.Fields(r.String("options")),
 		},
+		scope:  r.String("server_scope"),
 		bus:    r.String("dbus_address"),
 		dbusTO: time.Duration(r.Int("dbus_timeout")) * time.Second,
 	}
@@ -143,12 +160,34 @@ func (c *ganeshaConf) validate() error {
 		return ocf.Errorf(ocf.ErrConfigured, "parameter config: cannot read %s: %v", c.d.Config, errors.Unwrap(err))
 	}
 	f.Close()
+	if _, err := c.checkConfig(); err != nil {
+		return err
+	}
 	if c.layout != nil {
 		if st, err := os.Stat(c.layout.Root); err != nil || !st.IsDir() {
 			return ocf.Errorf(ocf.ErrGeneric, "parameter state_mnt: %s is not a directory (is the shared state storage mounted?)", c.layout.Root)
 		}
 	}
 	return nil
+}
+
+// checkConfig reads ganesha's effective configuration and checks what
+// failover needs of it (ganesha.Config.CheckHA): a configuration that breaks
+// failover is OCF_ERR_CONFIGURED naming ganesha's parameter.
+func (c *ganeshaConf) checkConfig() (*ganesha.HA, error) {
+	cfg, err := ganesha.ReadConfig(c.d.Config)
+	if err != nil {
+		return nil, ocf.Errorf(ocf.ErrConfigured, "parameter config: %w", err)
+	}
+	h, err := cfg.CheckHA(c.scope)
+	var ce *ganesha.ConfigError
+	if errors.As(err, &ce) && ce.Key == ganesha.KeyScope && c.scope != "" {
+		return h, ocf.Errorf(ocf.ErrConfigured, "parameter server_scope (%s): %w", c.scope, err)
+	}
+	if err != nil {
+		return h, ocf.Errorf(ocf.ErrConfigured, "parameter config: %w", err)
+	}
+	return h, nil
 }
 
 func ganeshaValidate(r *ocf.Request) error {
@@ -166,6 +205,12 @@ func ganeshaStart(r *ocf.Request) error {
 	}
 	if err := c.validate(); err != nil {
 		return err
+	}
+	if h, _ := c.checkConfig(); h != nil {
+		for _, w := range h.Warnings {
+			r.Log.Warnf("%s", w)
+		}
+		r.Log.Infof("failover grace: %s", graceSummary(h))
 	}
 	ctx := r.Context()
 	bus, err := ganesha.Connect(ctx, c.bus)
@@ -272,4 +317,12 @@ func ganeshaMonitor(r *ocf.Request) error {
 		return ocf.Errorf(ocf.ErrGeneric, "ganesha.nfsd (pid %d) runs but does not answer on D-Bus: %w", pid, err)
 	}
 	return nil
+}
+
+// graceSummary says how long grace holds new opens after a failover.
+func graceSummary(h *ganesha.HA) string {
+	if h.EarlyLift {
+		return fmt.Sprintf("NLM off: grace ends once every taken-over client has reclaimed, at most Grace_Period %d s (Server_Scope %q)", h.Grace, h.Scope)
+	}
+	return fmt.Sprintf("NLM on: grace lasts Grace_Period %d s after each failover (Lease_Lifetime %d s, Server_Scope %q)", h.Grace, h.Lease, h.Scope)
 }

@@ -29,6 +29,7 @@ const (
 	paramCTDBConfDir = "ctdb_config_dir"
 	paramGaneshaConf = "config"
 	paramGaneshaMnt  = "state_mnt"
+	paramScope       = "server_scope"
 	paramTickleSrc   = "tickle_source"
 	paramTicklePorts = "tickle_ports"
 )
@@ -349,7 +350,10 @@ func (b *builder) build() {
 			b.rsc(clone(idStateClone, fs, cloneMeta))
 			storageOnly(idStateClone)
 		}
-		params := withExtra([][2]string{{paramGaneshaConf, c.NFSConf}, {paramGaneshaMnt, c.NFSStateDir()}}, c.ExtraParams["ganesha"])
+		// One NFSv4 server scope for every node, the cluster's name: a
+		// client reclaims its state on the node that takes its address
+		// over only from a server of the scope it had.
+		params := withExtra([][2]string{{paramGaneshaConf, c.NFSConf}, {paramGaneshaMnt, c.NFSStateDir()}, {paramScope, c.Name}}, c.ExtraParams["ganesha"])
 		g := b.primitive(idGanesha, "ocf", c.OCFProvider, "ganesha", params, nil, []opSpec{
 			{"start", "0s", "60s", ""},
 			{"stop", "0s", "60s", ""},

@@ -457,6 +457,9 @@ NFSv4 {
 	# State on the shared storage: /var/lib/nfs is <shared>/nfs-ganesha/<node>.
 	RecoveryBackend = fs;
 	RecoveryRoot = /var/lib/nfs/ganesha;
+	# One server scope on every node, the cluster's name (storhaug's
+	# ganesha agent checks it): clients reclaim after an address moves.
+	Server_Scope = "%s";
 	# LAB ONLY: short lease and grace.
 	Lease_Lifetime = 10;
 	Grace_Period = 20;
@@ -475,5 +478,5 @@ EXPORT {
 		Name = VFS;
 	}
 }
-`, l.opts.Prefix, nlm, pseudo, protos, GaneshaPort, l.ExportDir(), ExportPseudo, protos)
+`, l.opts.Prefix, nlm, pseudo, protos, GaneshaPort, l.opts.Prefix, l.ExportDir(), ExportPseudo, protos)
 }
