@@ -433,7 +433,13 @@ func (b *builder) build() {
 			b.rsc(clone(triggerCloneID(v.Addr), t, [][2]string{
 				{"clone-max", "1"}, {"clone-node-max", "1"}, {"notify", "true"}, {"interleave", "true"},
 			}))
-			b.cons(colocate(triggerCloneID(v.Addr), id), order(id, triggerCloneID(v.Addr)))
+			// The trigger goes where the VIP goes, but starts first: its
+			// start puts ganesha there into grace for the clients of the
+			// address's previous owner before the address comes up, so that
+			// no client reconnects to a ganesha that is not in grace.
+			// It talks to ganesha: it starts after ganesha (which the VIP
+			// no longer orders it after).
+			b.cons(colocate(triggerCloneID(v.Addr), id), order(triggerCloneID(v.Addr), id), order(idGaneshaClone, triggerCloneID(v.Addr)))
 		}
 		for _, p := range prefs[i] {
 			if ready {
