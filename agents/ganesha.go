@@ -31,7 +31,9 @@ Missing directories and links are created at start. D-Bus must be running before
 Start and validate-all read ganesha's effective configuration (the config file and the files it %includes) and refuse,
 naming the parameter, what breaks failover: NFSv4 { Server_Scope } unset or other than parameter server_scope
 (every node must report one scope, or Linux clients refuse to reclaim their state on the node that takes an address over:
-"server scope mismatch"), NFSv4 { Grace_Period } shorter than Lease_Lifetime, NFSv4 { Graceless = true }.
+"server scope mismatch"), NFS_CORE_PARAM { Clustered } true, ganesha's default (the fs recovery backend then keeps
+client records in v4recov/node<id>, which a takeover reads with the wrong names: nobody can reclaim), NFSv4
+{ Grace_Period } shorter than Lease_Lifetime, NFSv4 { Graceless = true }.
 Grace after a failover ends as soon as every client in the taken-over records has sent RECLAIM_COMPLETE only when
 NFS_CORE_PARAM { Enable_NLM = false } (an NFSv4-only cluster); with NLM on (NFSv3 locks) it always lasts Grace_Period.
 Start warns when NLM is on although Protocols has no NFSv3. For an NFSv3 cluster the shortest safe grace is

@@ -27,7 +27,7 @@ func TestGaneshaAgentChecksFailoverConfig(t *testing.T) {
 		}
 		return p
 	}
-	core := "NFS_CORE_PARAM { Enable_NLM = false; Protocols = 4; }\n"
+	core := "NFS_CORE_PARAM { Enable_NLM = false; Protocols = 4; Clustered = false; }\n"
 	for _, tc := range []struct {
 		name, text, scope string
 		want              ocf.Code
@@ -37,6 +37,7 @@ func TestGaneshaAgentChecksFailoverConfig(t *testing.T) {
 		{"another Server_Scope", core + "NFSv4 { Server_Scope = n1; }", "c1", ocf.ErrConfigured, `Server_Scope }: is "n1"`},
 		{"Server_Scope in NFS_CORE_PARAM", "NFS_CORE_PARAM { Server_Scope = c1; }", "c1", ocf.ErrConfigured, "NFS_CORE_PARAM { Server_Scope }"},
 		{"grace below lease", "NFSv4 { Server_Scope = c1; Grace_Period = 10; Lease_Lifetime = 20; }", "c1", ocf.ErrConfigured, "NFSv4 { Grace_Period }"},
+		{"Clustered by default", "NFS_CORE_PARAM { Enable_NLM = false; }\nNFSv4 { Server_Scope = c1; }", "c1", ocf.ErrConfigured, "NFS_CORE_PARAM { Clustered }"},
 		{"unreadable syntax", "NFSv4 { Server_Scope = c1;", "c1", ocf.ErrConfigured, "parameter config:"},
 		// past the check, start fails on the missing bus
 		{"same Server_Scope", core + "%include \"" + filepath.Join(dir, "scope.inc") + "\"\n", "c1", ocf.ErrGeneric, "D-Bus"},
@@ -57,7 +58,7 @@ func TestGaneshaAgentChecksFailoverConfig(t *testing.T) {
 		}
 	}
 	// an unset scope with none asked is a warning at start
-	_, stderr := runAgent(t, ganeshaAgent(), "start", with(with(env, "OCF_RESKEY_config", conf("w.conf", "NFSv4 { Grace_Period = 90; }")), "OCF_RESKEY_server_scope", ""))
+	_, stderr := runAgent(t, ganeshaAgent(), "start", with(with(env, "OCF_RESKEY_config", conf("w.conf", "NFS_CORE_PARAM { Clustered = false; }\nNFSv4 { Grace_Period = 90; }")), "OCF_RESKEY_server_scope", ""))
 	if !strings.Contains(stderr, "Server_Scope }: is not set") {
 		t.Errorf("start with no Server_Scope and none asked does not warn:\n%s", stderr)
 	}

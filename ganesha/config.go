@@ -23,12 +23,14 @@ type Config struct {
 const (
 	BlockCore     = "NFS_CORE_PARAM"
 	BlockNFSv4    = "NFSv4"
-	KeyScope      = "Server_Scope"   // NFSv4: the scope EXCHANGE_ID reports
-	KeyNLM        = "Enable_NLM"     // NFS_CORE_PARAM, default true
-	KeyProtocols  = "Protocols"      // NFS_CORE_PARAM, default 3, 4, 9P
-	KeyGrace      = "Grace_Period"   // NFSv4, default 90
-	KeyLease      = "Lease_Lifetime" // NFSv4, default 60
-	KeyGraceless  = "Graceless"      // NFSv4, default false
+	KeyScope      = "Server_Scope"    // NFSv4: the scope EXCHANGE_ID reports
+	KeyNLM        = "Enable_NLM"      // NFS_CORE_PARAM, default true
+	KeyProtocols  = "Protocols"       // NFS_CORE_PARAM, default 3, 4, 9P
+	KeyGrace      = "Grace_Period"    // NFSv4, default 90
+	KeyLease      = "Lease_Lifetime"  // NFSv4, default 60
+	KeyGraceless  = "Graceless"       // NFSv4, default false
+	KeyClustered  = "Clustered"       // NFS_CORE_PARAM, default true
+	KeyBackend    = "RecoveryBackend" // NFSv4, default fs
 	DefaultGrace  = 90
 	DefaultLease  = 60
 	maxIncludeDep = 10
@@ -286,6 +288,19 @@ func (c *Config) CheckHA(scope string) (*HA, error) {
 		return h, &ConfigError{c.Path, BlockNFSv4, KeyGrace, fmt.Sprintf(
 			"%d s is shorter than %s (%d s): a client that renewed its lease just before a failure may come back only a lease later, "+
 				"after grace, and lose its state; set %s to at least %d", h.Grace, KeyLease, h.Lease, KeyGrace, h.Lease)}
+	}
+	backend, _ := c.Value(BlockNFSv4, KeyBackend)
+	clustered := true
+	if v, ok := c.Value(BlockCore, KeyClustered); ok {
+		if clustered, err = parseBool(v); err != nil {
+			return h, &ConfigError{c.Path, BlockCore, KeyClustered, err.Error()}
+		}
+	}
+	if clustered && (backend == "" || strings.EqualFold(backend, "fs")) {
+		return h, &ConfigError{c.Path, BlockCore, KeyClustered, "is true (ganesha's default): the fs recovery backend then keeps " +
+			"client records in v4recov/node<id>, and a takeover (grace 5:NAME, which reads <RecoveryRoot>/NAME/v4recov) takes " +
+			"the node<id> directory for part of every client's name: no client can reclaim after a failover, and grace never ends " +
+			"early; set Clustered = false; (storhaug's shared state layout gives each node its own records)"}
 	}
 	h.EarlyLift = !h.NLM
 	if h.NLM && !h.NFSv3 {

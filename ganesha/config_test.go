@@ -19,6 +19,7 @@ func TestReadConfigIncludesAndSyntax(t *testing.T) {
 NFS_CORE_PARAM {
 	Enable_NLM = false;   # v4 only
 	Protocols = 4;
+	Clustered = false;
 }
 EXPORT {
 	Export_Id = 1;
@@ -82,7 +83,7 @@ func TestReadConfigErrors(t *testing.T) {
 }
 
 func TestCheckHA(t *testing.T) {
-	const good = "NFSv4 { Server_Scope = c1; }\n"
+	const good = "NFSv4 { Server_Scope = c1; }\nNFS_CORE_PARAM { Clustered = false; }\n"
 	for _, tc := range []struct {
 		name, text, scope string
 		key               string // the parameter the error names; "" for none
@@ -91,10 +92,10 @@ func TestCheckHA(t *testing.T) {
 	}{
 		{name: "defaults with scope", text: good, scope: "c1", nlm: true},
 		{name: "no scope", text: "NFSv4 { Grace_Period = 90; }", scope: "c1", key: KeyScope},
-		{name: "no scope, none asked", text: "", nlm: true, warn: KeyScope},
+		{name: "no scope, none asked", text: "NFS_CORE_PARAM { Clustered = false; }", nlm: true, warn: KeyScope},
 		{name: "scope in the wrong block", text: "NFS_CORE_PARAM { Server_Scope = c1; }", scope: "c1", key: KeyScope},
 		{name: "other scope", text: "NFSv4 { Server_Scope = c2; }", scope: "c1", key: KeyScope},
-		{name: "any scope", text: "NFSv4 { Server_Scope = c2; }", nlm: true},
+		{name: "any scope", text: "NFSv4 { Server_Scope = c2; } NFS_CORE_PARAM { Clustered = false; }", nlm: true},
 		{name: "v4 only", text: good + "NFS_CORE_PARAM { Enable_NLM = false; Protocols = 4; }", scope: "c1", early: true},
 		{name: "v4 only, NLM on", text: good + "NFS_CORE_PARAM { Protocols = 4; }", scope: "c1", nlm: true, warn: "Enable_NLM = false"},
 		{name: "v3, NLM on", text: good + "NFS_CORE_PARAM { Protocols = 3, 4; }", scope: "c1", nlm: true},
@@ -103,6 +104,9 @@ func TestCheckHA(t *testing.T) {
 		{name: "graceless", text: "NFSv4 { Server_Scope = c1; Graceless = true; }", scope: "c1", key: KeyGraceless},
 		{name: "bad number", text: "NFSv4 { Server_Scope = c1; Grace_Period = soon; }", scope: "c1", key: KeyGrace},
 		{name: "bad bool", text: good + "NFS_CORE_PARAM { Enable_NLM = perhaps; }", scope: "c1", key: KeyNLM},
+		{name: "clustered by default", text: "NFSv4 { Server_Scope = c1; }", scope: "c1", key: KeyClustered},
+		{name: "clustered", text: "NFSv4 { Server_Scope = c1; } NFS_CORE_PARAM { Clustered = true; }", scope: "c1", key: KeyClustered},
+		{name: "clustered, another backend", text: "NFSv4 { Server_Scope = c1; RecoveryBackend = rados_cluster; }", scope: "c1", nlm: true},
 	} {
 		c, err := ParseConfig(tc.text, t.TempDir())
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storhaug/storhaug/nsm/nsmtest"
 	"github.com/storhaug/storhaug/test/lab"
 )
 
@@ -143,11 +145,11 @@ func (cl *nfs41Client) connect(c *lab.Client, addr string) error {
 	r.u32()
 	id := r.u64()
 	seq := r.u32()
-	r.u32()    // flags
-	r.u32()    // SP4_NONE
-	r.u64()    // server owner minor id
-	r.opaque() // major id
-	cl.scope = string(r.opaque())
+	r.u32()                                                   // flags
+	r.u32()                                                   // SP4_NONE
+	r.u64()                                                   // server owner minor id
+	r.opaque()                                                // major id
+	cl.scope = strings.TrimSuffix(string(r.opaque()), "\x00") // ganesha 4.3 sends the C string's NUL
 	if r.err != nil {
 		return fmt.Errorf("EXCHANGE_ID reply: %w", r.err)
 	}
@@ -276,7 +278,9 @@ var graceCheckRE = regexp.MustCompile(`check grace:reclaim complete\((\d+)\) cli
 //     there (a client that reconnects at once must not get fresh state);
 //   - every node reports the same server scope (the client may reclaim);
 //   - grace ends because every recorded client has sent RECLAIM_COMPLETE
-//     (ganesha's reaper sees the counts equal), not at Grace_Period.
+//     (ganesha's reaper sees the counts equal), not at Grace_Period;
+//   - the NFSv3 clients in n1's statd monitor list get SM_NOTIFY from the
+//     address, once it is up on its new owner.
 func TestGraceEarlyLiftAfterCrash(t *testing.T) {
 	l := sharedLab(t)
 	storhaugBin(t)
@@ -353,6 +357,25 @@ func TestGraceEarlyLiftAfterCrash(t *testing.T) {
 		}
 	}()
 
+	// An NFSv3 client of n1 (as statd records one that holds an NLM
+	// lock), a fake one on the client's address: its portmapper on 111.
+	var v3 *nsmtest.Client
+	if err := c.Do(func() error {
+		v3 = nsmtest.StartAt(t, netip.MustParseAddr(c.Addr4()), 111)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	smDir := filepath.Join(l.SharedDir(), "nfs-ganesha", "n1", "statd", "sm")
+	rec := filepath.Join(smDir, c.Addr4())
+	if err := os.MkdirAll(smDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rec, []byte(fmt.Sprintf("0100007f 000186b5 00000004 00000010 00112233445566778899aabbccddeeff %s n1\n", c.Addr4())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(rec) })
+
 	logs := markGaneshaLogs(l)
 	t0 := time.Now()
 	if err := l.Crash("n1"); err != nil {
@@ -420,6 +443,18 @@ func TestGraceEarlyLiftAfterCrash(t *testing.T) {
 	}
 	if !logs.read(owner, "n1") {
 		t.Errorf("ganesha on %s did not read n1's client records (grace 5:n1)", owner)
+	}
+
+	// the NFSv3 client is told, from the address, that its server restarted
+	if err := l.WaitFor(ctx, "SM_NOTIFY to the NFSv3 client", 30*time.Second, func() (bool, error) {
+		for _, n := range v3.Notifications() {
+			if n.From.String() == vip && n.MonName == vip && n.State%2 == 1 {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("notifications %+v", v3.Notifications())
+	}); err != nil {
+		t.Error(err)
 	}
 
 	// the client comes back, as a Linux client does: a new session, then

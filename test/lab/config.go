@@ -444,6 +444,9 @@ func (l *Lab) ganeshaConf() string {
 NFS_CORE_PARAM {
 	Enable_NLM = %s;
 	Enable_RQUOTA = false;
+	# Client records directly in v4recov, as takeovers read them (storhaug's
+	# ganesha agent checks it).
+	Clustered = false;
 	Mount_Path_Pseudo = %s;
 	Protocols = %s;
 	NFS_Port = %d;
