@@ -36,7 +36,13 @@ client records in v4recov/node<id>, which a takeover reads with the wrong names:
 { Grace_Period } shorter than Lease_Lifetime, NFSv4 { Graceless = true }.
 Grace after a failover ends as soon as every client in the taken-over records has sent RECLAIM_COMPLETE only when
 NFS_CORE_PARAM { Enable_NLM = false } (an NFSv4-only cluster); with NLM on (NFSv3 locks) it always lasts Grace_Period.
-Start warns when NLM is on although Protocols has no NFSv3. For an NFSv3 cluster the shortest safe grace is
+Start warns when NLM is on although Protocols has no NFSv3.
+With NLM on, when another node's instance stops (a node lost, or stopped), the post-stop notification puts this
+node's ganesha into grace too ("0:"), as CTDB's NFS-Ganesha callout does at every IP reallocation: the stopped
+node's NLM locks are gone from the shared file system, and until their holders have reclaimed them on the node that
+takes the address over (after SM_NOTIFY), no client of any node may take them. With NLM off (NFSv4 only) the other
+nodes are left out of grace: ganesha's grace there would end at an arbitrary moment or hold every client's new opens
+for Grace_Period; the window is the time from the fencing to the clients' reclaim on the new owner. For an NFSv3 cluster the shortest safe grace is
 Grace_Period = Lease_Lifetime, at least the time the NFSv3 clients need to get SM_NOTIFY and reclaim (ganesha_trigger
 waits 10 s for their answers): e.g. Lease_Lifetime = 20; Grace_Period = 20; the admin trades a state lost by a client
 that cannot reach the cluster for longer than a lease (a network cut, a paused VM) and more lease renewals for shorter
@@ -80,9 +86,7 @@ grace after each failover.`,
 			{Name: "stop", Timeout: 60 * time.Second, Handler: ganeshaStop},
 			{Name: "monitor", Timeout: 30 * time.Second, Interval: 10 * time.Second, Handler: ganeshaMonitor},
 			{Name: "validate-all", Timeout: 20 * time.Second, Handler: ganeshaValidate},
-			// The original's clone had notify=true: accept notifications (grace
-			// is ganesha_trigger's business) rather than fail them.
-			{Name: "notify", Timeout: 20 * time.Second, Handler: func(*ocf.Request) error { return nil }},
+			{Name: "notify", Timeout: 20 * time.Second, Handler: ganeshaNotify},
 		},
 	}
 })
@@ -327,4 +331,50 @@ func graceSummary(h *ganesha.HA) string {
 		return fmt.Sprintf("NLM off: grace ends once every taken-over client has reclaimed, at most Grace_Period %d s (Server_Scope %q)", h.Grace, h.Scope)
 	}
 	return fmt.Sprintf("NLM on: grace lasts Grace_Period %d s after each failover (Lease_Lifetime %d s, Server_Scope %q)", h.Grace, h.Lease, h.Scope)
+}
+
+// ganeshaNotify: with NLM on, another node's instance stopping puts this
+// ganesha into grace too, so that no client here takes a lock the stopped
+// node's NFSv3 clients are about to reclaim elsewhere. Failures are
+// logged: the notification itself must not fail the transition.
+func ganeshaNotify(r *ocf.Request) error {
+	n := r.Notify()
+	if n.Type != "post" || n.Operation != "stop" {
+		return nil
+	}
+	me := nodeName(r)
+	var lost []string
+	for _, s := range n.Stop {
+		if s != me {
+			lost = append(lost, s)
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	c, err := ganeshaFrom(r)
+	if err != nil {
+		r.Log.Warnf("%v", err)
+		return nil
+	}
+	h, err := c.checkConfig()
+	if err != nil || !h.NLM {
+		return nil // NFSv4 only: the taker's grace is enough (see the agent's description)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), c.dbusTO)
+	defer cancel()
+	bus, err := ganesha.Connect(ctx, c.bus)
+	if err != nil {
+		r.Log.Warnf("not in grace for the locks of %s: %v", strings.Join(lost, ", "), err)
+		return nil
+	}
+	defer bus.Close()
+	if err := bus.Grace(ctx, ganesha.JustGrace, ""); err != nil {
+		if !errors.Is(err, ganesha.ErrNotRunning) {
+			r.Log.Warnf("not in grace for the locks of %s: %v", strings.Join(lost, ", "), err)
+		}
+		return nil
+	}
+	r.Log.Infof("in grace while the NFSv3 clients of %s reclaim their locks (NLM on)", strings.Join(lost, ", "))
+	return nil
 }
