@@ -35,7 +35,9 @@ naming the parameter, what breaks failover: NFSv4 { Server_Scope } unset or othe
 client records in v4recov/node<id>, which a takeover reads with the wrong names: nobody can reclaim), NFSv4
 { Grace_Period } shorter than Lease_Lifetime, NFSv4 { Graceless = true }.
 Grace after a failover ends as soon as every client in the taken-over records has sent RECLAIM_COMPLETE only when
-NFS_CORE_PARAM { Enable_NLM = false } (an NFSv4-only cluster); with NLM on (NFSv3 locks) it always lasts Grace_Period.
+NFS_CORE_PARAM { Enable_NLM = false } (an NFSv4-only cluster), at ganesha's next reaper run (every Lease_Lifetime/2 s,
+at most 10: Lease_Lifetime = 10 makes it at most 5 s after the last reclaim); with NLM on (NFSv3 locks) it always
+lasts Grace_Period.
 Start warns when NLM is on although Protocols has no NFSv3.
 With NLM on, when another node's instance stops (a node lost, or stopped), the post-stop notification puts this
 node's ganesha into grace too ("0:"), as CTDB's NFS-Ganesha callout does at every IP reallocation: the stopped
@@ -328,7 +330,8 @@ func ganeshaMonitor(r *ocf.Request) error {
 // graceSummary says how long grace holds new opens after a failover.
 func graceSummary(h *ganesha.HA) string {
 	if h.EarlyLift {
-		return fmt.Sprintf("NLM off: grace ends once every taken-over client has reclaimed, at most Grace_Period %d s (Server_Scope %q)", h.Grace, h.Scope)
+		return fmt.Sprintf("NLM off: grace ends once every taken-over client has reclaimed, at ganesha's next reaper run "+
+			"(every %d s: Lease_Lifetime/2, at most 10), at most Grace_Period %d s (Server_Scope %q)", h.ReaperDelay(), h.Grace, h.Scope)
 	}
 	return fmt.Sprintf("NLM on: grace lasts Grace_Period %d s after each failover (Lease_Lifetime %d s, Server_Scope %q)", h.Grace, h.Lease, h.Scope)
 }

@@ -312,6 +312,16 @@ func (c *Config) CheckHA(scope string) (*HA, error) {
 	return h, nil
 }
 
+// ReaperDelay is how often ganesha's reaper looks whether grace can end
+// (every client reclaimed): half the lease, at most 10 s. An early lift
+// comes up to this long after the last RECLAIM_COMPLETE.
+func (h *HA) ReaperDelay() int {
+	if h.Lease < 20 {
+		return h.Lease / 2
+	}
+	return 10
+}
+
 func parseBool(v string) (bool, error) {
 	switch strings.ToLower(v) {
 	case "true", "yes", "on", "1":

@@ -59,7 +59,7 @@ NFSv4 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !h.EarlyLift || h.NLM || h.NFSv3 || h.Grace != 30 || h.Lease != 20 || len(h.Warnings) != 0 {
+	if !h.EarlyLift || h.NLM || h.NFSv3 || h.Grace != 30 || h.Lease != 20 || len(h.Warnings) != 0 || h.ReaperDelay() != 10 {
 		t.Errorf("CheckHA = %+v", h)
 	}
 }
