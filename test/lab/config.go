@@ -463,7 +463,11 @@ NFSv4 {
 	# One server scope on every node, the cluster's name (storhaug's
 	# ganesha agent checks it): clients reclaim after an address moves.
 	Server_Scope = "%s";
-	# LAB ONLY: short lease and grace.
+	# LAB ONLY: short lease and grace. An NFSv4-only failover lifts grace
+	# early without them (every taken-over client reclaimed, at the next
+	# reaper run, every Lease_Lifetime/2 s), but tests plant client records
+	# that never reclaim, and with NFSv3 (NLM on) grace always lasts
+	# Grace_Period.
 	Lease_Lifetime = 10;
 	Grace_Period = 20;
 }
