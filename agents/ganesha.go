@@ -6,6 +6,7 @@ package agents
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -26,7 +27,28 @@ Monitor checks that the process in the pidfile is ganesha.nfsd and that it answe
 With state_mnt set, NFS state lives on shared storage: <state_mnt>/nfs-ganesha/<node>/ holds this node's
 ganesha/{v4recov,v4old} and statd/{sm,sm.bak}, with links to the other nodes' directories, and /var/lib/nfs
 points there while the resource runs (a previous /var/lib/nfs is kept as /var/lib/nfs.backup and put back on stop).
-Missing directories and links are created at start. D-Bus must be running before ganesha.nfsd starts.`,
+Missing directories and links are created at start. D-Bus must be running before ganesha.nfsd starts.
+Start and validate-all read ganesha's effective configuration (the config file and the files it %includes) and refuse,
+naming the parameter, what breaks failover: NFSv4 { Server_Scope } unset or other than parameter server_scope
+(every node must report one scope, or Linux clients refuse to reclaim their state on the node that takes an address over:
+"server scope mismatch"), NFS_CORE_PARAM { Clustered } true, ganesha's default (the fs recovery backend then keeps
+client records in v4recov/node<id>, which a takeover reads with the wrong names: nobody can reclaim), NFSv4
+{ Grace_Period } shorter than Lease_Lifetime, NFSv4 { Graceless = true }.
+Grace after a failover ends as soon as every client in the taken-over records has sent RECLAIM_COMPLETE only when
+NFS_CORE_PARAM { Enable_NLM = false } (an NFSv4-only cluster), at ganesha's next reaper run (every Lease_Lifetime/2 s,
+at most 10: Lease_Lifetime = 10 makes it at most 5 s after the last reclaim); with NLM on (NFSv3 locks) it always
+lasts Grace_Period.
+Start warns when NLM is on although Protocols has no NFSv3.
+With NLM on, when another node's instance stops (a node lost, or stopped), the post-stop notification puts this
+node's ganesha into grace too ("0:"), as CTDB's NFS-Ganesha callout does at every IP reallocation: the stopped
+node's NLM locks are gone from the shared file system, and until their holders have reclaimed them on the node that
+takes the address over (after SM_NOTIFY), no client of any node may take them. With NLM off (NFSv4 only) the other
+nodes are left out of grace: ganesha's grace there would end at an arbitrary moment or hold every client's new opens
+for Grace_Period; the window is the time from the fencing to the clients' reclaim on the new owner. For an NFSv3 cluster the shortest safe grace is
+Grace_Period = Lease_Lifetime, at least the time the NFSv3 clients need to get SM_NOTIFY and reclaim (ganesha_trigger
+waits 10 s for their answers): e.g. Lease_Lifetime = 20; Grace_Period = 20; the admin trades a state lost by a client
+that cannot reach the cluster for longer than a lease (a network cut, a paused VM) and more lease renewals for shorter
+grace after each failover.`,
 		Params: []ocf.Param{
 			{Name: "config", Default: "/etc/ganesha/ganesha.conf", ShortDesc: "configuration file",
 				LongDesc: "Full path of ganesha.nfsd's configuration file (-f)."},
@@ -55,6 +77,9 @@ Missing directories and links are created at start. D-Bus must be running before
 				LongDesc: "The local NFS state directory that is pointed at the shared one (ganesha's RecoveryRoot is under it)."},
 			{Name: "dbus_address", ShortDesc: "D-Bus address",
 				LongDesc: "The address of the bus ganesha.nfsd registers on. Empty: the system bus."},
+			{Name: "server_scope", ShortDesc: "the cluster's NFSv4 server scope",
+				LongDesc: "The value NFSv4 { Server_Scope } must have in ganesha's configuration, the same on every node " +
+					"(storhaug setup sets the cluster's name, HA_NAME). Empty: any value; unset is only a warning."},
 			{Name: "dbus_timeout", Type: ocf.Integer, Default: "10", ShortDesc: "D-Bus timeout (s)",
 				LongDesc: "How long monitor waits for ganesha.nfsd to answer on D-Bus, in seconds (never longer than the operation's timeout)."},
 		},
@@ -63,9 +88,7 @@ Missing directories and links are created at start. D-Bus must be running before
 			{Name: "stop", Timeout: 60 * time.Second, Handler: ganeshaStop},
 			{Name: "monitor", Timeout: 30 * time.Second, Interval: 10 * time.Second, Handler: ganeshaMonitor},
 			{Name: "validate-all", Timeout: 20 * time.Second, Handler: ganeshaValidate},
-			// The original's clone had notify=true: accept notifications (grace
-			// is ganesha_trigger's business) rather than fail them.
-			{Name: "notify", Timeout: 20 * time.Second, Handler: func(*ocf.Request) error { return nil }},
+			{Name: "notify", Timeout: 20 * time.Second, Handler: ganeshaNotify},
 		},
 	}
 })
@@ -74,6 +97,7 @@ Missing directories and links are created at start. D-Bus must be running before
 type ganeshaConf struct {
 	d      *ganesha.Daemon
 	layout *ganesha.Layout // nil without state_mnt
+	scope  string          // the Server_Scope every node must have ("" : any)
 	bus    string
 	dbusTO time.Duration
 }
@@ -88,6 +112,7 @@ func ganeshaFrom(r *ocf.Request) (*ganeshaConf, error) {
 			DebugLevel: r.String("debuglevel"),
 			Options:    strings.Fields(r.String("options")),
 		},
+		scope:  r.String("server_scope"),
 		bus:    r.String("dbus_address"),
 		dbusTO: time.Duration(r.Int("dbus_timeout")) * time.Second,
 	}
@@ -143,12 +168,34 @@ func (c *ganeshaConf) validate() error {
 		return ocf.Errorf(ocf.ErrConfigured, "parameter config: cannot read %s: %v", c.d.Config, errors.Unwrap(err))
 	}
 	f.Close()
+	if _, err := c.checkConfig(); err != nil {
+		return err
+	}
 	if c.layout != nil {
 		if st, err := os.Stat(c.layout.Root); err != nil || !st.IsDir() {
 			return ocf.Errorf(ocf.ErrGeneric, "parameter state_mnt: %s is not a directory (is the shared state storage mounted?)", c.layout.Root)
 		}
 	}
 	return nil
+}
+
+// checkConfig reads ganesha's effective configuration and checks what
+// failover needs of it (ganesha.Config.CheckHA): a configuration that breaks
+// failover is OCF_ERR_CONFIGURED naming ganesha's parameter.
+func (c *ganeshaConf) checkConfig() (*ganesha.HA, error) {
+	cfg, err := ganesha.ReadConfig(c.d.Config)
+	if err != nil {
+		return nil, ocf.Errorf(ocf.ErrConfigured, "parameter config: %w", err)
+	}
+	h, err := cfg.CheckHA(c.scope)
+	var ce *ganesha.ConfigError
+	if errors.As(err, &ce) && ce.Key == ganesha.KeyScope && c.scope != "" {
+		return h, ocf.Errorf(ocf.ErrConfigured, "parameter server_scope (%s): %w", c.scope, err)
+	}
+	if err != nil {
+		return h, ocf.Errorf(ocf.ErrConfigured, "parameter config: %w", err)
+	}
+	return h, nil
 }
 
 func ganeshaValidate(r *ocf.Request) error {
@@ -166,6 +213,12 @@ func ganeshaStart(r *ocf.Request) error {
 	}
 	if err := c.validate(); err != nil {
 		return err
+	}
+	if h, _ := c.checkConfig(); h != nil {
+		for _, w := range h.Warnings {
+			r.Log.Warnf("%s", w)
+		}
+		r.Log.Infof("failover grace: %s", graceSummary(h))
 	}
 	ctx := r.Context()
 	bus, err := ganesha.Connect(ctx, c.bus)
@@ -271,5 +324,60 @@ func ganeshaMonitor(r *ocf.Request) error {
 	if err := bus.Answers(ctx, pid); err != nil {
 		return ocf.Errorf(ocf.ErrGeneric, "ganesha.nfsd (pid %d) runs but does not answer on D-Bus: %w", pid, err)
 	}
+	return nil
+}
+
+// graceSummary says how long grace holds new opens after a failover.
+func graceSummary(h *ganesha.HA) string {
+	if h.EarlyLift {
+		return fmt.Sprintf("NLM off: grace ends once every taken-over client has reclaimed, at ganesha's next reaper run "+
+			"(every %d s: Lease_Lifetime/2, at most 10), at most Grace_Period %d s (Server_Scope %q)", h.ReaperDelay(), h.Grace, h.Scope)
+	}
+	return fmt.Sprintf("NLM on: grace lasts Grace_Period %d s after each failover (Lease_Lifetime %d s, Server_Scope %q)", h.Grace, h.Lease, h.Scope)
+}
+
+// ganeshaNotify: with NLM on, another node's instance stopping puts this
+// ganesha into grace too, so that no client here takes a lock the stopped
+// node's NFSv3 clients are about to reclaim elsewhere. Failures are
+// logged: the notification itself must not fail the transition.
+func ganeshaNotify(r *ocf.Request) error {
+	n := r.Notify()
+	if n.Type != "post" || n.Operation != "stop" {
+		return nil
+	}
+	me := nodeName(r)
+	var lost []string
+	for _, s := range n.Stop {
+		if s != me {
+			lost = append(lost, s)
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	c, err := ganeshaFrom(r)
+	if err != nil {
+		r.Log.Warnf("%v", err)
+		return nil
+	}
+	h, err := c.checkConfig()
+	if err != nil || !h.NLM {
+		return nil // NFSv4 only: the taker's grace is enough (see the agent's description)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), c.dbusTO)
+	defer cancel()
+	bus, err := ganesha.Connect(ctx, c.bus)
+	if err != nil {
+		r.Log.Warnf("not in grace for the locks of %s: %v", strings.Join(lost, ", "), err)
+		return nil
+	}
+	defer bus.Close()
+	if err := bus.Grace(ctx, ganesha.JustGrace, ""); err != nil {
+		if !errors.Is(err, ganesha.ErrNotRunning) {
+			r.Log.Warnf("not in grace for the locks of %s: %v", strings.Join(lost, ", "), err)
+		}
+		return nil
+	}
+	r.Log.Infof("in grace while the NFSv3 clients of %s reclaim their locks (NLM on)", strings.Join(lost, ", "))
 	return nil
 }

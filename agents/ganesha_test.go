@@ -20,7 +20,7 @@ import (
 	"github.com/storhaug/storhaug/ocf"
 )
 
-const testGaneshaConf = `NFS_CORE_PARAM { Enable_NLM = false; Enable_RQUOTA = false; Protocols = 4; }
+const testGaneshaConf = `NFS_CORE_PARAM { Enable_NLM = false; Enable_RQUOTA = false; Protocols = 4; Clustered = false; }
 NFSv4 { RecoveryBackend = fs; RecoveryRoot = %s/ganesha; Lease_Lifetime = 10; Grace_Period = 20; }
 EXPORT { Export_Id = 1; Path = %s; Pseudo = /export; Access_Type = RW; Squash = No_Root_Squash;
 	Protocols = 4; Transports = TCP; SecType = sys; FSAL { Name = VFS; } }

@@ -36,22 +36,25 @@ func newGaneshaTriggerAgent(owners ownerStore) *ocf.Agent {
 		ShortDesc: "NFS-Ganesha grace on VIP takeover",
 		LongDesc: `Sends NFS-Ganesha's grace requests over D-Bus when a virtual IP moves, so that the NFS clients of the node
 that had the address can reclaim their locks and state on the node that takes it over.
-Configure it as a clone with clone-max=1 and notify=true, colocated with and ordered after the VIP.
-After it starts on the new node (post-start notification) it sends grace "5:NAME" to the local ganesha, NAME being
-each node Pacemaker reports stopped in that transition: ganesha reads NAME's client records from
-<RecoveryRoot>/NAME/v4recov. Before it stops (pre-stop notification) the instance that stops sends "2:IP" (parameter
-ip) to release the clients of the address it gives up, in both name forms: ganesha matches a release against its
-clients' owner strings, which name the server address the client mounted (NFSv4.0), never a node; it expires one
-client per request, so the request is repeated once per client record of this node that names the address. Without
-parameter ip nothing can be released (a warning says so). Nothing is sent when no node was stopped (the first start).
-When a node is lost without being fenced, Pacemaker reports no stopped node; the trigger then takes over the clients of the node that started it last
-before (a permanent node attribute storhaug-owner-<resource>, written by start). With name_form=ip, NAME is the
-address in parameter ip instead of a node name, and <recovery_root>/<ip> is first pointed at the stopped node's
-recovery directory. A grace request ganesha refuses fails the notification with ganesha's reason.
-Once ganesha is in grace, the NFSv3 clients in the stopped node's statd monitor list (found through the link
+Configure it as a clone with clone-max=1 and notify=true, colocated with the VIP but ordered BEFORE it (and after the
+ganesha clone), as storhaug setup does: its start, on the node taking the address over, sends grace "5:NAME" to the
+local ganesha before the address comes up, NAME being the node that started it last before (a permanent node
+attribute storhaug-owner-<resource>, written by every start), so that no client reconnecting to the address (on its
+own or tickled) finds a ganesha that is not in grace and gets fresh state that conflicts with what is to be reclaimed.
+ganesha reads NAME's client records from <RecoveryRoot>/NAME/v4recov. A grace request ganesha refuses fails the start
+with ganesha's reason, and the address does not come up. The post-start notification takes over, the same way, the
+nodes Pacemaker reports stopped in that transition that start did not know of (nothing when no node was stopped: the
+first start). Before it stops (pre-stop notification) the instance that stops sends "2:IP" (parameter ip) to release
+the clients of the address it gives up, in both name forms: ganesha matches a release against its clients' owner
+strings, which name the server address the client mounted (NFSv4.0), never a node; the request is repeated once per
+client record of this node that names the address. Without parameter ip nothing can be released (a warning says so).
+With name_form=ip, NAME is the address in parameter ip instead of a node name, and <recovery_root>/<ip> is first
+pointed at the previous owner's recovery directory.
+After the takeover, the NFSv3 clients in the previous owner's statd monitor list (found through the link
 <recovery_root>/NAME of the shared state layout: sm or statd/sm beside it) are sent NSM SM_NOTIFY from the address in
 parameter ip, naming that address, so that their lockd reclaims its locks here; the state number is kept per address
-on the shared storage. A client that does not answer within 10 s is logged and left.`,
+on the shared storage. A helper process left by the action sends them as soon as the address is up here (within the
+action's timeout); a client that does not answer within 10 s is logged and left. The transition does not wait for it.`,
 		Params: []ocf.Param{
 			{Name: "name_form", Type: ocf.Select, Options: []string{"node", "ip"}, Default: "node", ShortDesc: "node name or address",
 				LongDesc: "What names the clients taken over in grace requests: node, the stopped node's name (as the original storhaug did); " +
@@ -72,6 +75,7 @@ on the shared storage. A client that does not answer within 10 s is logged and l
 			{Name: "monitor", Timeout: 20 * time.Second, Interval: 10 * time.Second, Handler: triggerMonitor},
 			{Name: "notify", Timeout: 30 * time.Second, Handler: triggerNotify},
 			{Name: "validate-all", Timeout: 20 * time.Second, Handler: triggerValidate},
+			{Name: triggerNSMAction, Timeout: 30 * time.Second, Handler: triggerNSMHelper, Hidden: true},
 		},
 	}
 }
@@ -128,24 +132,68 @@ func triggerStart(r *ocf.Request, owners ownerStore) error {
 			r.Log.Warnf("cannot record %s as the owner of %s: %v", r.NodeName(), rsc, err)
 		}
 	}
+	// The takeover comes now, before the address: the VIP is ordered
+	// after this clone (after its post-start notification, even), so a
+	// client that reconnects finds ganesha here already in grace for it,
+	// and cannot be handed fresh state that conflicts with what it, or the
+	// clients of the node that had the address, come to reclaim.
+	var taken string
+	if me := r.NodeName(); prev != "" && me != "" && prev != me {
+		ip, _ := triggerIP(r)
+		if err := takeOver(r, ip, []string{prev}); err != nil {
+			return err
+		}
+		taken = prev
+		startNSM(r, ip, []string{prev})
+	}
 	p := triggerState(r)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return ocf.Errorf(ocf.ErrGeneric, "state directory: %w", err)
 	}
-	if err := atomicfile.Write(p, []byte("previous="+prev+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(p, []byte("previous="+prev+"\ntaken="+taken+"\n"), 0o644); err != nil {
 		return ocf.Errorf(ocf.ErrGeneric, "cannot record the start: %w", err)
 	}
 	return nil
 }
 
+// takeOver sends the local ganesha grace "5:NAME" for the clients of the
+// stopped nodes (name_form=node) or of the address (name_form=ip, whose
+// recovery directory is first linked to the first stopped node's).
+func takeOver(r *ocf.Request, ip netip.Addr, stopped []string) error {
+	root := r.String("recovery_root")
+	if r.String("name_form") == "ip" {
+		if root != "" {
+			if err := ganesha.LinkRecovery(root, ip.String(), stopped[0]); err != nil {
+				r.Log.Warnf("grace for %s will not find %s's client records: %v", ip, stopped[0], err)
+			}
+		}
+		return sendGrace(r, ganesha.TakeIP, []string{ip.String()}, true)
+	}
+	if root != "" {
+		for _, s := range stopped {
+			if _, err := os.Stat(filepath.Join(root, s, "v4recov")); err != nil {
+				r.Log.Warnf("%s has no v4recov under %s: ganesha will not find %s's client records "+
+					"(a node added after ganesha started here is linked at ganesha's next start)", s, root, s)
+			}
+		}
+	}
+	return sendGrace(r, ganesha.TakeIP, stopped, true)
+}
+
 // triggerPrevious is the previous owner the start of this instance found.
-func triggerPrevious(r *ocf.Request) string {
+func triggerPrevious(r *ocf.Request) string { return triggerStateValue(r, "previous") }
+
+// triggerTaken is the node whose clients the start of this instance took
+// over ("" for none).
+func triggerTaken(r *ocf.Request) string { return triggerStateValue(r, "taken") }
+
+func triggerStateValue(r *ocf.Request, key string) string {
 	b, err := os.ReadFile(triggerState(r))
 	if err != nil {
 		return ""
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "previous="); ok {
+		if v, ok := strings.CutPrefix(l, key+"="); ok {
 			return strings.TrimSpace(v)
 		}
 	}
@@ -243,34 +291,25 @@ func triggerNotify(r *ocf.Request) error {
 				stopped = append(stopped, prev)
 			}
 		}
+		if taken := triggerTaken(r); taken != "" {
+			// start took these clients over already, before the address
+			stopped = slices.DeleteFunc(stopped, func(s string) bool { return s == taken })
+			if len(stopped) == 0 {
+				r.Log.Infof("%s's clients were taken over at start", taken)
+				return nil
+			}
+			if byIP {
+				return nil // one grace for the address, sent at start
+			}
+		}
 		if len(stopped) == 0 {
 			r.Log.Infof("started with no node stopped: no clients to take over")
 			return nil
 		}
-		if byIP {
-			if root := r.String("recovery_root"); root != "" {
-				if err := ganesha.LinkRecovery(root, ip.String(), stopped[0]); err != nil {
-					r.Log.Warnf("grace for %s will not find %s's client records: %v", ip, stopped[0], err)
-				}
-			}
-			if err := sendGrace(r, ganesha.TakeIP, []string{ip.String()}, true); err != nil {
-				return err
-			}
-			notifyNSM(r, ip, stopped)
-			return nil
-		}
-		if root := r.String("recovery_root"); root != "" {
-			for _, s := range stopped {
-				if _, err := os.Stat(filepath.Join(root, s, "v4recov")); err != nil {
-					r.Log.Warnf("%s has no v4recov under %s: ganesha will not find %s's client records "+
-						"(a node added after ganesha started here is linked at ganesha's next start)", s, root, s)
-				}
-			}
-		}
-		if err := sendGrace(r, ganesha.TakeIP, stopped, true); err != nil {
+		if err := takeOver(r, ip, stopped); err != nil {
 			return err
 		}
-		notifyNSM(r, ip, stopped)
+		startNSM(r, ip, stopped)
 		return nil
 	case "pre-stop":
 		if r.NodeName() != "" && !slices.Contains(n.Stop, me) {

@@ -322,6 +322,7 @@ func TestTriggerNotifiesNFSv3Clients(t *testing.T) {
 	client := nsmtest.Start(t)
 	nsmPortmapPort = client.PortmapPort()
 	t.Cleanup(func() { nsmPortmapPort = 0 })
+	nsmInProcess(t)
 	shared, root := t.TempDir(), t.TempDir()
 	// as rpc.statd writes a record: callback address, program, version,
 	// procedure, cookie, mon_name (ganesha names clients by address), my_name

@@ -29,6 +29,7 @@ const (
 	paramCTDBConfDir = "ctdb_config_dir"
 	paramGaneshaConf = "config"
 	paramGaneshaMnt  = "state_mnt"
+	paramScope       = "server_scope"
 	paramTickleSrc   = "tickle_source"
 	paramTicklePorts = "tickle_ports"
 )
@@ -349,7 +350,10 @@ func (b *builder) build() {
 			b.rsc(clone(idStateClone, fs, cloneMeta))
 			storageOnly(idStateClone)
 		}
-		params := withExtra([][2]string{{paramGaneshaConf, c.NFSConf}, {paramGaneshaMnt, c.NFSStateDir()}}, c.ExtraParams["ganesha"])
+		// One NFSv4 server scope for every node, the cluster's name: a
+		// client reclaims its state on the node that takes its address
+		// over only from a server of the scope it had.
+		params := withExtra([][2]string{{paramGaneshaConf, c.NFSConf}, {paramGaneshaMnt, c.NFSStateDir()}, {paramScope, c.Name}}, c.ExtraParams["ganesha"])
 		g := b.primitive(idGanesha, "ocf", c.OCFProvider, "ganesha", params, nil, []opSpec{
 			{"start", "0s", "60s", ""},
 			{"stop", "0s", "60s", ""},
@@ -429,7 +433,13 @@ func (b *builder) build() {
 			b.rsc(clone(triggerCloneID(v.Addr), t, [][2]string{
 				{"clone-max", "1"}, {"clone-node-max", "1"}, {"notify", "true"}, {"interleave", "true"},
 			}))
-			b.cons(colocate(triggerCloneID(v.Addr), id), order(id, triggerCloneID(v.Addr)))
+			// The trigger goes where the VIP goes, but starts first: its
+			// start puts ganesha there into grace for the clients of the
+			// address's previous owner before the address comes up, so that
+			// no client reconnects to a ganesha that is not in grace.
+			// It talks to ganesha: it starts after ganesha (which the VIP
+			// no longer orders it after).
+			b.cons(colocate(triggerCloneID(v.Addr), id), order(triggerCloneID(v.Addr), id), order(idGaneshaClone, triggerCloneID(v.Addr)))
 		}
 		for _, p := range prefs[i] {
 			if ready {

@@ -28,10 +28,22 @@ type Client struct {
 // Start starts a fake client on 127.0.0.1; it stops when the test ends.
 func Start(t testing.TB) *Client {
 	t.Helper()
+	return StartAt(t, netip.MustParseAddr("127.0.0.1"), 0)
+}
+
+// StartAt starts a fake client on addr (in the caller's network
+// namespace), its portmapper on UDP port pmPort (0: any); it stops when
+// the test ends.
+func StartAt(t testing.TB, addr netip.Addr, pmPort uint16) *Client {
+	t.Helper()
 	c := &Client{}
 	var err error
-	for _, p := range []**net.UDPConn{&c.pm, &c.statd} {
-		if *p, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+	for i, p := range []**net.UDPConn{&c.pm, &c.statd} {
+		port := uint16(0)
+		if i == 0 {
+			port = pmPort
+		}
+		if *p, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, port))); err != nil {
 			t.Fatal(err)
 		}
 		conn := *p

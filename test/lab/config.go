@@ -444,6 +444,9 @@ func (l *Lab) ganeshaConf() string {
 NFS_CORE_PARAM {
 	Enable_NLM = %s;
 	Enable_RQUOTA = false;
+	# Client records directly in v4recov, as takeovers read them (storhaug's
+	# ganesha agent checks it).
+	Clustered = false;
 	Mount_Path_Pseudo = %s;
 	Protocols = %s;
 	NFS_Port = %d;
@@ -457,7 +460,14 @@ NFSv4 {
 	# State on the shared storage: /var/lib/nfs is <shared>/nfs-ganesha/<node>.
 	RecoveryBackend = fs;
 	RecoveryRoot = /var/lib/nfs/ganesha;
-	# LAB ONLY: short lease and grace.
+	# One server scope on every node, the cluster's name (storhaug's
+	# ganesha agent checks it): clients reclaim after an address moves.
+	Server_Scope = "%s";
+	# LAB ONLY: short lease and grace. An NFSv4-only failover lifts grace
+	# early without them (every taken-over client reclaimed, at the next
+	# reaper run, every Lease_Lifetime/2 s), but tests plant client records
+	# that never reclaim, and with NFSv3 (NLM on) grace always lasts
+	# Grace_Period.
 	Lease_Lifetime = 10;
 	Grace_Period = 20;
 }
@@ -475,5 +485,5 @@ EXPORT {
 		Name = VFS;
 	}
 }
-`, l.opts.Prefix, nlm, pseudo, protos, GaneshaPort, l.ExportDir(), ExportPseudo, protos)
+`, l.opts.Prefix, nlm, pseudo, protos, GaneshaPort, l.opts.Prefix, l.ExportDir(), ExportPseudo, protos)
 }

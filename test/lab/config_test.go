@@ -3,6 +3,8 @@ package lab
 import (
 	"strings"
 	"testing"
+
+	"github.com/storhaug/storhaug/ganesha"
 )
 
 func testLab(nodes int) *Lab {
@@ -81,6 +83,11 @@ func TestServiceConfs(t *testing.T) {
 	if strings.Count(c, "Protocols = 4;") != 2 || !strings.Contains(c, "Enable_NLM = false;") {
 		t.Errorf("ganesha.conf without NFSv3 serves more than v4:\n%s", c)
 	}
+	// what storhaug's ganesha agent checks: the cluster's scope (the
+	// cluster is named after the prefix), early lift without NLM
+	if h, err := checkGanesha(c, l.opts.Prefix); err != nil || !h.EarlyLift || len(h.Warnings) > 0 {
+		t.Errorf("ganesha.conf fails the agent's check: %+v %v", h, err)
+	}
 	// NFSv3 (the kernel clients' lab): v3 in the core and the export, NLM
 	// for its locks, the pseudo path mountable by v3 clients.
 	l.opts.NFSv3 = true
@@ -90,7 +97,18 @@ func TestServiceConfs(t *testing.T) {
 			t.Errorf("NFSv3 ganesha.conf lacks %q", want)
 		}
 	}
+	if h, err := checkGanesha(c, l.opts.Prefix); err != nil || h.EarlyLift || len(h.Warnings) > 0 {
+		t.Errorf("NFSv3 ganesha.conf fails the agent's check: %+v %v", h, err)
+	}
 	if strings.Count(c, "Protocols = 3, 4;") != 2 {
 		t.Errorf("NFSv3 ganesha.conf: want Protocols = 3, 4 in core and export:\n%s", c)
 	}
+}
+
+func checkGanesha(text, scope string) (*ganesha.HA, error) {
+	c, err := ganesha.ParseConfig(text, "/nonexistent")
+	if err != nil {
+		return nil, err
+	}
+	return c.CheckHA(scope)
 }
