@@ -20,6 +20,7 @@ import (
 	"github.com/storhaug/storhaug/internal/proc"
 	"github.com/storhaug/storhaug/ocf"
 	"github.com/storhaug/storhaug/pacemaker"
+	"github.com/storhaug/storhaug/tickle"
 )
 
 var ctdbAgent = sync.OnceValue(func() *ocf.Agent { return newCTDBAgent(ctdbHost()) })
@@ -95,7 +96,7 @@ Required for a plain clone; optional for a promotable clone, where Pacemaker pic
 			{Name: "monitor", Timeout: 20 * time.Second, Interval: 11 * time.Second, Role: "Promoted"},
 			{Name: "promote", Timeout: 30 * time.Second, Handler: on((*ctdbRes).promote)},
 			{Name: "demote", Timeout: 30 * time.Second, Handler: on((*ctdbRes).demote)},
-			{Name: "notify", Timeout: 20 * time.Second, Handler: ctdbNotify},
+			{Name: "notify", Timeout: 20 * time.Second, Handler: on((*ctdbRes).notify)},
 			{Name: "validate-all", Timeout: 30 * time.Second, Handler: on((*ctdbRes).validateAll)},
 			{Name: "leader-watch", Hidden: true, Handler: on((*ctdbRes).leaderWatch)},
 		},
@@ -121,6 +122,9 @@ type ctdbSystem struct {
 	stopDaemon  func(ctx context.Context, d *ctdb.Daemon, t *ctdb.Tool) (string, error)
 	// localNode asks the ctdbd behind socket for this node's state.
 	localNode func(ctx context.Context, socket string) (ctdb.Node, error)
+	// dropPeer makes the ctdbd behind socket give up on the fenced peer
+	// pnn (ctdb.DropPeer, its connections ended by tickle.AbortPeer).
+	dropPeer func(ctx context.Context, socket string, pnn int) (ctdb.Dropped, error)
 }
 
 // ctdbHost is the real system.
@@ -140,6 +144,9 @@ func ctdbHost() *ctdbSystem {
 			return d.Stop(ctx, t)
 		},
 		localNode: ctdb.LocalNode,
+		dropPeer: func(ctx context.Context, socket string, pnn int) (ctdb.Dropped, error) {
+			return ctdb.DropPeer(ctx, socket, pnn, tickle.AbortPeer)
+		},
 	}
 }
 
@@ -308,6 +315,7 @@ func (c *ctdbRes) start() error {
 		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 	}
 	s.PID = pid
+	s.Started = time.Now()
 	if err := c.save(s); err != nil {
 		r.Log.Warnf("%v", err)
 	}

@@ -79,12 +79,16 @@ func parseFenceTime(s string) (time.Time, error) {
 }
 
 // FencedSince returns the latest fencing of target (off or reboot,
-// succeeded) that completed at or after since. The fencer keeps whole
-// seconds, so since counts from the start of its second.
+// succeeded) that completed after since. The fencer keeps whole seconds:
+// a fencing stamped with since's own second may have completed before it,
+// and counts only when since is a whole second.
 func FencedSince(events []FenceEvent, target string, since time.Time) (FenceEvent, bool) {
 	var best FenceEvent
 	ok := false
 	from := since.Truncate(time.Second)
+	if from.Before(since) {
+		from = from.Add(time.Second)
+	}
 	for _, e := range events {
 		if e.Target != target || !e.Fenced() || e.Completed.Before(from) {
 			continue

@@ -38,7 +38,9 @@ func TestFencedSince(t *testing.T) {
 		want          string // completion of the event found
 	}{
 		{"n3", "2026-12-01T21:00:00Z", true, "2026-12-01T21:30:07Z"}, // the latest success, not the failure
-		{"n3", "2026-12-01T21:30:07.600Z", true, "2026-12-01T21:30:07Z"},
+		{"n3", "2026-12-01T21:30:07Z", true, "2026-12-01T21:30:07Z"},
+		{"n3", "2026-12-01T21:30:06.600Z", true, "2026-12-01T21:30:07Z"},
+		{"n3", "2026-12-01T21:30:07.600Z", false, ""},                     // the same second: maybe before
 		{"n3", "2026-12-01T21:30:08Z", false, ""},                         // success before since; the failed and pending ones do not count
 		{"n3", "2026-12-01T21:29:00+00:00", true, "2026-12-01T21:30:07Z"}, // 22:30:01+01:00 is 21:30:01Z, earlier
 		{"n2", "2026-12-01T21:00:00Z", false, ""},
