@@ -45,6 +45,16 @@ directories, leader capability, start as disabled) and the event scripts it enab
 every other setting of the admin, and restores what it changed when it stops. It refuses to
 start when a persistent database is corrupt (checked with tdbdump). With ctdb_manages_samba
 it writes a clustering block into smb.conf's [global] section, removed again on stop.
+Failover: run the clone with notify=true (storhaug setup does). When Pacemaker has fenced a
+node, the post-stop notification makes every survivor's ctdbd give that node up at once (its
+TCP connections with the node are ended with SOCK_DESTROY; ctdbd marks the node disconnected
+and recovers its databases) instead of after CTDB's keepalives (KeepaliveInterval ×
+KeepaliveLimit, 25 s by default), during which smbd waits. This happens only when the fencer's
+history shows the node fenced (off or reboot, succeeded) since its CTDB last started; with
+fencing disabled, failed or pending, CTDB keeps its own detection. Each instance records its
+node's pnn in the permanent node attribute storhaug-ctdb-pnn for this. The agent sets no CTDB
+tunables: CTDB's defaults stay, and shortening the keepalives instead would let CTDB give up on
+a node that Pacemaker has not fenced and that may still write.
 Replaces ocf:heartbeat:CTDB: its parameters keep their names and defaults; those that no
 longer apply to CTDB 4.9 and later are accepted and reported as deprecated.`,
 		Params: []ocf.Param{
