@@ -104,7 +104,6 @@ type ctdbLoss struct {
 	keepalive time.Duration // KeepaliveInterval × KeepaliveLimit
 }
 
-//
 // With fenceFails, the lab's fence device is pointed at a socket where
 // nobody answers: every fencing of the node fails, and Pacemaker keeps
 // trying.
