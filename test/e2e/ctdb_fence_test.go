@@ -92,8 +92,7 @@ func ctdbTunable(ctx context.Context, n *lab.Node, name string) (int, error) {
 	return strconv.Atoi(strings.TrimSpace(v))
 }
 
-// ctdbPowerLoss runs the promotable CTDB clone, powers an unpromoted node
-// off and returns, per survivor, when and how its ctdbd gave the node up.
+// ctdbLoss is one power loss of a CTDB node under Pacemaker.
 type ctdbLoss struct {
 	l         *lab.Lab
 	victim    *lab.Node
@@ -104,6 +103,8 @@ type ctdbLoss struct {
 	keepalive time.Duration // KeepaliveInterval × KeepaliveLimit
 }
 
+// ctdbPowerLoss runs the promotable CTDB clone, powers an unpromoted node
+// off and waits until every survivor's ctdbd has the node disconnected.
 // With fenceFails, the lab's fence device is pointed at a socket where
 // nobody answers: every fencing of the node fails, and Pacemaker keeps
 // trying.
