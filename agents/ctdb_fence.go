@@ -92,7 +92,7 @@ func (c *ctdbRes) dropIfFenced(s *ctdb.State, node string) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), crmTimeout)
 	defer cancel()
-	evs, err := pacemaker.FenceHistory(ctx, c.sys.pacemaker, node)
+	evs, err := pacemaker.FenceHistory(ctx, c.sys.pacemaker)
 	if err != nil {
 		r.Log.Warnf("%s stopped; cannot read its fencing history: %v; CTDB keeps its own dead-node detection", node, err)
 		return
