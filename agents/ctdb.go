@@ -20,6 +20,7 @@ import (
 	"github.com/storhaug/storhaug/internal/proc"
 	"github.com/storhaug/storhaug/ocf"
 	"github.com/storhaug/storhaug/pacemaker"
+	"github.com/storhaug/storhaug/tickle"
 )
 
 var ctdbAgent = sync.OnceValue(func() *ocf.Agent { return newCTDBAgent(ctdbHost()) })
@@ -44,6 +45,16 @@ directories, leader capability, start as disabled) and the event scripts it enab
 every other setting of the admin, and restores what it changed when it stops. It refuses to
 start when a persistent database is corrupt (checked with tdbdump). With ctdb_manages_samba
 it writes a clustering block into smb.conf's [global] section, removed again on stop.
+Failover: run the clone with notify=true (storhaug setup does). When Pacemaker has fenced a
+node, the post-stop notification makes every survivor's ctdbd give that node up at once (its
+TCP connections with the node are ended with SOCK_DESTROY; ctdbd marks the node disconnected
+and recovers its databases) instead of after CTDB's keepalives (KeepaliveInterval ×
+KeepaliveLimit, 25 s by default), during which smbd waits. This happens only when the fencer's
+history shows the node fenced (off or reboot, succeeded) since its CTDB last started; with
+fencing disabled, failed or pending, CTDB keeps its own detection. Each instance records its
+node's pnn in the permanent node attribute storhaug-ctdb-pnn for this. The agent sets no CTDB
+tunables: CTDB's defaults stay, and shortening the keepalives instead would let CTDB give up on
+a node that Pacemaker has not fenced and that may still write.
 Replaces ocf:heartbeat:CTDB: its parameters keep their names and defaults; those that no
 longer apply to CTDB 4.9 and later are accepted and reported as deprecated.`,
 		Params: []ocf.Param{
@@ -95,7 +106,7 @@ Required for a plain clone; optional for a promotable clone, where Pacemaker pic
 			{Name: "monitor", Timeout: 20 * time.Second, Interval: 11 * time.Second, Role: "Promoted"},
 			{Name: "promote", Timeout: 30 * time.Second, Handler: on((*ctdbRes).promote)},
 			{Name: "demote", Timeout: 30 * time.Second, Handler: on((*ctdbRes).demote)},
-			{Name: "notify", Timeout: 20 * time.Second, Handler: ctdbNotify},
+			{Name: "notify", Timeout: 20 * time.Second, Handler: on((*ctdbRes).notify)},
 			{Name: "validate-all", Timeout: 30 * time.Second, Handler: on((*ctdbRes).validateAll)},
 			{Name: "leader-watch", Hidden: true, Handler: on((*ctdbRes).leaderWatch)},
 		},
@@ -121,6 +132,9 @@ type ctdbSystem struct {
 	stopDaemon  func(ctx context.Context, d *ctdb.Daemon, t *ctdb.Tool) (string, error)
 	// localNode asks the ctdbd behind socket for this node's state.
 	localNode func(ctx context.Context, socket string) (ctdb.Node, error)
+	// dropPeer makes the ctdbd behind socket give up on the fenced peer
+	// pnn (ctdb.DropPeer, its connections ended by tickle.AbortPeer).
+	dropPeer func(ctx context.Context, socket string, pnn int) (ctdb.Dropped, error)
 }
 
 // ctdbHost is the real system.
@@ -140,6 +154,9 @@ func ctdbHost() *ctdbSystem {
 			return d.Stop(ctx, t)
 		},
 		localNode: ctdb.LocalNode,
+		dropPeer: func(ctx context.Context, socket string, pnn int) (ctdb.Dropped, error) {
+			return ctdb.DropPeer(ctx, socket, pnn, tickle.AbortPeer)
+		},
 	}
 }
 
@@ -308,6 +325,7 @@ func (c *ctdbRes) start() error {
 		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 	}
 	s.PID = pid
+	s.Started = time.Now()
 	if err := c.save(s); err != nil {
 		r.Log.Warnf("%v", err)
 	}

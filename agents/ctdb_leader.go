@@ -26,6 +26,10 @@ import (
 // here, the leader watch running and this node's promotion score set.
 func (c *ctdbRes) afterStart(s *ctdb.State, n ctdb.Node) error {
 	s.PNN = n.PNN
+	if s.Started.IsZero() {
+		s.Started = time.Now()
+	}
+	c.publishPNN(n.PNN)
 	if !c.promotable {
 		return c.save(s)
 	}
@@ -267,12 +271,6 @@ func (c *ctdbRes) demote() error {
 	if err := c.save(s); err != nil {
 		r.Log.Warnf("%v", err)
 	}
-	return nil
-}
-
-func ctdbNotify(r *ocf.Request) error {
-	n := r.Notify()
-	r.Log.Debugf("notify %s-%s: start %v stop %v promote %v demote %v", n.Type, n.Operation, n.Start, n.Stop, n.Promote, n.Demote)
 	return nil
 }
 

@@ -30,6 +30,9 @@ type fakeCTDB struct {
 	stopped   int
 	watchPID  int
 	watchFile string
+	fences    string // stonith_admin --history output
+	nodeAttrs string // cibadmin --query --scope nodes output
+	dropped   []int  // the pnns dropPeer was asked to drop
 }
 
 const nsHeader = "|Node|IP|Disconnected|Unknown|Banned|Disabled|Unhealthy|Stopped|Inactive|PartiallyOnline|ThisNode|\n"
@@ -73,7 +76,14 @@ type crmFake struct{ f *fakeCTDB }
 func (c crmFake) Run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
 	c.f.mu.Lock()
 	defer c.f.mu.Unlock()
-	if name != "crm_attribute" {
+	switch name {
+	case "stonith_admin":
+		c.f.crm = append(c.f.crm, name+" "+strings.Join(args, " "))
+		return []byte(c.f.fences), nil
+	case "cibadmin":
+		return []byte(c.f.nodeAttrs), nil
+	case "crm_attribute":
+	default:
 		return nil, errors.New("unexpected " + name)
 	}
 	c.f.crm = append(c.f.crm, strings.Join(args, " "))
@@ -138,6 +148,12 @@ func newCTDBFixture(t *testing.T, promotable bool) *ctdbFixture {
 			f.running = true
 			f.started++
 			return 4242, nil
+		},
+		dropPeer: func(ctx context.Context, socket string, pnn int) (ctdb.Dropped, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.dropped = append(f.dropped, pnn)
+			return ctdb.Dropped{Aborted: 2}, nil
 		},
 		stopDaemon: func(ctx context.Context, d *ctdb.Daemon, t *ctdb.Tool) (string, error) {
 			f.mu.Lock()

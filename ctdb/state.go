@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/storhaug/storhaug/internal/atomicfile"
 )
@@ -19,6 +20,10 @@ type State struct {
 	Naming     string `json:"naming,omitempty"`
 	Version    string `json:"version,omitempty"`
 	Promotable bool   `json:"promotable,omitempty"`
+	// Started is when this node's ctdbd was seen started; PeerStarts,
+	// when another node's manager was told (by node name) its own started.
+	Started    time.Time            `json:"started,omitzero"`
+	PeerStarts map[string]time.Time `json:"peer_starts,omitempty"`
 }
 
 // LoadState reads the state kept at path; ok is false (and the state

@@ -30,27 +30,37 @@ const (
 // always false. A socket that is missing or refuses connections is
 // ErrNotRunning. ctx bounds the whole exchange.
 func LocalNode(ctx context.Context, socket string) (Node, error) {
-	c, err := dialDaemon(ctx, socket)
+	pnn, m, err := readNodemap(ctx, socket)
 	if err != nil {
 		return Node{}, err
+	}
+	return nodeFromMap(m, pnn)
+}
+
+// readNodemap asks the ctdbd behind socket for its pnn and its nodemap
+// (the marshalled ctdb_node_map).
+func readNodemap(ctx context.Context, socket string) (pnn uint32, nodemap []byte, err error) {
+	c, err := dialDaemon(ctx, socket)
+	if err != nil {
+		return 0, nil, err
 	}
 	defer c.Close()
 	status, _, err := c.control(controlGetPNN, nil)
 	if err != nil {
-		return Node{}, err
+		return 0, nil, err
 	}
 	if status < 0 {
-		return Node{}, fmt.Errorf("ctdbd refused to tell its pnn (status %d)", status)
+		return 0, nil, fmt.Errorf("ctdbd refused to tell its pnn (status %d)", status)
 	}
-	pnn := uint32(status) // GET_PNN answers in the status
+	pnn = uint32(status) // GET_PNN answers in the status
 	status, data, err := c.control(controlGetNodemap, nil)
 	if err != nil {
-		return Node{}, err
+		return 0, nil, err
 	}
 	if status != 0 {
-		return Node{}, fmt.Errorf("ctdbd refused its nodemap (status %d: %s)", status, data)
+		return 0, nil, fmt.Errorf("ctdbd refused its nodemap (status %d: %s)", status, data)
 	}
-	return nodeFromMap(data, pnn)
+	return pnn, data, nil
 }
 
 // nodeFromMap finds pnn in a marshalled ctdb_node_map.

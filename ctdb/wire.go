@@ -264,6 +264,7 @@ type nodeAndFlags struct {
 	PNN   uint32
 	Flags uint32
 	Addr  netip.Addr // of the ctdb_sock_addr; invalid for another family
+	Port  uint16     // of the ctdb_sock_addr (ctdbd's port on that node)
 }
 
 // nodeEntryLen is the size of an entry this encoder writes: pnn, flags and
@@ -277,7 +278,7 @@ func (m nodeMap) MarshalBinary() ([]byte, error) {
 		e := b[4+i*nodeEntryLen:]
 		wireLE.PutUint32(e[0:], n.PNN)
 		wireLE.PutUint32(e[4:], n.Flags)
-		putSockaddr(e[8:nodeEntryLen], n.Addr)
+		putSockaddr(e[8:nodeEntryLen], n.Addr, n.Port)
 	}
 	return b, nil
 }
@@ -295,7 +296,7 @@ func (m *nodeMap) UnmarshalBinary(b []byte) error {
 	out := make(nodeMap, num)
 	for i := range out {
 		e := b[i*stride : (i+1)*stride]
-		out[i] = nodeAndFlags{PNN: wireLE.Uint32(e), Flags: wireLE.Uint32(e[4:]), Addr: sockaddr(e[8:])}
+		out[i] = nodeAndFlags{PNN: wireLE.Uint32(e), Flags: wireLE.Uint32(e[4:]), Addr: sockaddr(e[8:]), Port: sockaddrPort(e[8:])}
 	}
 	*m = out
 	return nil
@@ -326,9 +327,21 @@ func sockaddr(b []byte) netip.Addr {
 	return netip.Addr{}
 }
 
-// putSockaddr writes a's ctdb_sock_addr into b (28 bytes; zero for an
-// invalid address).
-func putSockaddr(b []byte, a netip.Addr) {
+// sockaddrPort reads the port of a ctdb_sock_addr (the network's byte
+// order, after the family in both sockaddr_in and sockaddr_in6).
+func sockaddrPort(b []byte) uint16 {
+	if len(b) < 4 {
+		return 0
+	}
+	return binary.BigEndian.Uint16(b[2:4])
+}
+
+// putSockaddr writes the ctdb_sock_addr of a and port into b (28 bytes;
+// zero for an invalid address).
+func putSockaddr(b []byte, a netip.Addr, port uint16) {
+	if a.IsValid() {
+		binary.BigEndian.PutUint16(b[2:4], port)
+	}
 	switch {
 	case a.Is4():
 		binary.NativeEndian.PutUint16(b, afInet)

@@ -23,6 +23,7 @@ const (
 	hostcondLen   = 8  // struct inet_diag_hostcond, before its address
 	reqBytecode   = 1  // INET_DIAG_REQ_BYTECODE
 	bcSCond       = 7  // INET_DIAG_BC_S_COND
+	bcDCond       = 8  // INET_DIAG_BC_D_COND
 	anyPort       = -1 // a hostcond's port: any
 	errShortInput = "too short"
 )
@@ -259,10 +260,17 @@ func (c *hostCond) UnmarshalBinary(b []byte) error {
 
 // localAddrBytecode is an inet_diag filter program, as a request
 // attribute: "local address is a" (any port).
-func localAddrBytecode(a netip.Addr) []byte {
+func localAddrBytecode(a netip.Addr) []byte { return addrBytecode(bcSCond, a) }
+
+// peerAddrBytecode is the filter "remote address is a" (any port).
+func peerAddrBytecode(a netip.Addr) []byte { return addrBytecode(bcDCond, a) }
+
+// addrBytecode is the one-instruction filter program code (S_COND or
+// D_COND) on address a, any port.
+func addrBytecode(code uint8, a netip.Addr) []byte {
 	n := bcOpLen + hostcondLen + len(a.AsSlice())
 	c := hostCond{
-		Op:        bcOp{Code: bcSCond, Yes: uint8(n), No: uint16(n + 4)}, // yes: to the end (accept); no: past it (reject)
+		Op:        bcOp{Code: code, Yes: uint8(n), No: uint16(n + 4)}, // yes: to the end (accept); no: past it (reject)
 		Family:    unix.AF_INET6,
 		PrefixLen: uint8(a.BitLen()),
 		Port:      anyPort,

@@ -263,7 +263,6 @@ func (l *Lab) etcFiles(n *Node) map[string]string {
 	if l.opts.CTDB != Off {
 		files["ctdb/ctdb.conf"] = l.ctdbConf()
 		files["ctdb/nodes"] = l.ctdbNodes()
-		files["ctdb/ctdb.tunables"] = ctdbTunables
 	}
 	if l.opts.Samba != Off {
 		files["samba/smb.conf"] = l.smbConf()
@@ -395,12 +394,6 @@ func (l *Lab) ctdbNodes() string {
 	}
 	return b.String()
 }
-
-// LAB ONLY: faster recovery and dead-node detection than the defaults.
-const ctdbTunables = `RerecoveryTimeout=2
-KeepaliveInterval=2
-KeepaliveLimit=3
-`
 
 func (l *Lab) smbConf() string {
 	return fmt.Sprintf(`# Written by the storhaug lab (%s).
