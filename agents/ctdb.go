@@ -91,7 +91,7 @@ Required for a plain clone; optional for a promotable clone, where Pacemaker pic
 			{Name: "ctdb_debuglevel", Type: ocf.Integer, Default: "2", ShortDesc: "CTDB debug level",
 				LongDesc: "ctdbd's log level: 0 ERROR, 1 WARNING, 2 NOTICE, 3 INFO, 4 and more DEBUG."},
 			{Name: "ctdb_max_open_files", Type: ocf.Integer, ShortDesc: "Max open files", LongDesc: "ctdbd's limit of open files (ulimit -n)."},
-			{Name: "smb_conf", Default: "/etc/samba/smb.conf", ShortDesc: "Path to smb.conf", LongDesc: "The Samba configuration that gets the clustering block when ctdb_manages_samba is set."},
+			{Name: "smb_conf", Default: "/etc/samba/smb.conf", ShortDesc: "Path to smb.conf", LongDesc: "The Samba configuration that gets the clustering block when ctdb_manages_samba is set. Start warns about each share on which smbd grants no SMB durable handles (they need posix locking = no, kernel oplocks = no, kernel share modes = no): there clients' byte-range locks are lost when an address moves gracefully."},
 			{Name: "smb_private_dir", Unique: true, ShortDesc: "Samba private dir", LongDesc: "private dir in the clustering block.",
 				Deprecated: "only CTDB before 1.0.50 needed a shared private dir; leave it unset."},
 			{Name: "smb_passdb_backend", Default: "tdbsam", ShortDesc: "Samba passdb backend", LongDesc: "passdb backend in the clustering block."},
@@ -318,6 +318,7 @@ func (c *ctdbRes) start() error {
 	if err := c.save(s); err != nil {
 		return err
 	}
+	c.warnDurable()
 	tConf := time.Since(t0)
 	pid, err := c.sys.startDaemon(ctx, c.daemon)
 	if err != nil {
@@ -344,6 +345,23 @@ func (c *ctdbRes) start() error {
 		pid, node.PNN, node.State(), round(time.Since(t0)), round(tNaming), n, round(tCheck-tNaming),
 		round(tConf-tCheck), round(tSpawn-tConf), round(time.Since(t0)-tSpawn), c.modeText())
 	return c.afterStart(s, node)
+}
+
+// warnDurable warns, when CTDB manages Samba, about each share of
+// smb.conf on which smbd grants no durable handle: there a client's
+// byte-range locks are lost, without the application being told, when its
+// address moves gracefully to another node (move, standby, failback).
+func (c *ctdbRes) warnDurable() {
+	if !c.r.Bool("ctdb_manages_samba") {
+		return
+	}
+	b, err := os.ReadFile(c.r.String("smb_conf"))
+	if err != nil {
+		return // Apply has reported it
+	}
+	for _, w := range ctdb.DurableHandleBlockers(b) {
+		c.r.Log.Warnf("parameter smb_conf: %s share %s: no SMB durable handles, so clients' byte-range locks are lost when an address moves gracefully (durable handles need posix locking = no, kernel oplocks = no, kernel share modes = no)", c.r.String("smb_conf"), w)
+	}
 }
 
 // undoStart restores the configuration of a start that failed and forgets

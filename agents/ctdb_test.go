@@ -413,3 +413,21 @@ func TestCTDBMetaData(t *testing.T) {
 		t.Error("hidden action in meta-data")
 	}
 }
+
+// A share without durable handles loses its clients' locks on a graceful
+// move: start says so, naming the setting.
+func TestCTDBStartWarnsNoDurableHandles(t *testing.T) {
+	x := newCTDBFixture(t, false)
+	x.env["OCF_RESKEY_ctdb_manages_samba"] = "yes"
+	smb := x.env["OCF_RESKEY_smb_conf"]
+	os.WriteFile(smb, []byte("[global]\n\tworkgroup = LAB\n[share]\n\tpath = /srv/share\n"), 0o644)
+	code, out := x.run("start")
+	if code != ocf.Success || !strings.Contains(out, "share [share]: posix locking = yes (the default)") {
+		t.Errorf("start: %v, no warning about posix locking:\n%s", code, out)
+	}
+	x.run("stop")
+	os.WriteFile(smb, []byte("[global]\n\tworkgroup = LAB\n[share]\n\tpath = /srv/share\n\tposix locking = no\n"), 0o644)
+	if code, out := x.run("start"); code != ocf.Success || strings.Contains(out, "durable") {
+		t.Errorf("start with posix locking = no: %v\n%s", code, out)
+	}
+}

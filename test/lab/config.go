@@ -424,6 +424,13 @@ func (l *Lab) smbConf() string {
 	read only = no
 	guest ok = yes
 	force user = root
+	# An HA share: SMB3 durable handles (a client's open files and
+	# byte-range locks survive its address moving to another node) need
+	# posix locking = no, kernel oplocks = no and kernel share modes = no
+	# (the last two are the defaults). Without them the locks are lost,
+	# unannounced, on a graceful move. Not for files that NFS clients or
+	# local processes lock too: they no longer see the SMB locks.
+	posix locking = no
 `, l.opts.Prefix, strings.ToUpper(l.opts.Prefix), SMBPort, ShareName, l.ShareDir())
 }
 
