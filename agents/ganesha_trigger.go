@@ -321,6 +321,7 @@ func triggerNotify(r *ocf.Request) error {
 			r.Log.Warnf("parameter ip is not set: the clients of this node's address cannot be released (ganesha releases clients by address)")
 			return nil
 		}
+		keepReleased(r, ip) // the release empties this node's monitor list
 		return sendGrace(r, ganesha.ReleaseIP, releaseNames(r, ip), false)
 	}
 	return nil
@@ -373,26 +374,22 @@ func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
 	var clients []string
 	var base string
 	for _, s := range stopped {
-		link := filepath.Join(root, s)
-		if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink == 0 {
-			// not the shared layout's link: no statd directory of s is known
-			r.Log.Warnf("NFSv3 clients of %s not notified: %s is not a link to its state directory", s, link)
-			continue
-		}
-		d, err := filepath.EvalSymlinks(link)
+		cs, b, err := nodeMonitors(root, s)
 		if err != nil {
-			r.Log.Warnf("NFSv3 clients of %s not notified: %v", s, err)
-			continue
+			r.Log.Warnf("NFSv3 clients of %s: %v", s, err)
 		}
-		nodeDir := filepath.Dir(d)
-		base = filepath.Dir(nodeDir)
-		for _, dir := range []string{nodeDir, filepath.Join(nodeDir, "statd")} {
-			ms, err := nsm.ReadMonitors(dir)
-			if err != nil {
-				r.Log.Warnf("statd monitor list of %s: %v", s, err)
-			}
-			clients = append(clients, nsm.Clients(ms)...)
+		if b != "" {
+			base = b
 		}
+		clients = append(clients, cs...)
+	}
+	var kept []string
+	if base != "" {
+		var err error
+		if kept, err = releasedClients(base, ip); err != nil {
+			r.Log.Warnf("NFSv3 clients of %s released by its previous owner: %v", ip, err)
+		}
+		clients = append(clients, kept...)
 	}
 	slices.Sort(clients)
 	clients = slices.Compact(clients)
@@ -417,6 +414,11 @@ func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
 		}
 	}
 	r.Log.Infof("NFSv3 clients of %s notified in %v", ip, time.Since(t0).Round(time.Millisecond))
+	if len(kept) > 0 {
+		if err := os.Remove(releasedFile(base, ip)); err != nil {
+			r.Log.Warnf("%v", err)
+		}
+	}
 }
 
 // graceRetry is how long a takeover waits for ganesha to appear on D-Bus.

@@ -1,0 +1,85 @@
+package agents
+
+// The NFSv3 clients of an address that is given up gracefully: ganesha's
+// release of the address's clients (pre-stop) unmonitors them, and the
+// node's statd deletes their records from its monitor list on the shared
+// state. The node that takes the address over would then find the list
+// empty and notify nobody: the clients' locks were lost without their
+// lockd reclaiming them. So the instance that stops keeps the list, before
+// the release, in a file next to the nodes' directories (one per address),
+// and the takeover notifies those clients too.
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/storhaug/storhaug/internal/atomicfile"
+	"github.com/storhaug/storhaug/nsm"
+	"github.com/storhaug/storhaug/ocf"
+)
+
+// releasedFile is where the clients of ip released at a pre-stop are kept,
+// in base (the directory of the nodes' state directories).
+func releasedFile(base string, ip netip.Addr) string {
+	return filepath.Join(base, "nsm-released-"+ip.String())
+}
+
+// nodeMonitors returns node's NFSv3 clients (its statd monitor list, sm or
+// statd/sm in the directory <root>/<node> leads to) and base.
+func nodeMonitors(root, node string) (clients []string, base string, err error) {
+	link := filepath.Join(root, node)
+	if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink == 0 {
+		return nil, "", fmt.Errorf("%s is not a link to its state directory", link)
+	}
+	d, err := filepath.EvalSymlinks(link)
+	if err != nil {
+		return nil, "", err
+	}
+	nodeDir := filepath.Dir(d)
+	var errs []error
+	for _, dir := range []string{nodeDir, filepath.Join(nodeDir, "statd")} {
+		ms, err := nsm.ReadMonitors(dir)
+		errs = append(errs, err)
+		clients = append(clients, nsm.Clients(ms)...)
+	}
+	return clients, filepath.Dir(nodeDir), errors.Join(errs...)
+}
+
+// keepReleased records, before the release, the NFSv3 clients of this
+// node for the node that takes ip over. Failures are logged.
+func keepReleased(r *ocf.Request, ip netip.Addr) {
+	root := r.String("recovery_root")
+	if root == "" || !ip.IsValid() {
+		return
+	}
+	me := nodeName(r)
+	clients, base, err := nodeMonitors(root, me)
+	if err != nil {
+		r.Log.Warnf("statd monitor list of %s: %v", me, err)
+	}
+	if base == "" || len(clients) == 0 {
+		return
+	}
+	slices.Sort(clients)
+	clients = slices.Compact(clients)
+	if err := atomicfile.Write(releasedFile(base, ip), []byte(strings.Join(clients, "\n")+"\n"), 0o600); err != nil {
+		r.Log.Warnf("the NFSv3 clients of %s will not be notified by the next owner: %v", ip, err)
+		return
+	}
+	r.Log.Infof("NFSv3 clients of %s kept for the next owner: %s", ip, strings.Join(clients, " "))
+}
+
+// releasedClients reads the clients kept for ip (none when there is no
+// file).
+func releasedClients(base string, ip netip.Addr) ([]string, error) {
+	b, err := os.ReadFile(releasedFile(base, ip))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return strings.Fields(string(b)), err
+}

@@ -1,0 +1,58 @@
+package agents
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/storhaug/storhaug/ganesha/ganeshatest"
+	"github.com/storhaug/storhaug/nsm/nsmtest"
+	"github.com/storhaug/storhaug/ocf"
+)
+
+// A graceful move (pre-stop on n1, post-start on n2): ganesha's release of
+// the address's clients on n1 unmonitors them, and n1's statd deletes
+// their records; the NFSv3 clients are notified from the address anyway.
+func TestTriggerNotifiesReleasedNFSv3Clients(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	ganeshatest.Serve(t, bus)
+	client := nsmtest.Start(t)
+	nsmPortmapPort = client.PortmapPort()
+	t.Cleanup(func() { nsmPortmapPort = 0 })
+	shared, root := t.TempDir(), t.TempDir()
+	for _, n := range []string{"n1", "n2"} {
+		for _, d := range []string{"ganesha/v4recov", "sm"} {
+			if err := os.MkdirAll(filepath.Join(shared, n, d), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Symlink(filepath.Join(shared, n, "ganesha"), filepath.Join(root, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record := filepath.Join(shared, "n1", "sm", "127.0.0.1")
+	if err := os.WriteFile(record, []byte("0100007f 000186b5 00000004 00000010 00112233445566778899aabbccddeeff 127.0.0.1 n1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "127.0.0.5", "OCF_RESKEY_recovery_root", root)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n1", "pre", "stop", "n2", "n1")); code != ocf.Success {
+		t.Fatalf("pre-stop = %v: %s", code, stderr)
+	}
+	// ganesha's release: SM_UNMON to n1's statd, which deletes the record
+	if err := os.Remove(record); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n2", "post", "start", "n2", "n1")); code != ocf.Success {
+		t.Fatalf("post-start = %v: %s", code, stderr)
+	}
+	if got := client.Notifications(); len(got) != 1 || got[0].MonName != "127.0.0.5" {
+		t.Fatalf("the released client got %+v, want one SM_NOTIFY naming 127.0.0.5", got)
+	}
+	// kept once: the next takeover notifies the monitor lists only
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n1", "post", "start", "n1", "n2")); code != ocf.Success {
+		t.Fatalf("post-start back = %v: %s", code, stderr)
+	}
+	if got := client.Notifications(); len(got) != 1 {
+		t.Errorf("after the move back the client got %d notifications, want still 1", len(got))
+	}
+}
