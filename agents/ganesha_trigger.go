@@ -284,6 +284,14 @@ func triggerNotify(r *ocf.Request) error {
 				stopped = append(stopped, s)
 			}
 		}
+		if len(stopped) == 0 && slices.Contains(n.Stop, me) && slices.Contains(n.Start, me) {
+			// Restarted here (ganesha restarted in place, or the address):
+			// the pre-stop released this node's clients of the address, and
+			// a restarted ganesha has forgotten its NFSv3 clients' monitors.
+			// Take them back: grace, and SM_NOTIFY so that they reclaim.
+			r.Log.Infof("restarted on %s: taking back the clients released at the stop", me)
+			stopped = append(stopped, me)
+		}
 		if len(stopped) == 0 {
 			// a node lost without fencing is not reported stopped
 			if prev := triggerPrevious(r); prev != "" && prev != me && slices.Contains(n.Start, me) {

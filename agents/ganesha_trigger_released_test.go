@@ -3,6 +3,7 @@ package agents
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/storhaug/storhaug/ganesha/ganeshatest"
@@ -54,5 +55,45 @@ func TestTriggerNotifiesReleasedNFSv3Clients(t *testing.T) {
 	}
 	if got := client.Notifications(); len(got) != 1 {
 		t.Errorf("after the move back the client got %d notifications, want still 1", len(got))
+	}
+}
+
+// The trigger restarted in place (ganesha killed and restarted: the pre-stop
+// on n1, then a new ganesha, whose start unmonitors every client, then the
+// post-start on n1): the clients are taken back (grace for n1) and notified.
+func TestTriggerRestartInPlaceNotifiesNFSv3Clients(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	fake := ganeshatest.Serve(t, bus)
+	client := nsmtest.Start(t)
+	nsmPortmapPort = client.PortmapPort()
+	t.Cleanup(func() { nsmPortmapPort = 0 })
+	shared, root := t.TempDir(), t.TempDir()
+	for _, d := range []string{"ganesha/v4recov", "sm"} {
+		if err := os.MkdirAll(filepath.Join(shared, "n1", d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(shared, "n1", "ganesha"), filepath.Join(root, "n1")); err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(shared, "n1", "sm", "127.0.0.1")
+	if err := os.WriteFile(record, []byte("0100007f 000186b5 00000004 00000010 00112233445566778899aabbccddeeff 127.0.0.1 n1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "127.0.0.5", "OCF_RESKEY_recovery_root", root)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n1", "pre", "stop", "n1", "n1")); code != ocf.Success {
+		t.Fatalf("pre-stop = %v: %s", code, stderr)
+	}
+	if err := os.Remove(record); err != nil { // the new ganesha's SM_UNMON_ALL
+		t.Fatal(err)
+	}
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n1", "post", "start", "n1", "n1")); code != ocf.Success {
+		t.Fatalf("post-start = %v: %s", code, stderr)
+	}
+	if got := client.Notifications(); len(got) != 1 || got[0].MonName != "127.0.0.5" {
+		t.Errorf("after the restart in place the client got %+v, want one SM_NOTIFY naming 127.0.0.5", got)
+	}
+	if got := strings.Join(fake.Calls(), " "); !strings.HasSuffix(got, "5:n1") {
+		t.Errorf("ganesha got %q, want the release then grace for n1", got)
 	}
 }

@@ -105,10 +105,10 @@ func TestTriggerNotifyNodeForm(t *testing.T) {
 		{notifyEnv(env, "n2", "post", "stop", "n2", "n1"), "2:198.51.100.10 5:n1"},
 		// first start anywhere: no stopped node, nothing sent (the original sent "5:")
 		{notifyEnv(env, "n1", "post", "start", "n1", ""), "2:198.51.100.10 5:n1"},
-		// restart in place: nothing to take over from itself
-		{notifyEnv(env, "n1", "post", "start", "n1", "n1"), "2:198.51.100.10 5:n1"},
+		// restart in place: its pre-stop released the clients, take them back
+		{notifyEnv(env, "n1", "post", "start", "n1", "n1"), "2:198.51.100.10 5:n1 5:n1"},
 		// two nodes lost at once
-		{notifyEnv(env, "n3", "post", "start", "n3", "n1 n2"), "2:198.51.100.10 5:n1 5:n1 5:n2"},
+		{notifyEnv(env, "n3", "post", "start", "n3", "n1 n2"), "2:198.51.100.10 5:n1 5:n1 5:n1 5:n2"},
 	} {
 		code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", s.env)
 		if code != ocf.Success {
