@@ -17,6 +17,7 @@ import (
 func TestTriggerNotifiesReleasedNFSv3Clients(t *testing.T) {
 	bus := ganeshatest.Bus(t)
 	ganeshatest.Serve(t, bus)
+	nsmInProcess(t)
 	client := nsmtest.Start(t)
 	nsmPortmapPort = client.PortmapPort()
 	t.Cleanup(func() { nsmPortmapPort = 0 })
@@ -64,6 +65,7 @@ func TestTriggerNotifiesReleasedNFSv3Clients(t *testing.T) {
 func TestTriggerRestartInPlaceNotifiesNFSv3Clients(t *testing.T) {
 	bus := ganeshatest.Bus(t)
 	fake := ganeshatest.Serve(t, bus)
+	nsmInProcess(t)
 	client := nsmtest.Start(t)
 	nsmPortmapPort = client.PortmapPort()
 	t.Cleanup(func() { nsmPortmapPort = 0 })
