@@ -44,7 +44,8 @@ own or tickled) finds a ganesha that is not in grace and gets fresh state that c
 ganesha reads NAME's client records from <RecoveryRoot>/NAME/v4recov. A grace request ganesha refuses fails the start
 with ganesha's reason, and the address does not come up. The post-start notification takes over, the same way, the
 nodes Pacemaker reports stopped in that transition that start did not know of (nothing when no node was stopped: the
-first start). Before it stops (pre-stop notification) the instance that stops sends "2:IP" (parameter ip) to release
+first start); an instance restarted in place (ganesha restarted under it) takes its own node's clients back, as its
+pre-stop released them. Before it stops (pre-stop notification) the instance that stops sends "2:IP" (parameter ip) to release
 the clients of the address it gives up, in both name forms: ganesha matches a release against its clients' owner
 strings, which name the server address the client mounted (NFSv4.0), never a node; the request is repeated once per
 client record of this node that names the address. Without parameter ip nothing can be released (a warning says so).
@@ -52,7 +53,9 @@ With name_form=ip, NAME is the address in parameter ip instead of a node name, a
 pointed at the previous owner's recovery directory.
 After the takeover, the NFSv3 clients in the previous owner's statd monitor list (found through the link
 <recovery_root>/NAME of the shared state layout: sm or statd/sm beside it) are sent NSM SM_NOTIFY from the address in
-parameter ip, naming that address, so that their lockd reclaims its locks here; the state number is kept per address
+parameter ip, naming that address, so that their lockd reclaims its locks here (with the clients the pre-stop found
+there before its release, which unmonitors them, kept in nsm-released-IP beside the nodes' directories, as ganesha's
+start unmonitors every client); the state number is kept per address
 on the shared storage. A helper process left by the action sends them as soon as the address is up here (within the
 action's timeout); a client that does not answer within 10 s is logged and left. The transition does not wait for it.`,
 		Params: []ocf.Param{
