@@ -385,7 +385,7 @@ func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
 	var clients []string
 	var base string
 	for _, s := range stopped {
-		cs, b, err := nodeMonitors(root, s)
+		cs, b, err := nodeMonitors(root, s, s == nodeName(r))
 		if err != nil {
 			r.Log.Warnf("NFSv3 clients of %s: %v", s, err)
 		}

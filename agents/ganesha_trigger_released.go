@@ -30,10 +30,15 @@ func releasedFile(base string, ip netip.Addr) string {
 }
 
 // nodeMonitors returns node's NFSv3 clients (its statd monitor list, sm or
-// statd/sm in the directory <root>/<node> leads to) and base.
-func nodeMonitors(root, node string) (clients []string, base string, err error) {
+// statd/sm in the directory <root>/<node> leads to; for this node itself,
+// self, root is in its own state directory) and base.
+func nodeMonitors(root, node string, self bool) (clients []string, base string, err error) {
 	link := filepath.Join(root, node)
-	if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink == 0 {
+	fi, err := os.Lstat(link)
+	switch {
+	case self && errors.Is(err, os.ErrNotExist):
+		link = root
+	case err == nil && fi.Mode()&os.ModeSymlink == 0:
 		return nil, "", fmt.Errorf("%s is not a link to its state directory", link)
 	}
 	d, err := filepath.EvalSymlinks(link)
@@ -58,7 +63,7 @@ func keepReleased(r *ocf.Request, ip netip.Addr) {
 		return
 	}
 	me := nodeName(r)
-	clients, base, err := nodeMonitors(root, me)
+	clients, base, err := nodeMonitors(root, me, true)
 	if err != nil {
 		r.Log.Warnf("statd monitor list of %s: %v", me, err)
 	}
