@@ -382,30 +382,37 @@ func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
 		r.Log.Warnf("parameter ip is not set: the NFSv3 clients of %s are not notified (SM_NOTIFY names the address)", strings.Join(stopped, ", "))
 		return
 	}
-	var clients []string
-	var base string
+	var clients, keptIn []string
+	base := sharedBase(root)
 	for _, s := range stopped {
-		cs, b, err := nodeMonitors(root, s, s == nodeName(r))
+		cs, nodeDir, err := nodeMonitors(root, s, s == nodeName(r))
 		if err != nil {
 			r.Log.Warnf("NFSv3 clients of %s: %v", s, err)
 		}
-		if b != "" {
-			base = b
+		if nodeDir == "" {
+			continue
+		}
+		if s != nodeName(r) {
+			base = filepath.Dir(nodeDir)
 		}
 		clients = append(clients, cs...)
-	}
-	var kept []string
-	if base != "" {
-		var err error
-		if kept, err = releasedClients(base, ip); err != nil {
-			r.Log.Warnf("NFSv3 clients of %s released by its previous owner: %v", ip, err)
+		kept, err := releasedClients(nodeDir, ip)
+		if err != nil {
+			r.Log.Warnf("NFSv3 clients of %s released by %s: %v", ip, s, err)
 		}
-		clients = append(clients, kept...)
+		if len(kept) > 0 {
+			clients = append(clients, kept...)
+			keptIn = append(keptIn, nodeDir)
+		}
 	}
 	slices.Sort(clients)
 	clients = slices.Compact(clients)
 	if len(clients) == 0 {
 		r.Log.Infof("no NFSv3 client of %s to notify", strings.Join(stopped, ", "))
+		return
+	}
+	if base == "" {
+		r.Log.Warnf("NFSv3 clients not notified: no link to another node's state directory in %s (the NSM state is kept beside them)", root)
 		return
 	}
 	state, err := nsm.NextState(filepath.Join(base, "nsm-state-"+ip.String()))
@@ -425,8 +432,8 @@ func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
 		}
 	}
 	r.Log.Infof("NFSv3 clients of %s notified in %v", ip, time.Since(t0).Round(time.Millisecond))
-	if len(kept) > 0 {
-		if err := os.Remove(releasedFile(base, ip)); err != nil {
+	for _, d := range keptIn {
+		if err := os.Remove(releasedFile(d, ip)); err != nil {
 			r.Log.Warnf("%v", err)
 		}
 	}

@@ -6,8 +6,8 @@ package agents
 // state. The node that takes the address over would then find the list
 // empty and notify nobody: the clients' locks were lost without their
 // lockd reclaiming them. So the instance that stops keeps the list, before
-// the release, in a file next to the nodes' directories (one per address),
-// and the takeover notifies those clients too.
+// the release, in a file in its state directory (one per address), and the
+// takeover notifies those clients too.
 
 import (
 	"errors"
@@ -23,16 +23,17 @@ import (
 	"github.com/storhaug/storhaug/ocf"
 )
 
-// releasedFile is where the clients of ip released at a pre-stop are kept,
-// in base (the directory of the nodes' state directories).
-func releasedFile(base string, ip netip.Addr) string {
-	return filepath.Join(base, "nsm-released-"+ip.String())
+// releasedFile is where the clients of ip released at a pre-stop are kept:
+// in the releasing node's state directory on the shared storage (nodeDir),
+// which the taker reaches through its link <recovery_root>/<node>.
+func releasedFile(nodeDir string, ip netip.Addr) string {
+	return filepath.Join(nodeDir, "nsm-released-"+ip.String())
 }
 
 // nodeMonitors returns node's NFSv3 clients (its statd monitor list, sm or
 // statd/sm in the directory <root>/<node> leads to; for this node itself,
-// self, root is in its own state directory) and base.
-func nodeMonitors(root, node string, self bool) (clients []string, base string, err error) {
+// self, root is in its own state directory) and that directory.
+func nodeMonitors(root, node string, self bool) (clients []string, nodeDir string, err error) {
 	link := filepath.Join(root, node)
 	fi, err := os.Lstat(link)
 	switch {
@@ -45,14 +46,30 @@ func nodeMonitors(root, node string, self bool) (clients []string, base string, 
 	if err != nil {
 		return nil, "", err
 	}
-	nodeDir := filepath.Dir(d)
+	nodeDir = filepath.Dir(d)
 	var errs []error
 	for _, dir := range []string{nodeDir, filepath.Join(nodeDir, "statd")} {
 		ms, err := nsm.ReadMonitors(dir)
 		errs = append(errs, err)
 		clients = append(clients, nsm.Clients(ms)...)
 	}
-	return clients, filepath.Dir(nodeDir), errors.Join(errs...)
+	return clients, nodeDir, errors.Join(errs...)
+}
+
+// sharedBase is the directory of the nodes' state directories, found
+// through a link to another node in root ("" if there is none): this
+// node's own directory may be mounted where its parent is not shared.
+func sharedBase(root string) string {
+	es, _ := os.ReadDir(root)
+	for _, e := range es {
+		if e.Type()&os.ModeSymlink == 0 {
+			continue
+		}
+		if d, err := filepath.EvalSymlinks(filepath.Join(root, e.Name())); err == nil {
+			return filepath.Dir(filepath.Dir(d))
+		}
+	}
+	return ""
 }
 
 // keepReleased records, before the release, the NFSv3 clients of this
@@ -63,26 +80,26 @@ func keepReleased(r *ocf.Request, ip netip.Addr) {
 		return
 	}
 	me := nodeName(r)
-	clients, base, err := nodeMonitors(root, me, true)
+	clients, nodeDir, err := nodeMonitors(root, me, true)
 	if err != nil {
 		r.Log.Warnf("statd monitor list of %s: %v", me, err)
 	}
-	if base == "" || len(clients) == 0 {
+	if nodeDir == "" || len(clients) == 0 {
 		return
 	}
 	slices.Sort(clients)
 	clients = slices.Compact(clients)
-	if err := atomicfile.Write(releasedFile(base, ip), []byte(strings.Join(clients, "\n")+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(releasedFile(nodeDir, ip), []byte(strings.Join(clients, "\n")+"\n"), 0o600); err != nil {
 		r.Log.Warnf("the NFSv3 clients of %s will not be notified by the next owner: %v", ip, err)
 		return
 	}
 	r.Log.Infof("NFSv3 clients of %s kept for the next owner: %s", ip, strings.Join(clients, " "))
 }
 
-// releasedClients reads the clients kept for ip (none when there is no
-// file).
-func releasedClients(base string, ip netip.Addr) ([]string, error) {
-	b, err := os.ReadFile(releasedFile(base, ip))
+// releasedClients reads the clients kept for ip in nodeDir (none when
+// there is no file).
+func releasedClients(nodeDir string, ip netip.Addr) ([]string, error) {
+	b, err := os.ReadFile(releasedFile(nodeDir, ip))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
