@@ -384,18 +384,28 @@ func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
 	}
 	var clients, keptIn []string
 	base := sharedBase(root)
-	for _, s := range stopped {
-		cs, nodeDir, err := nodeMonitors(root, s, s == nodeName(r))
-		if err != nil {
+	// this node too: what it released (the address left and came back
+	// before the one that had it in between could notify: ganesha
+	// restarted here; its start unmonitored them)
+	me := nodeName(r)
+	nodes := stopped
+	if !slices.Contains(stopped, me) {
+		nodes = append(slices.Clone(stopped), me)
+	}
+	for _, s := range nodes {
+		cs, nodeDir, err := nodeMonitors(root, s, s == me)
+		if err != nil && slices.Contains(stopped, s) {
 			r.Log.Warnf("NFSv3 clients of %s: %v", s, err)
 		}
 		if nodeDir == "" {
 			continue
 		}
-		if s != nodeName(r) {
+		if s != me {
 			base = filepath.Dir(nodeDir)
 		}
-		clients = append(clients, cs...)
+		if slices.Contains(stopped, s) {
+			clients = append(clients, cs...)
+		}
 		kept, err := releasedClients(nodeDir, ip)
 		if err != nil {
 			r.Log.Warnf("NFSv3 clients of %s released by %s: %v", ip, s, err)

@@ -106,3 +106,30 @@ func TestTriggerRestartInPlaceNotifiesNFSv3Clients(t *testing.T) {
 		t.Errorf("ganesha got %q, want the release then grace for n1", got)
 	}
 }
+
+// The address leaves n1 (ganesha killed there: nothing to release, the list
+// kept) and comes back from n2 before n2 notified anyone: n1's takeover
+// notifies what n1 kept.
+func TestTriggerNotifiesOwnReleasedNFSv3Clients(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	ganeshatest.Serve(t, bus)
+	nsmInProcess(t)
+	client := nsmtest.Start(t)
+	nsmPortmapPort = client.PortmapPort()
+	t.Cleanup(func() { nsmPortmapPort = 0 })
+	roots, record := nfsLayout(t, "n1", "n1", "n2")
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "127.0.0.5")
+	on := func(n string) map[string]string { return with(env, "OCF_RESKEY_recovery_root", roots[n]) }
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(on("n1"), "n1", "pre", "stop", "n2", "n1")); code != ocf.Success {
+		t.Fatalf("pre-stop = %v: %s", code, stderr)
+	}
+	if err := os.Remove(record); err != nil { // n1's new ganesha's SM_UNMON_ALL
+		t.Fatal(err)
+	}
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(on("n1"), "n1", "post", "start", "n1", "n2")); code != ocf.Success {
+		t.Fatalf("post-start = %v: %s", code, stderr)
+	}
+	if got := client.Notifications(); len(got) != 1 || got[0].MonName != "127.0.0.5" {
+		t.Errorf("the client n1 kept got %+v, want one SM_NOTIFY naming 127.0.0.5", got)
+	}
+}
