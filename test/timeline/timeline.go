@@ -47,7 +47,7 @@ const (
 	GraceStart     = "grace-start"     // NFS-Ganesha entered grace (ganesha_trigger, else ganesha's log)
 	GraceLifted    = "grace-lifted"    // NFS-Ganesha left grace
 	SMNotify       = "sm-notify"       // ganesha_trigger notified the NFSv3 clients (SM_NOTIFY)
-	CTDBPeerDead   = "ctdb-peer-dead"  // CTDB declared the victim dead (its own keepalives)
+	CTDBPeerDead   = "ctdb-peer-dead"  // CTDB declared the victim dead (dropped after its fencing, or by keepalives)
 	CTDBRecovering = "ctdb-recovering" // CTDB's recovery started
 	CTDBRecovered  = "ctdb-recovered"  // CTDB's recovery finished
 )
@@ -277,7 +277,7 @@ func (t *Timeline) Breakdown() string {
 	step("tickle ACKs sent", Tickled)
 	step("NFS-Ganesha in grace", GraceStart)
 	step("SM_NOTIFY to NFSv3 clients", SMNotify)
-	step("CTDB: "+t.Victim+" dead (keepalives)", CTDBPeerDead)
+	step("CTDB: "+t.Victim+" dead", CTDBPeerDead)
 	step("CTDB recovery started", CTDBRecovering)
 	step("CTDB recovery finished", CTDBRecovered)
 	if g, ok := t.First(GraceStart); ok {

@@ -112,7 +112,7 @@ func says(e timeline.Event) string {
 	case timeline.SMNotify:
 		return "ganesha_trigger: SM_NOTIFY sent to the NFSv3 clients"
 	case timeline.CTDBPeerDead:
-		return "CTDB: " + demoVictim + " dead (its own keepalives)"
+		return "CTDB: " + demoVictim + " dead (dropped after the fencing, or by its keepalives)"
 	case timeline.CTDBRecovering:
 		return "CTDB: recovery started"
 	case timeline.CTDBRecovered:
