@@ -78,8 +78,11 @@ func TestCTDBAgentOCFTester(t *testing.T) {
 		name string
 		opts []string
 	}{
-		{"plain clone", []string{"ctdb_recovery_lock=" + l.ClusterLock()}},
-		{"promotable clone", []string{"CRM_meta_promotable=true", "CRM_meta_timeout=60000"}},
+		// Each action gets the agent's declared start timeout, as Pacemaker
+		// gives it (ocf-tester's own is 20 s: a first recovery with CTDB's
+		// shipped RerecoveryTimeout takes ~12 s, more on a loaded machine).
+		{"plain clone", []string{"ctdb_recovery_lock=" + l.ClusterLock(), "CRM_meta_timeout=90000"}},
+		{"promotable clone", []string{"CRM_meta_promotable=true", "CRM_meta_timeout=90000"}},
 	} {
 		args := []string{"-v", "-n", "ocft-ctdb"}
 		for _, o := range tc.opts {
