@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/storhaug/storhaug/test/lab"
+	"github.com/storhaug/storhaug/test/timeline"
 )
 
 // Stack is a way of running the cluster's services and addresses: it sets
@@ -120,11 +121,12 @@ type Outcome struct {
 	Heir          string    // where the VIP ran after the fault ("" if it stayed)
 	At            time.Time // the fault's instant (failback: the home node's return)
 	Results       []Result
-	DetectS       *float64 // fault -> the controller's line that the peer is lost / the monitor failed
-	FenceS        *float64 // fault -> the fencer's confirmation; nil without fencing
-	Violations    []string // invariants broken while it ran (VIP on two nodes, two CTDB leaders)
-	ARPWindows    int      // ARP sampling rounds made
-	LeaderSamples int      // CTDB leader poll rounds made
+	DetectS       *float64           // fault -> the controller's line that the peer is lost / the monitor failed
+	FenceS        *float64           // fault -> the fencer's confirmation; nil without fencing
+	Violations    []string           // invariants broken while it ran (VIP on two nodes, two CTDB leaders)
+	ARPWindows    int                // ARP sampling rounds made
+	LeaderSamples int                // CTDB leader poll rounds made
+	Timeline      *timeline.Timeline // the fault as the logs tell it (nil: could not be read)
 }
 
 // Problems lists every way the run broke the invariants: the monitors'
