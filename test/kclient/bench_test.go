@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -112,6 +113,8 @@ func BenchmarkFailover(b *testing.B) {
 		if *benchSVG != "" {
 			var svg bytes.Buffer
 			if err := tl.WriteSVG(&svg); err != nil {
+				b.Error(err)
+			} else if err := os.MkdirAll(filepath.Dir(*benchSVG), 0o755); err != nil {
 				b.Error(err)
 			} else if err := atomicfile.Write(*benchSVG, svg.Bytes(), 0o644); err != nil {
 				b.Error(err)

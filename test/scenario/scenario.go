@@ -12,7 +12,10 @@
 // `workload check` on each. Throughout, it samples ARP from a client
 // namespace (no VIP may be answered for by two machines) and asks every live
 // node's CTDB for its leader (never two). The cluster under test is a Stack:
-// Storhaug is the first.
+// Storhaug is the first; a stack that serves only SMB (Protocoler) gets only
+// the SMB mount, and a VIP is found where the nodes' kernels have it, so a
+// stack whose VIPs are not Pacemaker resources (CTDB's own) runs too.
+// detect_s and fence_s come from the fault's timeline (test/timeline).
 package scenario
 
 import (
