@@ -191,6 +191,16 @@ func switchStack(ctx context.Context, l *lab.Lab, prev, cur scenario.Stack) erro
 	if err := l.ResetCIB(ctx, 3*time.Minute); err != nil {
 		return fmt.Errorf("reset the CIB: %w", err)
 	}
+	// Every daemon a stack ran stopped with its resources: the next
+	// stack starts from the lab's prepared services (RestoreConfigs
+	// leaves a node whose daemon still runs as it is).
+	for _, n := range l.Nodes() {
+		for _, d := range []string{"ctdbd", "smbd", "ganesha.nfsd"} {
+			if n.Running(d) {
+				return fmt.Errorf("%s still runs on %s after %s's resources stopped", d, n.Name(), prev.Name())
+			}
+		}
+	}
 	if _, err := l.RestoreConfigs(); err != nil {
 		return err
 	}
