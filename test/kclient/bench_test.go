@@ -191,6 +191,9 @@ func switchStack(ctx context.Context, l *lab.Lab, prev, cur scenario.Stack) erro
 	if err := l.ResetCIB(ctx, 3*time.Minute); err != nil {
 		return fmt.Errorf("reset the CIB: %w", err)
 	}
+	if err := dropLeftBlocks(ctx, l, prev); err != nil {
+		return err
+	}
 	// Every daemon a stack ran stopped with its resources: the next
 	// stack starts from the lab's prepared services (RestoreConfigs
 	// leaves a node whose daemon still runs as it is).
@@ -205,6 +208,32 @@ func switchStack(ctx context.Context, l *lab.Lab, prev, cur scenario.Stack) erro
 		return err
 	}
 	return cur.Setup(ctx, l)
+}
+
+// dropLeftBlocks removes, and logs, the DROP rules for the VIPs that a
+// stack's stopped resources left in a node's INPUT chain (resource-agents'
+// portblock: its block instance's stop does not always remove the rule the
+// unblock instance's stop put back), so that the next stack's clients are
+// not dropped by them.
+func dropLeftBlocks(ctx context.Context, l *lab.Lab, prev scenario.Stack) error {
+	for _, n := range l.Nodes() {
+		r, err := n.Run(ctx, "iptables-nft", "-S", "INPUT")
+		if err != nil {
+			return fmt.Errorf("%s: iptables -S INPUT: %v %s", n.Name(), err, r.Output())
+		}
+		for _, line := range strings.Split(r.Stdout, "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 || f[0] != "-A" || !strings.Contains(line, "-j DROP") || !strings.Contains(line, "-d 198.51.100.") {
+				continue
+			}
+			logf("failover bench: %s left on %s: %s; removed", prev.Name(), n.Name(), line)
+			f[0] = "-D"
+			if r, err := n.Run(ctx, "iptables-nft", f...); err != nil {
+				return fmt.Errorf("%s: iptables %s: %v %s", n.Name(), strings.Join(f, " "), err, r.Output())
+			}
+		}
+	}
+	return nil
 }
 
 // representative is the timeline of the storhaug stack's first crash.
