@@ -165,14 +165,14 @@ func medMax(xs []float64) string {
 // seconds), acknowledged, lost, corrupt, the lock outcome.
 func Table(rs []BenchResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-12s %-7s %-9s %2s %11s %11s %11s %11s %7s %5s %7s %-14s %s\n",
+	fmt.Fprintf(&b, "%-12s %-7s %-15s %2s %11s %11s %11s %11s %7s %5s %7s %-14s %s\n",
 		"fault", "proto", "stack", "R", "outage_s", "newopen_s", "detect_s", "fence_s", "acked", "lost", "corrupt", "locks", "failed")
 	for _, r := range rs {
 		failed := ""
 		if r.Failed {
 			failed = "FAILED"
 		}
-		fmt.Fprintf(&b, "%-12s %-7s %-9s %2d %11s %11s %11s %11s %7d %5d %7d %-14s %s\n",
+		fmt.Fprintf(&b, "%-12s %-7s %-15s %2d %11s %11s %11s %11s %7d %5d %7d %-14s %s\n",
 			r.Fault, r.Proto, r.Stack, len(r.OutageS), medMax(r.OutageS), medMax(r.NewOpenS),
 			medMax(present(r.DetectS)), medMax(present(r.FenceS)), r.Acked, r.Lost, r.Corrupt, r.Locks, failed)
 	}

@@ -363,7 +363,7 @@ func (r *run) probeLock(ctx context.Context, m Mount, dir string) (string, error
 	if _, err := MountIn(ctx, r.g, m.FSType, m.Source, m.Fresh, dir); err != nil {
 		return "", fmt.Errorf("fresh mount: %w", err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, r.opts.RecoverLimit) // a server in grace (90 s as ganesha ships) refuses locks until it ends
 	defer cancel()
 	res, err := r.g.Run(pctx, r.opts.Workload, "probelock", "-file", r.wdir(dir, m)+"/lock")
 	if err != nil {
