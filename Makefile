@@ -98,10 +98,17 @@ failover-test: deps build
 # then, as the last line, the JSON report (also in failover-bench.txt).
 FAULTS ?= all
 R      ?= 3
+# STACKS: storhaug and the anchors of issue 13 (resource-agents, ctdb), one
+# after the other in the same lab; TUNABLES=same: every stack with
+# storhaug's CTDB tunables. The timeline of storhaug's first crash goes to
+# docs/failover-timeline.svg.
+STACKS   ?= storhaug
+TUNABLES ?=
 failover-bench: deps build
 	@rm -f failover-bench.txt; set -o pipefail; \
 	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkFailover$$' -benchtime 1x -timeout 600m ./test/kclient/ \
-	  -args -faults '$(FAULTS)' -r '$(R)' -bench-out $(abspath failover-bench.txt) 2>&1 | tee failover-bench.log; rc=$$?; \
+	  -args -faults '$(FAULTS)' -r '$(R)' -stacks '$(STACKS)' -tunables '$(TUNABLES)' \
+	  -timeline-svg $(abspath docs/failover-timeline.svg) -bench-out $(abspath failover-bench.txt) 2>&1 | tee failover-bench.log; rc=$$?; \
 	if [ -s failover-bench.txt ]; then cat failover-bench.txt; fi; exit $$rc
 
 # The demo's kernel client runs test/workload on its mounts (a static

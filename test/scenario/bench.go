@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -14,6 +15,7 @@ type BenchResult struct {
 	Fault    string     `json:"fault"`
 	Proto    string     `json:"proto"`
 	Stack    string     `json:"stack"`
+	Tunables string     `json:"tunables,omitempty"` // "same": every stack with the same CTDB tunables; "": as shipped
 	OutageS  []float64  `json:"outage_s"`
 	NewOpenS []float64  `json:"newopen_s"`
 	DetectS  []*float64 `json:"detect_s,omitempty"` // per repetition; null where no line was found
@@ -163,14 +165,14 @@ func medMax(xs []float64) string {
 // seconds), acknowledged, lost, corrupt, the lock outcome.
 func Table(rs []BenchResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-12s %-7s %-9s %2s %11s %11s %11s %11s %7s %5s %7s %-14s %s\n",
+	fmt.Fprintf(&b, "%-12s %-7s %-15s %2s %11s %11s %11s %11s %7s %5s %7s %-14s %s\n",
 		"fault", "proto", "stack", "R", "outage_s", "newopen_s", "detect_s", "fence_s", "acked", "lost", "corrupt", "locks", "failed")
 	for _, r := range rs {
 		failed := ""
 		if r.Failed {
 			failed = "FAILED"
 		}
-		fmt.Fprintf(&b, "%-12s %-7s %-9s %2d %11s %11s %11s %11s %7d %5d %7d %-14s %s\n",
+		fmt.Fprintf(&b, "%-12s %-7s %-15s %2d %11s %11s %11s %11s %7d %5d %7d %-14s %s\n",
 			r.Fault, r.Proto, r.Stack, len(r.OutageS), medMax(r.OutageS), medMax(r.NewOpenS),
 			medMax(present(r.DetectS)), medMax(present(r.FenceS)), r.Acked, r.Lost, r.Corrupt, r.Locks, failed)
 	}
@@ -185,4 +187,98 @@ func JSONLine(rep BenchReport) (string, error) {
 	}
 	b, err := json.Marshal(rep)
 	return string(b), err
+}
+
+// The stacks the bench knows, in the order it runs them: the CTDB-native
+// stack last (it leaves ctdbd started outside Pacemaker, enabled in the lab).
+var Stacks = []string{"storhaug", "resource-agents", "ctdb"}
+
+// ParseStacks reads the bench's comma-separated list of stacks ("" is
+// storhaug alone) and returns them in the order the bench runs them.
+func ParseStacks(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return []string{Stacks[0]}, nil
+	}
+	seen := map[string]bool{}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(Stacks, f) {
+			return nil, fmt.Errorf("-stacks: unknown stack %q (known: %s)", f, strings.Join(Stacks, ","))
+		}
+		seen[f] = true
+	}
+	var out []string
+	for _, st := range Stacks {
+		if seen[st] {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
+// ParseTunables reads the bench's -tunables: "" (or "shipped") is every
+// stack with its own defaults, "same" every stack with the same CTDB
+// tunables; it returns the results' "tunables" value.
+func ParseTunables(s string) (string, error) {
+	switch s {
+	case "", "shipped":
+		return "", nil
+	case "same":
+		return "same", nil
+	}
+	return "", fmt.Errorf("-tunables: %q: want same or shipped", s)
+}
+
+// Ratio is how many times longer an anchor stack's median outage is than
+// the base stack's, for one fault and protocol: SMB's outage on an open
+// file, NFS's new-open outage.
+type Ratio struct {
+	Fault, Proto, Anchor string
+	Measure              string // outage_s (SMB) or newopen_s (NFS)
+	Base, Other          float64
+	Times                float64 // Other / Base; +Inf for a base of 0
+}
+
+// Ratios compares base (storhaug) with every other stack in rs, per fault
+// and protocol both measured, in rs's order.
+func Ratios(rs []BenchResult, base string) []Ratio {
+	type key struct{ fault, proto, tunables string }
+	bases := map[key]BenchResult{}
+	for _, r := range rs {
+		if r.Stack == base {
+			bases[key{r.Fault, r.Proto, r.Tunables}] = r
+		}
+	}
+	var out []Ratio
+	for _, r := range rs {
+		b, ok := bases[key{r.Fault, r.Proto, r.Tunables}]
+		if r.Stack == base || !ok {
+			continue
+		}
+		x := Ratio{Fault: r.Fault, Proto: r.Proto, Anchor: r.Stack, Measure: "newopen_s",
+			Base: Median(b.NewOpenS), Other: Median(r.NewOpenS)}
+		if strings.HasPrefix(r.Proto, "smb") {
+			x.Measure, x.Base, x.Other = "outage_s", Median(b.OutageS), Median(r.OutageS)
+		}
+		x.Times = x.Other / x.Base
+		if x.Base == 0 {
+			x.Times = math.Inf(1)
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// RatioTable prints Ratios for a person.
+func RatioTable(xs []Ratio, base string) string {
+	if len(xs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-12s %-7s %-16s %-9s %9s %9s %8s\n", "fault", "proto", "anchor", "measure", base, "anchor", "ratio")
+	for _, x := range xs {
+		fmt.Fprintf(&b, "%-12s %-7s %-16s %-9s %9.1f %9.1f %7.1fx\n", x.Fault, x.Proto, x.Anchor, x.Measure, x.Base, x.Other, x.Times)
+	}
+	fmt.Fprintf(&b, "(medians in seconds; ratio: how many times longer the anchor's outage is than %s's)\n", base)
+	return b.String()
 }

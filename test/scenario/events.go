@@ -42,15 +42,10 @@ func (m *logMark) lines() map[string][]string {
 	return out
 }
 
-// firstMatch is the earliest stamp of a line (on nodes other than skip)
-// that matches re and not except. Pacemaker's stamps are "Dec 01
-// 18:13:41.258", local time.
-func firstMatch(lines map[string][]string, skip string, re, except *regexp.Regexp, year int) (time.Time, bool) {
-	return firstMatchAfter(lines, skip, re, except, year, time.Time{})
-}
-
-// firstMatchAfter is firstMatch among the lines stamped at or after from
-// (to the millisecond).
+// firstMatchAfter is the earliest stamp of a line (on nodes other than
+// skip) that matches re and not except, among the lines stamped at or after
+// from (to the millisecond). Pacemaker's stamps are "Dec 01 18:13:41.258",
+// local time.
 func firstMatchAfter(lines map[string][]string, skip string, re, except *regexp.Regexp, year int, from time.Time) (time.Time, bool) {
 	from = from.Truncate(time.Millisecond)
 	var best time.Time
@@ -76,38 +71,6 @@ func firstMatchAfter(lines map[string][]string, skip string, re, except *regexp.
 		}
 	}
 	return best, !best.IsZero()
-}
-
-// detectTimes reads, from the pacemaker logs since the mark, the seconds
-// from the fault at to the failure's detection (a node fault: a
-// controller's line that the victim is lost, on another node; a daemon
-// kill: the first failed monitor on the victim) and to the fencer's
-// confirmation that it fenced the victim. nil: no such line (moves,
-// standby; no fencing), and for failback, whose fault is a return.
-func detectTimes(m *logMark, fault, victim string, at time.Time) (detect, fence *float64) {
-	if fault == Failback {
-		return nil, nil
-	}
-	lines := m.lines()
-	since := func(t time.Time, ok bool) *float64 {
-		if !ok {
-			return nil
-		}
-		s := t.Sub(at).Seconds()
-		return &s
-	}
-	q := regexp.QuoteMeta(victim)
-	switch fault {
-	case Crash, LinkCut, Partition:
-		detect = since(firstMatch(lines, victim, regexp.MustCompile(`pacemaker-controld.*(Node `+q+` state is now lost|`+q+` will be fenced)`), nil, m.year))
-	case KillCTDBD, KillSMBD, KillGanesha:
-		detect = since(firstMatch(lines, "", regexp.MustCompile(`Result of monitor operation for \S+ on `+q+`: `), regexp.MustCompile(`on `+q+`: (ok|OK)\b`), m.year))
-	case KillIPaddr3:
-		// IPaddr3's monitor does not fail: it notices and starts a new helper.
-		detect = since(firstMatch(lines, "", regexp.MustCompile(`the helper process for \S+ is gone`), nil, m.year))
-	}
-	fence = since(firstMatch(lines, "", regexp.MustCompile(`Operation '(off|reboot)' targeting `+q+` by \S+ for \S+: OK`), nil, m.year))
-	return detect, fence
 }
 
 // stopStarted is when the cluster began to stop resource id (its stop

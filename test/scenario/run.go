@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/storhaug/storhaug/test/lab"
+	"github.com/storhaug/storhaug/test/timeline"
 )
 
 // Mount is how a kernel client mounts one protocol through a VIP.
@@ -160,7 +161,7 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 	}
 	defer mon.stop()
 
-	ms := Mounts(r.vip)
+	ms := MountsFor(r.stack, r.vip)
 	defer r.unmountAll(ms)
 	for _, m := range ms {
 		d, err := MountIn(ctx, g, m.FSType, m.Source, m.Opts, r.mnt(m))
@@ -254,7 +255,23 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 		}
 		failed = r.waitProgress(ctx, ms, r.out.At)
 	}
-	r.out.DetectS, r.out.FenceS = detectTimes(logs, r.fault, victim, r.out.At)
+	// The fault as the logs tell it (the workload logs under the
+	// protocols' names).
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = r.id + "-" + m.Proto
+	}
+	tl, err := timeline.Collect(l, g, names, r.out.At, victim)
+	if err != nil {
+		r.logf("timeline: %v", err)
+	}
+	if tl != nil {
+		for i := range tl.Protos {
+			tl.Protos[i].Name = ms[i].Proto
+		}
+		r.out.Timeline = tl
+	}
+	r.out.DetectS, r.out.FenceS = detectFence(tl, r.fault)
 
 	// The cluster whole again: the locks probed again through other fresh
 	// mounts, which the checker then reads every record through.
@@ -346,7 +363,7 @@ func (r *run) probeLock(ctx context.Context, m Mount, dir string) (string, error
 	if _, err := MountIn(ctx, r.g, m.FSType, m.Source, m.Fresh, dir); err != nil {
 		return "", fmt.Errorf("fresh mount: %w", err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, r.opts.RecoverLimit) // a server in grace (90 s as ganesha ships) refuses locks until it ends
 	defer cancel()
 	res, err := r.g.Run(pctx, r.opts.Workload, "probelock", "-file", r.wdir(dir, m)+"/lock")
 	if err != nil {

@@ -12,7 +12,10 @@
 // `workload check` on each. Throughout, it samples ARP from a client
 // namespace (no VIP may be answered for by two machines) and asks every live
 // node's CTDB for its leader (never two). The cluster under test is a Stack:
-// Storhaug is the first.
+// Storhaug is the first; a stack that serves only SMB (Protocoler) gets only
+// the SMB mount, and a VIP is found where the nodes' kernels have it, so a
+// stack whose VIPs are not Pacemaker resources (CTDB's own) runs too.
+// detect_s and fence_s come from the fault's timeline (test/timeline).
 package scenario
 
 import (
@@ -23,6 +26,7 @@ import (
 	"time"
 
 	"github.com/storhaug/storhaug/test/lab"
+	"github.com/storhaug/storhaug/test/timeline"
 )
 
 // Stack is a way of running the cluster's services and addresses: it sets
@@ -120,11 +124,12 @@ type Outcome struct {
 	Heir          string    // where the VIP ran after the fault ("" if it stayed)
 	At            time.Time // the fault's instant (failback: the home node's return)
 	Results       []Result
-	DetectS       *float64 // fault -> the controller's line that the peer is lost / the monitor failed
-	FenceS        *float64 // fault -> the fencer's confirmation; nil without fencing
-	Violations    []string // invariants broken while it ran (VIP on two nodes, two CTDB leaders)
-	ARPWindows    int      // ARP sampling rounds made
-	LeaderSamples int      // CTDB leader poll rounds made
+	DetectS       *float64           // fault -> the controller's line that the peer is lost / the monitor failed
+	FenceS        *float64           // fault -> the fencer's confirmation; nil without fencing
+	Violations    []string           // invariants broken while it ran (VIP on two nodes, two CTDB leaders)
+	ARPWindows    int                // ARP sampling rounds made
+	LeaderSamples int                // CTDB leader poll rounds made
+	Timeline      *timeline.Timeline // the fault as the logs tell it (nil: could not be read)
 }
 
 // Problems lists every way the run broke the invariants: the monitors'

@@ -1,0 +1,56 @@
+package scenario
+
+import (
+	"math"
+	"slices"
+
+	"github.com/storhaug/storhaug/test/timeline"
+)
+
+// detectFence reads the bench's detect_s and fence_s from a fault's
+// timeline: for a node fault (crash, link cut, partition) detection is
+// Pacemaker's controller logging the victim lost; for a daemon kill, the
+// first failed recurring monitor on the victim; fencing is the fencer's
+// confirmation. nil: no such event (moves, standby, IPaddr3's helper, whose
+// monitor does not fail; no fencing), and for failback, whose fault is a
+// return.
+func detectFence(t *timeline.Timeline, fault string) (detect, fence *float64) {
+	if t == nil || fault == Failback {
+		return nil, nil
+	}
+	seconds := func(s float64) *float64 {
+		if math.IsNaN(s) {
+			return nil
+		}
+		return &s
+	}
+	switch fault {
+	case Crash, LinkCut, Partition:
+		detect = seconds(t.Since(timeline.Lost))
+	case KillCTDBD, KillSMBD, KillGanesha:
+		detect = seconds(t.Since(timeline.MonitorFailed))
+	}
+	return detect, seconds(t.FenceS())
+}
+
+// Protocoler is a Stack that serves only some protocols ("smb", "nfs"); a
+// Stack that is not one serves both.
+type Protocoler interface {
+	Protocols() []string
+}
+
+// MountsFor are the Mounts through vip of the protocols s serves.
+func MountsFor(s Stack, vip string) []Mount {
+	ms := Mounts(vip)
+	p, ok := s.(Protocoler)
+	if !ok {
+		return ms
+	}
+	serves := p.Protocols()
+	return slices.DeleteFunc(ms, func(m Mount) bool {
+		if m.FSType == "cifs" {
+			return !slices.Contains(serves, "smb")
+		}
+		return !slices.Contains(serves, "nfs")
+	})
+}
