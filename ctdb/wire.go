@@ -296,7 +296,10 @@ func (m *nodeMap) UnmarshalBinary(b []byte) error {
 	out := make(nodeMap, num)
 	for i := range out {
 		e := b[i*stride : (i+1)*stride]
-		out[i] = nodeAndFlags{PNN: wireLE.Uint32(e), Flags: wireLE.Uint32(e[4:]), Addr: sockaddr(e[8:]), Port: sockaddrPort(e[8:])}
+		out[i] = nodeAndFlags{PNN: wireLE.Uint32(e), Flags: wireLE.Uint32(e[4:]), Addr: sockaddr(e[8:])}
+		if out[i].Addr.IsValid() { // a port belongs to an address of a known family
+			out[i].Port = sockaddrPort(e[8:])
+		}
 	}
 	*m = out
 	return nil
