@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/storhaug/storhaug/test/scenario"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,59 +18,6 @@ import (
 	"github.com/storhaug/storhaug/test/lab"
 	"github.com/storhaug/storhaug/test/timeline"
 )
-
-// demoMount is one protocol's mount in the guest: the options a Linux admin
-// uses for HA (hard; NFS over TCP with a short retransmit timeout), as
-// test/kclient mounts them; fresh is a second, independent mount for the
-// data check (no shared cache or connection).
-type demoMount struct {
-	proto, fstype, source, opts, fresh string
-}
-
-func demoMounts(vip string) []demoMount {
-	nfs := vip + ":" + lab.ExportPseudo
-	smb := "//" + vip + "/" + lab.ShareName
-	return []demoMount{
-		{"nfs4.2", "nfs", nfs, "vers=4.2,hard,timeo=10", "vers=4.2,hard,timeo=10,nosharecache"},
-		{"nfs4.1", "nfs", nfs, "vers=4.1,hard,timeo=10", "vers=4.1,hard,timeo=10,nosharecache"},
-		{"nfs3", "nfs", nfs, "vers=3,hard,timeo=10,proto=tcp,mountproto=tcp", "vers=3,hard,timeo=10,proto=tcp,mountproto=tcp,nosharecache"},
-		{"smb3", "cifs", smb, "vers=3.1.1,guest,hard", "vers=3.1.1,guest,hard,nosharesock"},
-	}
-}
-
-// guestMount mounts in the guest (on its tmpfs). smbd is started by CTDB
-// once CTDB is healthy, which may come after the resources run: a refused
-// SMB connection is retried for up to 90 s.
-func guestMount(ctx context.Context, g *lab.Guest, fstype, source, opts, dir string) (time.Duration, error) {
-	if r, err := g.Run(ctx, "mkdir", "-p", dir); err != nil {
-		return 0, fmt.Errorf("mkdir %s: %v %s", dir, err, r.Output())
-	}
-	t0 := time.Now()
-	try := func() error {
-		r, err := g.Run(ctx, "mount", "-t", fstype, "-o", opts, source, dir)
-		if err != nil {
-			return fmt.Errorf("mount -t %s -o %s %s %s: %v %s", fstype, opts, source, dir, err, r.Output())
-		}
-		return nil
-	}
-	if fstype != "cifs" {
-		err := try()
-		return time.Since(t0), err
-	}
-	var hard error
-	err := lab.WaitFor(ctx, "smbd to accept "+source, 90*time.Second, func() (bool, error) {
-		err := try()
-		if err != nil && !strings.Contains(err.Error(), "could not connect") {
-			hard = err
-			return true, nil
-		}
-		return err == nil, err
-	})
-	if hard != nil {
-		return 0, hard
-	}
-	return time.Since(t0), err
-}
 
 func guestKernel(ctx context.Context, g *lab.Guest) string {
 	r, err := g.Run(ctx, "uname", "-r")
@@ -129,23 +77,23 @@ func says(e timeline.Event) string {
 // the guest, runs the workloads, powers the victim off and tells the story.
 func crashUnderKernelClients(ctx context.Context, l *lab.Lab, svg string) error {
 	g := l.Guest(1)
-	ms := demoMounts(demoVIP)
+	ms := scenario.Mounts(demoVIP)
 	protos := make([]string, len(ms))
 	for i, m := range ms {
-		protos[i] = m.proto
+		protos[i] = m.Proto
 	}
 	stamp := time.Now().Format("150405")
-	wdir := func(base string, m demoMount) string {
-		return fmt.Sprintf("%s/%s/demo-%s-%s", base, m.proto, m.proto, stamp)
+	wdir := func(base string, m scenario.Mount) string {
+		return fmt.Sprintf("%s/%s/demo-%s-%s", base, m.Proto, m.Proto, stamp)
 	}
 
 	section("kernel client %s mounts through %s (%s's VIP) and runs test/workload on each mount", g.Hostname(), demoVIP, demoVictim)
 	for _, m := range ms {
-		d, err := guestMount(ctx, g, m.fstype, m.source, m.opts, "/tmp/m/"+m.proto)
+		d, err := scenario.MountIn(ctx, g, m.FSType, m.Source, m.Opts, "/tmp/m/"+m.Proto)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("  %-7s mount -t %s -o %s %s (%.2fs)\n", m.proto, m.fstype, m.opts, m.source, d.Seconds())
+		fmt.Printf("  %-7s mount -t %s -o %s %s (%.2fs)\n", m.Proto, m.FSType, m.Opts, m.Source, d.Seconds())
 	}
 	defer func() {
 		// Hard mounts of a VIP that moves on: unmount before teardown.
@@ -153,7 +101,7 @@ func crashUnderKernelClients(ctx context.Context, l *lab.Lab, svg string) error 
 		defer cancel()
 		for _, base := range []string{"/tmp/m/", "/tmp/f/"} {
 			for _, m := range ms {
-				g.Run(uctx, "umount", "-f", "-l", base+m.proto)
+				g.Run(uctx, "umount", "-f", "-l", base+m.Proto)
 			}
 		}
 	}()
@@ -168,16 +116,16 @@ func crashUnderKernelClients(ctx context.Context, l *lab.Lab, svg string) error 
 	results := map[string]chan ended{}
 	for _, m := range ms {
 		ch := make(chan ended, 1)
-		results[m.proto] = ch
+		results[m.Proto] = ch
 		go func() {
 			r, err := g.Run(wctx, lab.GuestLabDir+"/workload", "run", "-dir", wdir("/tmp/m", m),
-				"-log", lab.GuestLabDir+"/"+m.proto+".log", "-stop", "/tmp/stop")
+				"-log", lab.GuestLabDir+"/"+m.Proto+".log", "-stop", "/tmp/stop")
 			ch <- ended{r, err}
 		}()
 	}
 	for _, m := range ms {
-		err := l.WaitFor(ctx, m.proto+" workload running", time.Minute, func() (bool, error) {
-			acks, opens := progress(g, m.proto)
+		err := l.WaitFor(ctx, m.Proto+" workload running", time.Minute, func() (bool, error) {
+			acks, opens := progress(g, m.Proto)
 			if acks >= 20 && opens >= 2 {
 				return true, nil
 			}
@@ -209,7 +157,7 @@ func crashUnderKernelClients(ctx context.Context, l *lab.Lab, svg string) error 
 	section("data check: the workloads stop; every acknowledged record is read back through a fresh mount")
 	probes := map[string]string{}
 	for _, m := range ms {
-		if _, err := guestMount(ctx, g, m.fstype, m.source, m.fresh, "/tmp/f/"+m.proto); err != nil {
+		if _, err := scenario.MountIn(ctx, g, m.FSType, m.Source, m.Fresh, "/tmp/f/"+m.Proto); err != nil {
 			return fmt.Errorf("fresh mount: %v", err)
 		}
 		// While the workload still holds its lock: a conflicting lock
@@ -218,35 +166,35 @@ func crashUnderKernelClients(ctx context.Context, l *lab.Lab, svg string) error 
 		r, err := g.Run(pctx, lab.GuestLabDir+"/workload", "probelock", "-file", wdir("/tmp/f", m)+"/lock")
 		cancel()
 		if err != nil {
-			return fmt.Errorf("%s: lock probe: %v %s", m.proto, err, r.Output())
+			return fmt.Errorf("%s: lock probe: %v %s", m.Proto, err, r.Output())
 		}
-		probes[m.proto] = strings.TrimSpace(r.Stdout)
+		probes[m.Proto] = strings.TrimSpace(r.Stdout)
 	}
 	if r, err := g.Run(ctx, "touch", "/tmp/stop"); err != nil {
 		return fmt.Errorf("stop the workloads: %v %s", err, r.Output())
 	}
 	for _, m := range ms {
 		select {
-		case e := <-results[m.proto]:
+		case e := <-results[m.Proto]:
 			if e.err != nil {
-				return fmt.Errorf("%s workload: %v %s", m.proto, e.err, e.r.Output())
+				return fmt.Errorf("%s workload: %v %s", m.Proto, e.err, e.r.Output())
 			}
 		case <-time.After(2 * time.Minute):
-			return fmt.Errorf("%s workload did not stop within 2 minutes", m.proto)
+			return fmt.Errorf("%s workload did not stop within 2 minutes", m.Proto)
 		}
 	}
 	var problems []string
 	fmt.Printf("  %-7s %6s %5s %8s %9s %10s  %-14s %s\n", "proto", "acked", "lost", "corrupt", "outage_s", "newopen_s", "held lock", "errors seen by the application")
 	for _, m := range ms {
 		r, err := g.Run(ctx, lab.GuestLabDir+"/workload", "check", "-dir", wdir("/tmp/f", m),
-			"-log", lab.GuestLabDir+"/"+m.proto+".log", "-proto", m.proto,
-			"-fault", fmt.Sprint(fault.UnixNano()), "-probe", probes[m.proto])
+			"-log", lab.GuestLabDir+"/"+m.Proto+".log", "-proto", m.Proto,
+			"-fault", fmt.Sprint(fault.UnixNano()), "-probe", probes[m.Proto])
 		if err != nil {
-			return fmt.Errorf("%s: check: %v %s", m.proto, err, r.Output())
+			return fmt.Errorf("%s: check: %v %s", m.Proto, err, r.Output())
 		}
 		var rep workloadReport
 		if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
-			return fmt.Errorf("%s: check output %q: %v", m.proto, r.Stdout, err)
+			return fmt.Errorf("%s: check output %q: %v", m.Proto, r.Stdout, err)
 		}
 		seen := fmt.Sprint(rep.Errors)
 		if rep.Errors > 0 && len(rep.Problems) > 0 {
@@ -254,10 +202,10 @@ func crashUnderKernelClients(ctx context.Context, l *lab.Lab, svg string) error 
 		}
 		fmt.Printf("  %-7s %6d %5d %8d %9.2f %10.2f  %-14s %s\n", rep.Proto, rep.Acked, rep.Lost, rep.Corrupt, rep.OutageS, rep.NewOpenS, rep.Locks, seen)
 		if rep.Lost != 0 || rep.Corrupt != 0 || rep.Acked == 0 {
-			problems = append(problems, fmt.Sprintf("%s: %d acknowledged, %d lost, %d corrupt", m.proto, rep.Acked, rep.Lost, rep.Corrupt))
+			problems = append(problems, fmt.Sprintf("%s: %d acknowledged, %d lost, %d corrupt", m.Proto, rep.Acked, rep.Lost, rep.Corrupt))
 		}
 		if rep.Locks != "kept" && rep.Locks != "reported-lost" {
-			problems = append(problems, fmt.Sprintf("%s: lock %s", m.proto, rep.Locks))
+			problems = append(problems, fmt.Sprintf("%s: lock %s", m.Proto, rep.Locks))
 		}
 	}
 	fmt.Println("  held lock: kept = a conflicting lock through the fresh mount was denied; reported-lost = the application got an error")
