@@ -5,6 +5,9 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/storhaug/storhaug/test/timeline"
 )
 
 func f(x float64) *float64 { return &x }
@@ -172,5 +175,38 @@ func TestProblems(t *testing.T) {
 		if strings.Contains(got, no) {
 			t.Errorf("a kept or reported lock is no problem:\n%s", got)
 		}
+	}
+}
+
+// A node other than the victim lost in a survivor's view, or fenced, is a
+// false failover; the victim's own view of the others (a partition) is
+// not; the victim itself lost is one only where the fault leaves it up.
+func TestFalseFailovers(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 21, 0, 0, 0, time.UTC)
+	ev := func(s float64, node, kind, detail string) timeline.Event {
+		return timeline.Event{At: t0.Add(time.Duration(s * float64(time.Second))), Node: node, Kind: kind, Detail: detail}
+	}
+	tl := &timeline.Timeline{Fault: t0, Victim: "n3", Events: []timeline.Event{
+		ev(0, "n3", timeline.Fault, "fault injected on n3"),
+		ev(2.1, "n1", timeline.Lost, "Node n3 state is now lost"),
+		ev(2.2, "n3", timeline.BystanderLost, "Node n1 state is now lost"),
+		ev(2.5, "n1", timeline.Fenced, "Operation 'off' targeting n3 by n1"),
+	}}
+	for _, f := range []string{Crash, LinkCut, Partition, Failback, KillCTDBD} {
+		if v := falseFailovers(tl, f); len(v) != 0 {
+			t.Errorf("%s: %v", f, v)
+		}
+	}
+	for _, f := range []string{Move, Standby, KillIPaddr3} {
+		if v := falseFailovers(tl, f); len(v) != 2 {
+			t.Errorf("%s: %v, want the victim's loss and fencing", f, v)
+		}
+	}
+	tl.Events = append(tl.Events,
+		ev(3.0, "n2", timeline.BystanderLost, "Node n1 state is now lost"),
+		ev(4.0, "n2", timeline.BystanderFenced, "Operation 'reboot' targeting n1 by n2"))
+	v := falseFailovers(tl, Crash)
+	if len(v) != 2 || !strings.Contains(v[0], "false failover 3.0s after the crash: Node n1 state is now lost (n2's log)") {
+		t.Errorf("got %q", v)
 	}
 }

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"fmt"
 	"math"
 	"slices"
 
@@ -53,4 +54,32 @@ func MountsFor(s Stack, vip string) []Mount {
 		}
 		return !slices.Contains(serves, "nfs")
 	})
+}
+
+// falseFailovers are the nodes the cluster gave up on without cause, from a
+// fault's timeline: any node other than the victim fenced, or declared lost
+// by a node other than the victim (a partitioned victim sees the others
+// go, and cannot fence them without quorum); and for a fault that leaves
+// the node running and reachable (move, standby, IPaddr3's helper), the
+// victim lost or fenced as well.
+func falseFailovers(t *timeline.Timeline, fault string) []string {
+	if t == nil {
+		return nil
+	}
+	var out []string
+	for _, e := range t.Events {
+		bad := false
+		switch e.Kind {
+		case timeline.BystanderFenced:
+			bad = true
+		case timeline.BystanderLost:
+			bad = e.Node != t.Victim
+		case timeline.Lost, timeline.Fenced:
+			bad = fault == Move || fault == Standby || fault == KillIPaddr3
+		}
+		if bad {
+			out = append(out, fmt.Sprintf("false failover %.1fs after the %s: %s (%s's log)", e.At.Sub(t.Fault).Seconds(), fault, e.Detail, e.Node))
+		}
+	}
+	return out
 }

@@ -329,6 +329,7 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 		r.out.Results = append(r.out.Results, res)
 	}
 	r.out.Violations, r.out.ARPWindows, r.out.LeaderSamples = mon.stop()
+	r.out.Violations = append(r.out.Violations, falseFailovers(tl, r.fault)...)
 	return r.out, nil
 }
 

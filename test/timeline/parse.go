@@ -98,8 +98,12 @@ func (p parser) pacemaker(node string, b []byte) []Event {
 		add := func(kind string) { evs = append(evs, Event{At: at, Node: node, Kind: kind, Detail: msg}) }
 		switch daemon {
 		case "pacemaker-controld":
-			if l := pcmkLost.FindStringSubmatch(msg); l != nil && l[1] == p.victim {
-				add(Lost)
+			if l := pcmkLost.FindStringSubmatch(msg); l != nil {
+				if l[1] == p.victim {
+					add(Lost)
+				} else {
+					add(BystanderLost)
+				}
 			}
 			r := pcmkResult.FindStringSubmatch(msg)
 			if r == nil {
@@ -119,8 +123,12 @@ func (p parser) pacemaker(node string, b []byte) []Event {
 				add(MonitorFailed)
 			}
 		case "pacemaker-fenced":
-			if f := pcmkFenced.FindStringSubmatch(msg); f != nil && f[2] == p.victim {
-				add(Fenced)
+			if f := pcmkFenced.FindStringSubmatch(msg); f != nil {
+				if f[2] == p.victim {
+					add(Fenced)
+				} else {
+					add(BystanderFenced)
+				}
 			}
 		case "pacemaker-execd":
 			o := pcmkOutput.FindStringSubmatch(msg)

@@ -37,19 +37,24 @@ import (
 
 // Kinds of Event.
 const (
-	Fault          = "fault"           // the fault was injected (Collect's argument)
-	TokenLost      = "token-lost"      // corosync: a processor failed (token timed out)
-	Lost           = "lost"            // Pacemaker's controller: the victim's state is now lost (detect_s)
-	MonitorFailed  = "monitor-failed"  // a recurring monitor on the victim failed (daemon kills: detect_s)
-	Fenced         = "fenced"          // the fencer confirmed the victim's fencing (fence_s)
-	VIPStarted     = "vip-started"     // a VIP's start returned ok (Pacemaker's controller)
-	Tickled        = "tickled"         // IPaddr3 sent tickle ACKs to the address's clients
-	GraceStart     = "grace-start"     // NFS-Ganesha entered grace (ganesha_trigger, else ganesha's log)
-	GraceLifted    = "grace-lifted"    // NFS-Ganesha left grace
-	SMNotify       = "sm-notify"       // ganesha_trigger notified the NFSv3 clients (SM_NOTIFY)
-	CTDBPeerDead   = "ctdb-peer-dead"  // CTDB declared the victim dead (dropped after its fencing, or by keepalives)
-	CTDBRecovering = "ctdb-recovering" // CTDB's recovery started
-	CTDBRecovered  = "ctdb-recovered"  // CTDB's recovery finished
+	Fault         = "fault"          // the fault was injected (Collect's argument)
+	TokenLost     = "token-lost"     // corosync: a processor failed (token timed out)
+	Lost          = "lost"           // Pacemaker's controller: the victim's state is now lost (detect_s)
+	MonitorFailed = "monitor-failed" // a recurring monitor on the victim failed (daemon kills: detect_s)
+	Fenced        = "fenced"         // the fencer confirmed the victim's fencing (fence_s)
+	// A node other than the victim lost (its controller's view: logged
+	// by the node that saw it) or fenced: a false failover, unless the
+	// victim's own log says so (a partitioned victim sees the others go).
+	BystanderLost   = "bystander-lost"
+	BystanderFenced = "bystander-fenced"
+	VIPStarted      = "vip-started"     // a VIP's start returned ok (Pacemaker's controller)
+	Tickled         = "tickled"         // IPaddr3 sent tickle ACKs to the address's clients
+	GraceStart      = "grace-start"     // NFS-Ganesha entered grace (ganesha_trigger, else ganesha's log)
+	GraceLifted     = "grace-lifted"    // NFS-Ganesha left grace
+	SMNotify        = "sm-notify"       // ganesha_trigger notified the NFSv3 clients (SM_NOTIFY)
+	CTDBPeerDead    = "ctdb-peer-dead"  // CTDB declared the victim dead (dropped after its fencing, or by keepalives)
+	CTDBRecovering  = "ctdb-recovering" // CTDB's recovery started
+	CTDBRecovered   = "ctdb-recovered"  // CTDB's recovery finished
 )
 
 // Event is one thing the cluster did, from one node's log.

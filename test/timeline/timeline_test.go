@@ -334,3 +334,46 @@ func TestBreakdownLoaded(t *testing.T) {
 		}
 	}
 }
+
+// The crash's excerpts name only the victim lost and fenced; a node that
+// loses another (a false failover, or a partitioned victim seeing the
+// others go) is a bystander event, logged under the node that saw it.
+func TestBystanders(t *testing.T) {
+	tl := readCrash(t)
+	for _, e := range tl.Events {
+		if e.Kind == BystanderLost || e.Kind == BystanderFenced {
+			t.Errorf("bystander event in a plain crash: %+v", e)
+		}
+	}
+	utc(t)
+	dir := t.TempDir()
+	write := func(node, text string) {
+		p := filepath.Join(dir, node, "pacemaker", "pacemaker.log")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("n1", "Dec 01 21:04:41.249 n1 pacemaker-controld  [28] (update_peer_state_iter) \tnotice: Node n2 state is now lost | nodeid=2 previous=member source=pcmk__reap_unseen_nodes\n"+
+		"Dec 01 21:04:42.473 n1 pacemaker-fenced    [24] (finalize_op) \tnotice: Operation 'reboot' targeting n2 by n1 for pacemaker-controld.29@n1: OK (complete) | id=8b9f364a\n")
+	write("n3", "Dec 01 21:04:41.300 n3 pacemaker-controld  [28] (update_peer_state_iter) \tnotice: Node n1 state is now lost | nodeid=1 previous=member source=pcmk__reap_unseen_nodes\n")
+	tl, err := Read(map[string]string{"n1": filepath.Join(dir, "n1"), "n3": filepath.Join(dir, "n3")}, "", nil, crashFault, "n3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range tl.Events {
+		if e.Kind != Fault {
+			got = append(got, e.Kind+" "+e.Node+" "+e.At.Format("15:04:05.000"))
+		}
+	}
+	want := []string{"bystander-lost n1 21:04:41.249", "bystander-lost n3 21:04:41.300", "bystander-fenced n1 21:04:42.473"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !math.IsNaN(tl.DetectS()) || !math.IsNaN(tl.FenceS()) {
+		t.Errorf("a bystander's loss counted as the victim's: detect %v fence %v", tl.DetectS(), tl.FenceS())
+	}
+}
