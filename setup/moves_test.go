@@ -219,8 +219,8 @@ func TestLastMoveEdges(t *testing.T) {
 // blockingRunner answers cibadmin and crm_mon with recorded output and
 // never answers the tools in hang until the caller gives up.
 type blockingRunner struct {
-	cib, mon []byte
-	hang     map[string]bool
+	cib, mon, cmap []byte
+	hang           map[string]bool
 }
 
 func (r blockingRunner) Run(ctx context.Context, _ []byte, name string, _ ...string) ([]byte, error) {
@@ -233,6 +233,10 @@ func (r blockingRunner) Run(ctx context.Context, _ []byte, name string, _ ...str
 		return r.cib, nil
 	case "crm_mon":
 		return r.mon, nil
+	case "corosync-cmapctl":
+		if r.cmap != nil {
+			return r.cmap, nil
+		}
 	}
 	return nil, fmt.Errorf("%s: not expected", name)
 }
@@ -268,6 +272,31 @@ func TestReadStatusBounded(t *testing.T) {
 	// Without the fencing history, the crash is not taken for a move.
 	if m := vipOf(t, st, "198.51.100.203").LastMove; m == nil || m.Cause == "fenced" || m.To != "n1" {
 		t.Errorf("203 without fencing history: %+v", m)
+	}
+	if st.Detection != nil || !strings.Contains(strings.Join(st.Warnings, "\n"), "failure detection unknown: corosync-cmapctl") {
+		t.Errorf("no corosync, yet detection %+v (warnings %v)", st.Detection, st.Warnings)
+	}
+	// corosync's runtime timeouts, as status shows them.
+	r.cmap, err = os.ReadFile("../pacemaker/testdata/cmap_totem.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.hang["stonith_admin"] = false
+	if st, err = ReadStatus(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if d := st.Detection; d == nil || *d != (Detection{TokenMS: 1000, ConsensusMS: 1200, LostAfterS: 2.2}) {
+		t.Errorf("detection %+v", d)
+	}
+	var b bytes.Buffer
+	st.WriteText(&b)
+	if want := "Failure detection: corosync token 1000 ms + consensus 1200 ms: a failed node is lost to the cluster about 2.2 s after it stops\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("status text lacks %q:\n%s", want, b.String())
+	}
+	r.hang["corosync-cmapctl"] = true
+	t0 = time.Now()
+	if st, err = ReadStatus(ctx, r); err != nil || st.Detection != nil || time.Since(t0) > 10*time.Second {
+		t.Errorf("corosync-cmapctl hanging: %v, detection %+v, %v", err, st.Detection, time.Since(t0))
 	}
 	r.hang["crm_mon"] = true
 	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)

@@ -27,10 +27,21 @@ type Status struct {
 	Failures       []Failure       `json:"failures,omitempty"`
 	Warnings       []string        `json:"warnings,omitempty"`
 	SetUp          bool            `json:"set_up"` // storhaug's resources are in the CIB
+	// Detection is corosync's failure detection as it runs (nil: offline,
+	// or corosync could not be asked): the first part of every outage.
+	Detection *Detection `json:"failure_detection,omitempty"`
 
 	promotableCTDB bool
 	nfs            bool      // a ganesha_trigger per VIP: grace matters
 	now            time.Time // when the history was read
+}
+
+// Detection is corosync's runtime token and consensus timeouts, and about
+// how long after a node stops the others' Pacemaker learns it is lost.
+type Detection struct {
+	TokenMS     int64   `json:"token_ms"`
+	ConsensusMS int64   `json:"consensus_ms"`
+	LostAfterS  float64 `json:"lost_after_s"`
 }
 
 // NodeStatus is one cluster node.
@@ -117,6 +128,16 @@ func ReadStatus(ctx context.Context, r Runner) (*Status, error) {
 		}
 	}
 	st := buildStatus(cib, mon, h)
+	if !Offline() {
+		tctx, cancel := context.WithTimeout(ctx, fenceHistoryTimeout)
+		t, err := pacemaker.ReadTotem(tctx, r)
+		cancel()
+		if err != nil {
+			warn = append(warn, fmt.Sprintf("failure detection unknown: %v", err))
+		} else {
+			st.Detection = &Detection{TokenMS: t.Token.Milliseconds(), ConsensusMS: t.Consensus.Milliseconds(), LostAfterS: t.Detect().Seconds()}
+		}
+	}
 	st.Warnings = append(st.Warnings, warn...)
 	return st, nil
 }
@@ -349,6 +370,10 @@ func (st *Status) WriteText(w io.Writer) {
 		q = "NO QUORUM"
 	}
 	fmt.Fprintf(w, "Cluster %s (%s): DC %s, %s, fencing %s\n", name, src, orDash(st.DC), q, onOff(st.StonithEnabled))
+	if d := st.Detection; d != nil {
+		fmt.Fprintf(w, "Failure detection: corosync token %d ms + consensus %d ms: a failed node is lost to the cluster about %.1f s after it stops\n",
+			d.TokenMS, d.ConsensusMS, d.LostAfterS)
+	}
 	if st.CTDBLeader != "" {
 		fmt.Fprintf(w, "CTDB leader: %s\n", st.CTDBLeader)
 	} else if st.promotableCTDB {
