@@ -226,7 +226,7 @@ func TestSetupLab(t *testing.T) {
 		t.Errorf("storhaug status: %v\n%s", err, r.Output())
 	}
 	t.Logf("storhaug status:\n%s", r.Stdout)
-	for _, want := range []string{"198.51.100.201", "CTDB leader: n", "fencing on"} {
+	for _, want := range []string{"198.51.100.201", "CTDB leader: n", "fencing on", "Failure detection: corosync token 1000 ms + consensus 1200 ms"} {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("status lacks %q", want)
 		}
@@ -239,7 +239,7 @@ func TestSetupLab(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(r.Stdout), &st) != nil {
 		t.Fatalf("status --output json: %v\n%s", err, r.Output())
 	}
-	if st.Cluster != l.Prefix() || len(st.VIPs) != 3 || st.CTDBLeader == "" || !st.Quorum {
+	if st.Cluster != l.Prefix() || len(st.VIPs) != 3 || st.CTDBLeader == "" || !st.Quorum || st.Detection == nil || st.Detection.TokenMS != 1000 {
 		t.Errorf("status json: %+v", st)
 	}
 	for _, v := range st.VIPs {
