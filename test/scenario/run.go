@@ -302,9 +302,13 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 			}
 		}
 		if _, ok := probes[m.Proto]; ok {
-			out, err := g.Run(ctx, r.opts.Workload, "check", "-dir", r.wdir(r.fresh(m), m),
+			// Bounded: a check stuck on a hard mount fails this run
+			// instead of hanging the bench.
+			cctx, cancel := context.WithTimeout(ctx, r.opts.RecoverLimit+time.Minute)
+			out, err := g.Run(cctx, r.opts.Workload, "check", "-dir", r.wdir(r.fresh(m), m),
 				"-log", r.guestLog(m), "-proto", m.Proto,
 				"-fault", fmt.Sprint(r.out.At.UnixNano()), "-probe", probes[m.Proto])
+			cancel()
 			var rep report
 			if err == nil {
 				err = json.Unmarshal([]byte(out.Stdout), &rep)
