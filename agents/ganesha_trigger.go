@@ -45,7 +45,8 @@ ganesha reads NAME's client records from <RecoveryRoot>/NAME/v4recov. A grace re
 with ganesha's reason, and the address does not come up. The post-start notification takes over, the same way, the
 nodes Pacemaker reports stopped in that transition that start did not know of (nothing when no node was stopped: the
 first start); an instance restarted in place (ganesha restarted under it) takes its own node's clients back, as its
-pre-stop released them. Before it stops (pre-stop notification) the instance that stops sends "2:IP" (parameter ip) to release
+stop released them. The stop of a started instance (which runs only when the address really leaves: a pre-stop
+notification may be followed by an aborted transition and no stop) sends "2:IP" (parameter ip) to release
 the clients of the address it gives up, in both name forms: ganesha matches a release against its clients' owner
 strings, which name the server address the client mounted (NFSv4.0), never a node; the request is repeated once per
 client record of this node that names the address. Without parameter ip nothing can be released (a warning says so).
@@ -53,7 +54,7 @@ With name_form=ip, NAME is the address in parameter ip instead of a node name, a
 pointed at the previous owner's recovery directory.
 After the takeover, the NFSv3 clients in the previous owner's statd monitor list (found through the link
 <recovery_root>/NAME of the shared state layout: sm or statd/sm beside it) are sent NSM SM_NOTIFY from the address in
-parameter ip, naming that address, so that their lockd reclaims its locks here (with the clients the pre-stop found
+parameter ip, naming that address, so that their lockd reclaims its locks here (with the clients the stop found
 there before its release, which unmonitors them, kept in nsm-released-IP beside the nodes' directories, as ganesha's
 start unmonitors every client); the state number is kept per address
 on the shared storage. A helper process left by the action sends them as soon as the address is up here (within the
@@ -253,11 +254,42 @@ func latestOwner(nodes map[string]map[string]string, attr string) (string, int64
 	return best, bestT
 }
 
+// triggerStop gives the address's clients up, when this instance was
+// started here: the stop runs only when the address really leaves this
+// node (a move, a standby, a restart in place), after the VIP's stop. A
+// pre-stop notification can be followed by no stop at all (Pacemaker
+// aborts the transition, as when a failed monitor's cleanup comes in, and
+// the next one leaves the instance where it is): a release sent there
+// would leave the clients released on the node that still has their
+// address, and taken over by nobody.
 func triggerStop(r *ocf.Request) error {
+	ip, err := triggerIP(r)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(triggerState(r)); err == nil {
+		if err := releaseAddress(r, ip); err != nil {
+			return err
+		}
+	}
 	if err := os.Remove(triggerState(r)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return ocf.Errorf(ocf.ErrGeneric, "cannot record the stop: %w", err)
 	}
 	return nil
+}
+
+// releaseAddress has the local ganesha release the clients of ip, once
+// their NFSv3 clients are kept for the node that takes ip over (ganesha's
+// release unmonitors them: the monitor list is empty afterwards).
+func releaseAddress(r *ocf.Request, ip netip.Addr) error {
+	// ganesha releases by address, whatever names the takeover: a node
+	// name matches no client (release "2:<node>" released nothing)
+	if !ip.IsValid() {
+		r.Log.Warnf("parameter ip is not set: the clients of this node's address cannot be released (ganesha releases clients by address)")
+		return nil
+	}
+	keepReleased(r, ip)
+	return sendGrace(r, ganesha.ReleaseIP, releaseNames(r, ip), false)
 }
 
 func triggerMonitor(r *ocf.Request) error {
@@ -289,7 +321,7 @@ func triggerNotify(r *ocf.Request) error {
 		}
 		if len(stopped) == 0 && slices.Contains(n.Stop, me) && slices.Contains(n.Start, me) {
 			// Restarted here (ganesha restarted in place, or the address):
-			// the pre-stop released this node's clients of the address, and
+			// the stop released this node's clients of the address, and
 			// a restarted ganesha has forgotten its NFSv3 clients' monitors.
 			// Take them back: grace, and SM_NOTIFY so that they reclaim.
 			r.Log.Infof("restarted on %s: taking back the clients released at the stop", me)
@@ -323,17 +355,7 @@ func triggerNotify(r *ocf.Request) error {
 		startNSM(r, ip, stopped)
 		return nil
 	case "pre-stop":
-		if r.NodeName() != "" && !slices.Contains(n.Stop, me) {
-			return nil // another instance stops
-		}
-		// ganesha releases by address, whatever names the takeover: a
-		// node name matches no client (release "2:<node>" released nothing)
-		if !ip.IsValid() {
-			r.Log.Warnf("parameter ip is not set: the clients of this node's address cannot be released (ganesha releases clients by address)")
-			return nil
-		}
-		keepReleased(r, ip) // the release empties this node's monitor list
-		return sendGrace(r, ganesha.ReleaseIP, releaseNames(r, ip), false)
+		// Nothing: the release is the stop's (the address may yet stay).
 	}
 	return nil
 }

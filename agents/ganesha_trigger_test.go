@@ -89,28 +89,35 @@ func TestTriggerNotifyNodeForm(t *testing.T) {
 	bus := ganeshatest.Bus(t)
 	fake := ganeshatest.Serve(t, bus)
 	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "198.51.100.10", "OCF_RESKEY_recovery_root", t.TempDir())
-	// VIP moves n1 -> n2: n1's instance gets pre-stop, n2's post-start.
-	// The release names the address (ganesha matches clients by the server
+	// VIP moves n1 -> n2: n1's instance gets pre-stop and stops, n2's
+	// starts and gets post-start. The release, at the stop (a pre-stop may
+	// be followed by no stop: TestTriggerPreStopReleasesNothing), names the address (ganesha matches clients by the server
 	// address in their owner string; "2:n1" released nothing), the
 	// takeover the node (its records are <recovery_root>/n1/v4recov).
+	startedOn(t, env)
 	for _, s := range []struct {
 		env  map[string]string
 		want string // grace arguments received so far
 	}{
 		{notifyEnv(env, "n2", "pre", "start", "n2", "n1"), ""},                      // not ours to act on
-		{notifyEnv(env, "n1", "pre", "stop", "n2", "n1"), "2:198.51.100.10"},        // release before the stop
-		{notifyEnv(env, "n3", "pre", "stop", "n2", "n1"), "2:198.51.100.10"},        // another node stops: not us
+		{notifyEnv(env, "n1", "pre", "stop", "n2", "n1"), ""},                       // the stop releases, if it comes
+		{notifyEnv(env, "n3", "pre", "stop", "n2", "n1"), ""},                       // another node stops: not us
+		{with(env, "OCF_RESKEY_CRM_meta_on_node", "n1"), "2:198.51.100.10"},         // the stop: release
 		{notifyEnv(env, "n2", "post", "start", "n2", "n1"), "2:198.51.100.10 5:n1"}, // take over n1's clients
 		{notifyEnv(env, "n3", "post", "start", "n2", "n1"), "2:198.51.100.10 5:n1"}, // started elsewhere
 		{notifyEnv(env, "n2", "post", "stop", "n2", "n1"), "2:198.51.100.10 5:n1"},
 		// first start anywhere: no stopped node, nothing sent (the original sent "5:")
 		{notifyEnv(env, "n1", "post", "start", "n1", ""), "2:198.51.100.10 5:n1"},
-		// restart in place: its pre-stop released the clients, take them back
+		// restart in place: its stop released the clients, take them back
 		{notifyEnv(env, "n1", "post", "start", "n1", "n1"), "2:198.51.100.10 5:n1 5:n1"},
 		// two nodes lost at once
 		{notifyEnv(env, "n3", "post", "start", "n3", "n1 n2"), "2:198.51.100.10 5:n1 5:n1 5:n1 5:n2"},
 	} {
-		code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", s.env)
+		action := "notify"
+		if s.env["OCF_RESKEY_CRM_meta_notify_type"] == "" {
+			action = "stop"
+		}
+		code, stderr := runAgent(t, ganeshaTriggerAgent(), action, s.env)
 		if code != ocf.Success {
 			t.Fatalf("notify %s-%s on %s = %v: %s", s.env["OCF_RESKEY_CRM_meta_notify_type"], s.env["OCF_RESKEY_CRM_meta_notify_operation"],
 				s.env["OCF_RESKEY_CRM_meta_on_node"], code, stderr)
@@ -143,19 +150,21 @@ func TestTriggerReleaseEveryClient(t *testing.T) {
 		}
 	}
 	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "198.51.100.10", "OCF_RESKEY_recovery_root", root)
-	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n1", "pre", "stop", "n2", "n1")); code != ocf.Success {
-		t.Fatalf("pre-stop = %v: %s", code, stderr)
+	startedOn(t, env)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", env); code != ocf.Success {
+		t.Fatalf("stop = %v: %s", code, stderr)
 	}
 	if got, want := strings.Join(fake.Calls(), " "), "2:198.51.100.10 2:198.51.100.10"; got != want {
 		t.Fatalf("ganesha got %q, want %q", got, want)
 	}
 	noIP := with(triggerEnv(t, bus), "OCF_RESKEY_recovery_root", root)
-	code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(noIP, "n1", "pre", "stop", "n2", "n1"))
+	startedOn(t, noIP)
+	code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", noIP)
 	if code != ocf.Success || !strings.Contains(stderr, "parameter ip is not set") {
-		t.Fatalf("pre-stop without ip = %v: %s", code, stderr)
+		t.Fatalf("stop without ip = %v: %s", code, stderr)
 	}
 	if got := len(fake.Calls()); got != 2 {
-		t.Fatalf("pre-stop without ip sent %v", fake.Calls()[2:])
+		t.Fatalf("stop without ip sent %v", fake.Calls()[2:])
 	}
 }
 
@@ -168,8 +177,9 @@ func TestTriggerNotifyIPForm(t *testing.T) {
 	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n2", "post", "start", "n2", "n1")); code != 0 {
 		t.Fatalf("post-start = %v: %s", code, stderr)
 	}
-	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n2", "pre", "stop", "n1", "n2")); code != 0 {
-		t.Fatalf("pre-stop = %v: %s", code, stderr)
+	startedOn(t, env)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", env); code != 0 {
+		t.Fatalf("stop = %v: %s", code, stderr)
 	}
 	// ganesha splits at the first colon: "5:2001:db8::10" is event 5 for the address
 	if got, want := strings.Join(fake.Calls(), " "), "5:2001:db8::10 2:2001:db8::10"; got != want {
@@ -212,8 +222,9 @@ func TestTriggerBadInput(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("post-start without ganesha took %v, its timeout was 2s", d)
 	}
-	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n1", "pre", "stop", "n2", "n1")); code != ocf.Success {
-		t.Errorf("pre-stop without ganesha = %v: %s", code, stderr)
+	startedOn(t, env)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", env); code != ocf.Success {
+		t.Errorf("stop without ganesha = %v: %s", code, stderr)
 	}
 
 	// no D-Bus at all
