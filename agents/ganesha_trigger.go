@@ -55,8 +55,9 @@ pointed at the previous owner's recovery directory.
 After the takeover, the NFSv3 clients in the previous owner's statd monitor list (found through the link
 <recovery_root>/NAME of the shared state layout: sm or statd/sm beside it) are sent NSM SM_NOTIFY from the address in
 parameter ip, naming that address, so that their lockd reclaims its locks here (with the clients the stop found
-there before its release, which unmonitors them, kept in nsm-released-IP beside the nodes' directories, as ganesha's
-start unmonitors every client); the state number is kept per address
+there before its release, which unmonitors them, kept in nsm-released-IP in the releasing node's directory, as ganesha's
+start unmonitors every client; the lists of every node are read, as the address may have passed through a node that
+never had it up, and each is removed once notified); the state number is kept per address
 on the shared storage. A helper process left by the action sends them as soon as the address is up here (within the
 action's timeout); a client that does not answer within 10 s is logged and left. The transition does not wait for it.`,
 		Params: []ocf.Param{
@@ -404,7 +405,7 @@ func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
 		r.Log.Warnf("parameter ip is not set: the NFSv3 clients of %s are not notified (SM_NOTIFY names the address)", strings.Join(stopped, ", "))
 		return
 	}
-	var clients, keptIn []string
+	var clients, nodeDirs, keptIn []string
 	base := sharedBase(root)
 	// this node too: what it released (the address left and came back
 	// before the one that had it in between could notify: ganesha
@@ -428,13 +429,28 @@ func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
 		if slices.Contains(stopped, s) {
 			clients = append(clients, cs...)
 		}
-		kept, err := releasedClients(nodeDir, ip)
+		nodeDirs = append(nodeDirs, nodeDir)
+	}
+	// and every other node's: the address may have passed through a node
+	// that never had it up (a transition aborted after its takeover), so
+	// the node that released the clients is not always the one stopped
+	// now; the list follows the address until someone notifies it
+	if base != "" {
+		es, _ := os.ReadDir(base)
+		for _, e := range es {
+			if d := filepath.Join(base, e.Name()); e.IsDir() && !slices.ContainsFunc(nodeDirs, func(n string) bool { return sameDir(n, d) }) {
+				nodeDirs = append(nodeDirs, d)
+			}
+		}
+	}
+	for _, d := range nodeDirs {
+		kept, err := releasedClients(d, ip)
 		if err != nil {
-			r.Log.Warnf("NFSv3 clients of %s released by %s: %v", ip, s, err)
+			r.Log.Warnf("NFSv3 clients of %s released in %s: %v", ip, d, err)
 		}
 		if len(kept) > 0 {
 			clients = append(clients, kept...)
-			keptIn = append(keptIn, nodeDir)
+			keptIn = append(keptIn, d)
 		}
 	}
 	slices.Sort(clients)

@@ -96,6 +96,13 @@ func keepReleased(r *ocf.Request, ip netip.Addr) {
 	r.Log.Infof("NFSv3 clients of %s kept for the next owner: %s", ip, strings.Join(clients, " "))
 }
 
+// sameDir reports whether a and b are the same directory.
+func sameDir(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
 // releasedClients reads the clients kept for ip in nodeDir (none when
 // there is no file).
 func releasedClients(nodeDir string, ip netip.Addr) ([]string, error) {

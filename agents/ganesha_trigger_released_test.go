@@ -223,3 +223,44 @@ func TestTriggerNotifiesOwnReleasedNFSv3Clients(t *testing.T) {
 		t.Errorf("the client n1 kept got %+v, want one SM_NOTIFY naming 127.0.0.5", got)
 	}
 }
+
+// The address passes through a node that never has it up: n1 gives it up
+// (its ganesha had died: its clients kept, then unmonitored by the new
+// ganesha), n2 takes over n1's clients but the transition is aborted
+// before the address comes up there (its SM_NOTIFY helper notifies
+// nobody), and n3 takes it over from n2. The clients n1 kept follow the
+// address: n3 notifies them.
+func TestTriggerNotifiesClientsKeptTwoOwnersBefore(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	ganeshatest.Serve(t, bus)
+	client := nsmtest.Start(t)
+	nsmPortmapPort = client.PortmapPort()
+	t.Cleanup(func() { nsmPortmapPort = 0 })
+	roots, record := nfsLayout(t, "n1", "n1", "n2", "n3")
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "127.0.0.5")
+	on := func(n string) map[string]string { return with(env, "OCF_RESKEY_recovery_root", roots[n]) }
+	startedOn(t, on("n1"))
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", with(on("n1"), "OCF_RESKEY_CRM_meta_on_node", "n1")); code != ocf.Success {
+		t.Fatalf("stop on n1 = %v: %s", code, stderr)
+	}
+	if err := os.Remove(record); err != nil { // n1's new ganesha's SM_UNMON_ALL
+		t.Fatal(err)
+	}
+	// n2: the takeover, but no helper gets to notify (the address never came up)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(on("n2"), "n2", "post", "start", "n2", "n1")); code != ocf.Success {
+		t.Fatalf("post-start on n2 = %v: %s", code, stderr)
+	}
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", with(on("n2"), "OCF_RESKEY_CRM_meta_on_node", "n2")); code != ocf.Success {
+		t.Fatalf("stop on n2 = %v: %s", code, stderr)
+	}
+	nsmInProcess(t)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(on("n3"), "n3", "post", "start", "n3", "n2")); code != ocf.Success {
+		t.Fatalf("post-start on n3 = %v: %s", code, stderr)
+	}
+	if got := client.Notifications(); len(got) != 1 || got[0].MonName != "127.0.0.5" {
+		t.Fatalf("the client n1 kept got %+v from n3's takeover of n2, want one SM_NOTIFY naming 127.0.0.5", got)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(roots["n1"]), "nsm-released-127.0.0.5")); !os.IsNotExist(err) {
+		t.Errorf("the kept list is still there after the notification: %v", err)
+	}
+}
