@@ -23,6 +23,7 @@ import (
 	"github.com/storhaug/storhaug/nsm"
 	"github.com/storhaug/storhaug/ocf"
 	"github.com/storhaug/storhaug/pacemaker"
+	"github.com/storhaug/storhaug/tickle"
 )
 
 var ganeshaTriggerAgent = sync.OnceValue(func() *ocf.Agent { return newGaneshaTriggerAgent(cibOwners{}) })
@@ -49,7 +50,8 @@ stop released them. The stop of a started instance (which runs only when the add
 notification may be followed by an aborted transition and no stop) sends "2:IP" (parameter ip) to release
 the clients of the address it gives up, in both name forms: ganesha matches a release against its clients' owner
 strings, which name the server address the client mounted (NFSv4.0), never a node; the request is repeated once per
-client record of this node that names the address. Without parameter ip nothing can be released (a warning says so).
+client record of this node that names the address; with parameter tickle_dir, the NFSv4.1+ clients of this node that
+were connected to the address are released too, by their owner strings. Without parameter ip nothing can be released (a warning says so).
 With name_form=ip, NAME is the address in parameter ip instead of a node name, and <recovery_root>/<ip> is first
 pointed at the previous owner's recovery directory.
 After the takeover, the NFSv3 clients in the previous owner's statd monitor list (found through the link
@@ -73,6 +75,14 @@ action's timeout); a client that does not answer within 10 s is logged and left.
 					"before grace, so the address's clients are that node's. Empty: no link is made."},
 			{Name: "dbus_address", ShortDesc: "D-Bus address",
 				LongDesc: "The address of the bus ganesha.nfsd is on. Empty: the system bus."},
+			{Name: "tickle_dir", ShortDesc: "the address's recorded connections",
+				LongDesc: "The VIP's IPaddr3 tickle_dir, where its stop records the address's TCP connections. ganesha's release by " +
+					"address matches only NFSv4.0 clients (whose owner string names the server address); the NFSv4.1 and later " +
+					"clients of this node's records that were connected to the address are released too, by their owner " +
+					"string, so that their state and locks here are dropped before they reclaim them on the node that takes the " +
+					"address over (else ganesha there finds the locks still held by this node: the reclaim is denied, and the " +
+					"clients lose their locks). A client connected through another address of this node too loses its state " +
+					"here for that one as well. Empty: NFSv4.1+ clients are left to their lease."},
 		},
 		Actions: []ocf.Action{
 			{Name: "start", Timeout: 20 * time.Second, Handler: func(r *ocf.Request) error { return triggerStart(r, owners) }},
@@ -290,7 +300,40 @@ func releaseAddress(r *ocf.Request, ip netip.Addr) error {
 		return nil
 	}
 	keepReleased(r, ip)
-	return sendGrace(r, ganesha.ReleaseIP, releaseNames(r, ip), false)
+	return sendGrace(r, ganesha.ReleaseIP, append(releaseNames(r, ip), movedOwners(r, ip)...), false)
+}
+
+// movedOwners are the owner strings of this node's NFSv4 clients that
+// were connected to ip (in the list of the address's connections its
+// IPaddr3 recorded in tickle_dir at its stop) and that a release of the
+// address does not match (NFSv4.1 and later: the owner string names no
+// server address). Failures are logged: the release by address is sent
+// anyway.
+func movedOwners(r *ocf.Request, ip netip.Addr) []string {
+	dir, root := r.String("tickle_dir"), r.String("recovery_root")
+	if dir == "" || root == "" {
+		return nil
+	}
+	conns, err := tickle.ReadFile(dir, ip, r.Log)
+	if err != nil {
+		r.Log.Warnf("the NFSv4.1+ clients of %s are left to their lease here: %v", ip, err)
+		return nil
+	}
+	peers := map[netip.Addr]bool{}
+	for _, c := range conns {
+		peers[c.Remote.Addr().Unmap()] = true
+	}
+	recs, err := ganesha.Records(root)
+	if err != nil {
+		r.Log.Warnf("client records of %s: %v", root, err)
+	}
+	var owners []string
+	for _, rec := range recs {
+		if peers[rec.Client] && !strings.Contains(rec.Owner, ip.String()) && !slices.Contains(owners, rec.Owner) {
+			owners = append(owners, rec.Owner)
+		}
+	}
+	return owners
 }
 
 func triggerMonitor(r *ocf.Request) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/storhaug/storhaug/nsm/nsmtest"
 	"github.com/storhaug/storhaug/ocf"
 	"github.com/storhaug/storhaug/pacemaker"
+	"github.com/storhaug/storhaug/tickle"
 )
 
 // runAgent runs one action of a with env and returns the exit code and
@@ -368,5 +369,56 @@ func TestTriggerNotifiesNFSv3Clients(t *testing.T) {
 	}
 	if got := strings.Join(fake.Calls(), " "); got != "5:n1 5:n3" {
 		t.Errorf("ganesha got %q, want grace for n1 then n3", got)
+	}
+}
+
+// ganesha releases by address only the NFSv4.0 clients (their owner string
+// names the server address): an NFSv4.1+ client of the address kept its
+// state and locks on the node that gave the address up, until its lease
+// ran out there, and its reclaim on the node that took the address over
+// was denied (seen in the lab at a failback: STATE_LOCK_CONFLICT, the lock
+// reported lost). The stop also releases, by owner string, this node's
+// clients that were connected to the address, as its IPaddr3 recorded them.
+func TestTriggerReleasesNFSv41ClientsOfTheAddress(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	fake := ganeshatest.Serve(t, bus)
+	root, tickles := t.TempDir(), t.TempDir()
+	owner := func(s string) string { return fmt.Sprintf("%d:0x%x", 2+2*len(s), s) }
+	for _, rec := range []string{
+		"::ffff:198.51.100.151-(" + owner("Linux NFSv4.1 lab-k1/k1") + ")",                 // connected to the address
+		"::ffff:198.51.100.151-(" + owner("Linux NFSv4.2 lab-k1/k1") + ")",                 // the same client, NFSv4.2
+		"198.51.100.152-(" + owner("Linux NFSv4.2 lab-k2/k2") + ")",                        // a client of another address
+		"198.51.100.151-(" + owner("Linux NFSv4.0 198.51.100.151/198.51.100.10 tcp") + ")", // released by address
+	} {
+		if err := os.MkdirAll(filepath.Join(root, "v4recov", rec), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vip := netip.MustParseAddr("198.51.100.10")
+	conns := []tickle.Conn{
+		tickle.NewConn(netip.MustParseAddrPort("198.51.100.10:2049"), netip.MustParseAddrPort("198.51.100.151:801")),
+		tickle.NewConn(netip.MustParseAddrPort("198.51.100.10:445"), netip.MustParseAddrPort("198.51.100.153:50000")),
+	}
+	if err := tickle.WriteFile(tickles, vip, conns); err != nil {
+		t.Fatal(err)
+	}
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "198.51.100.10", "OCF_RESKEY_recovery_root", root, "OCF_RESKEY_tickle_dir", tickles)
+	startedOn(t, env)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", env); code != ocf.Success {
+		t.Fatalf("stop = %v: %s", code, stderr)
+	}
+	want := "2:198.51.100.10 2:Linux NFSv4.1 lab-k1/k1 2:Linux NFSv4.2 lab-k1/k1"
+	if got := strings.Join(fake.Calls(), " "); got != want {
+		t.Fatalf("ganesha got %q at the stop, want %q", got, want)
+	}
+	// no recorded connections: the address's release alone, and a warning
+	os.Remove(tickle.Path(tickles, vip))
+	startedOn(t, env)
+	code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", env)
+	if code != ocf.Success || !strings.Contains(stderr, "left to their lease") {
+		t.Fatalf("stop without the address's connections = %v: %s", code, stderr)
+	}
+	if got := strings.Join(fake.Calls()[3:], " "); got != "2:198.51.100.10" {
+		t.Fatalf("ganesha got %q at the stop without the address's connections, want 2:198.51.100.10", got)
 	}
 }

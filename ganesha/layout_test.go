@@ -1,8 +1,11 @@
 package ganesha_test
 
 import (
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/storhaug/storhaug/ganesha"
@@ -171,5 +174,38 @@ func TestLinkRecovery(t *testing.T) {
 	}
 	if err := ganesha.LinkRecovery(root, "198.51.100.10", "n9"); err == nil {
 		t.Fatal("LinkRecovery to a missing node directory succeeded")
+	}
+}
+
+// Records reads the client address and owner of each record as ganesha
+// names it (fs_create_clid_name: the owner in hex when it is not fit for a
+// file name; its length is checked as ganesha checks it when it reads).
+func TestRecords(t *testing.T) {
+	root := t.TempDir()
+	v41 := "Linux NFSv4.1 k1"
+	hexed := "Linux NFSv4.0 198.51.100.151/198.51.100.203 tcp"
+	for _, rec := range []string{
+		fmt.Sprintf("::ffff:198.51.100.151-(%d:%s)", len(v41), v41),
+		fmt.Sprintf("node0/2001:db8::7-(%d:0x%x)", 2+2*len(hexed), hexed),
+		"198.51.100.152-(99:too short)", // a name cut short (a crash while writing it)
+		"not-a-record",
+	} {
+		if err := os.MkdirAll(filepath.Join(root, "v4recov", rec), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := ganesha.Records(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ganesha.Record{
+		{Client: netip.MustParseAddr("198.51.100.151"), Owner: v41},
+		{Client: netip.MustParseAddr("2001:db8::7"), Owner: hexed},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Records = %+v, want %+v", got, want)
+	}
+	if got, err := ganesha.Records(filepath.Join(root, "none")); err != nil || len(got) != 0 {
+		t.Errorf("Records without v4recov = %v, %v", got, err)
 	}
 }
