@@ -42,7 +42,9 @@ ganesha clone), as storhaug setup does: its start, on the node taking the addres
 local ganesha before the address comes up, NAME being the node that started it last before (a permanent node
 attribute storhaug-owner-<resource>, written by every start), so that no client reconnecting to the address (on its
 own or tickled) finds a ganesha that is not in grace and gets fresh state that conflicts with what is to be reclaimed.
-ganesha reads NAME's client records from <RecoveryRoot>/NAME/v4recov. A grace request ganesha refuses fails the start
+ganesha reads NAME's client records from <RecoveryRoot>/NAME/v4recov; with parameter tickle_dir, the records there of
+the clients that were connected to the address (and to no other address) are then removed, being this node's now,
+so that they do not hold NAME's grace again when it restarts or is taken over. A grace request ganesha refuses fails the start
 with ganesha's reason, and the address does not come up. The post-start notification takes over, the same way, the
 nodes Pacemaker reports stopped in that transition that start did not know of (nothing when no node was stopped: the
 first start); an instance restarted in place (ganesha restarted under it) takes its own node's clients back, as its
@@ -192,7 +194,76 @@ func takeOver(r *ocf.Request, ip netip.Addr, stopped []string) error {
 			}
 		}
 	}
-	return sendGrace(r, ganesha.TakeIP, stopped, true)
+	if err := sendGrace(r, ganesha.TakeIP, stopped, true); err != nil {
+		return err
+	}
+	forgetMoved(r, ip, stopped)
+	return nil
+}
+
+// forgetMoved removes, once they are loaded here, the records of the
+// clients that came with ip from the stopped nodes' v4recov: they are this
+// node's now (it records them when they reclaim). Left there, they would
+// be loaded again when that node restarts or is taken over, and clients
+// that are not there to reclaim hold its grace (to its end with NFSv4
+// only, where it ends early once every loaded client has reclaimed). The
+// clients are those connected to ip, as its IPaddr3 recorded them in
+// tickle_dir; one also connected to another address (in that address's
+// list) is left, as it may reclaim there. Failures are logged.
+func forgetMoved(r *ocf.Request, ip netip.Addr, stopped []string) {
+	dir, root, me := r.String("tickle_dir"), r.String("recovery_root"), nodeName(r)
+	if dir == "" || root == "" || !ip.IsValid() {
+		return
+	}
+	conns, err := tickle.ReadFile(dir, ip, r.Log)
+	if err != nil {
+		r.Log.Warnf("the client records of %s are left with %s: %v", ip, strings.Join(stopped, ", "), err)
+		return
+	}
+	moved := map[netip.Addr]bool{}
+	for _, c := range conns {
+		moved[c.Remote.Addr().Unmap()] = true
+	}
+	own := filepath.Base(tickle.Path(dir, ip))
+	es, _ := os.ReadDir(dir)
+	for _, e := range es {
+		if e.Name() == own || !strings.HasSuffix(e.Name(), ".tickle") {
+			continue
+		}
+		other, err := tickle.ReadFile(dir, otherAddr(e.Name()), r.Log)
+		if err != nil {
+			continue
+		}
+		for _, c := range other {
+			delete(moved, c.Remote.Addr().Unmap())
+		}
+	}
+	if len(moved) == 0 {
+		return
+	}
+	for _, s := range stopped {
+		if s == me {
+			continue
+		}
+		n, err := ganesha.Forget(filepath.Join(root, s), moved)
+		if err != nil {
+			r.Log.Warnf("client records of %s in %s: %v", ip, s, err)
+		}
+		if n > 0 {
+			r.Log.Infof("%d client records of %s taken from %s's records", n, ip, s)
+		}
+	}
+}
+
+// otherAddr is the address a tickle file is named after (the zero Addr,
+// which tickle.ReadFile refuses, when it names none).
+func otherAddr(file string) netip.Addr {
+	name := strings.TrimSuffix(file, ".tickle")
+	a, err := netip.ParseAddr(name)
+	if err != nil {
+		a, _ = netip.ParseAddr(strings.ReplaceAll(name, "_", ":"))
+	}
+	return a
 }
 
 // triggerPrevious is the previous owner the start of this instance found.

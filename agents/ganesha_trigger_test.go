@@ -422,3 +422,69 @@ func TestTriggerReleasesNFSv41ClientsOfTheAddress(t *testing.T) {
 		t.Fatalf("ganesha got %q at the stop without the address's connections, want 2:198.51.100.10", got)
 	}
 }
+
+// A takeover loads the previous owner's records; those of the clients
+// that came with the address are then removed from the previous owner's:
+// they are the taker's now, and left there they would be loaded again at
+// that node's restart (a failback) or takeover, and hold its grace without
+// ever reclaiming (issue 13). A client also connected to another address
+// keeps its records, as do the clients of other addresses.
+func TestTriggerTakeoverForgetsMovedClients(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	fake := ganeshatest.Serve(t, bus)
+	root, tickles := t.TempDir(), t.TempDir()
+	rec := func(addr, owner string) string {
+		return filepath.Join(root, "n1", "v4recov", fmt.Sprintf("%s-(%d:%s)", addr, len(owner), owner))
+	}
+	moved := rec("::ffff:198.51.100.151", "Linux NFSv4.1 k1")
+	other := rec("198.51.100.152", "Linux NFSv4.1 k2") // a client of another address
+	both := rec("198.51.100.153", "Linux NFSv4.1 k3")  // connected to both addresses
+	for _, d := range []string{moved, other, both, filepath.Join(root, "n2", "v4recov")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn := func(l, r string) tickle.Conn {
+		return tickle.NewConn(netip.MustParseAddrPort(l), netip.MustParseAddrPort(r))
+	}
+	if err := tickle.WriteFile(tickles, netip.MustParseAddr("198.51.100.10"), []tickle.Conn{
+		conn("198.51.100.10:2049", "198.51.100.151:801"), conn("198.51.100.10:2049", "198.51.100.153:802"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tickle.WriteFile(tickles, netip.MustParseAddr("198.51.100.20"), []tickle.Conn{
+		conn("198.51.100.20:2049", "198.51.100.153:803"), conn("198.51.100.20:2049", "198.51.100.152:804"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fake.OnGrace(func(arg string) {
+		if _, err := os.Stat(moved); arg == "5:n1" && err != nil {
+			t.Errorf("n1's record of the moved client was gone before ganesha read it: %v", err)
+		}
+	})
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "198.51.100.10", "OCF_RESKEY_recovery_root", root, "OCF_RESKEY_tickle_dir", tickles)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n2", "post", "start", "n2", "n1")); code != ocf.Success {
+		t.Fatalf("post-start = %v: %s", code, stderr)
+	}
+	if got := strings.Join(fake.Calls(), " "); got != "5:n1" {
+		t.Fatalf("ganesha got %q, want 5:n1", got)
+	}
+	if _, err := os.Stat(moved); !os.IsNotExist(err) {
+		t.Errorf("n1 still has the record of the client that moved with the address: %v", err)
+	}
+	for _, d := range []string{other, both} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s: %v, want it kept", d, err)
+		}
+	}
+	// restarted in place: this node's own records stay
+	if err := os.MkdirAll(moved, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(with(env, "OCF_RESKEY_recovery_root", filepath.Join(root, "n1")), "n1", "post", "start", "n1", "n1")); code != ocf.Success {
+		t.Fatalf("post-start in place = %v: %s", code, stderr)
+	}
+	if _, err := os.Stat(moved); err != nil {
+		t.Errorf("a restart in place removed the node's own record: %v", err)
+	}
+}

@@ -304,6 +304,7 @@ func recordOwner(name string) string {
 type Record struct {
 	Client netip.Addr // the client's address as ganesha saw it (unmapped)
 	Owner  string     // the client's owner string (co_ownerid)
+	Path   string     // its directory, under v4recov
 }
 
 // Records reads the client records under <root>/v4recov (at any depth, as
@@ -325,6 +326,7 @@ func Records(root string) ([]Record, error) {
 			return nil
 		}
 		if r, ok := parseRecord(d.Name()); ok {
+			r.Path = p
 			out = append(out, r)
 		}
 		return fs.SkipDir
@@ -356,4 +358,23 @@ func parseRecord(name string) (Record, bool) {
 		return Record{}, false
 	}
 	return Record{Client: a.Unmap(), Owner: owner}, true
+}
+
+// Forget removes from <root>/v4recov the records of the clients at the
+// addresses in clients (a record's directory with what it holds: ganesha
+// keeps revoked delegations there), and returns how many it removed.
+func Forget(root string, clients map[netip.Addr]bool) (int, error) {
+	recs, err := Records(root)
+	n := 0
+	var errs []error
+	for _, r := range recs {
+		if clients[r.Client] {
+			if rerr := os.RemoveAll(r.Path); rerr != nil {
+				errs = append(errs, rerr)
+			} else {
+				n++
+			}
+		}
+	}
+	return n, errors.Join(append([]error{err}, errs...)...)
 }
