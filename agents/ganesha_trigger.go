@@ -23,6 +23,7 @@ import (
 	"github.com/storhaug/storhaug/nsm"
 	"github.com/storhaug/storhaug/ocf"
 	"github.com/storhaug/storhaug/pacemaker"
+	"github.com/storhaug/storhaug/tickle"
 )
 
 var ganeshaTriggerAgent = sync.OnceValue(func() *ocf.Agent { return newGaneshaTriggerAgent(cibOwners{}) })
@@ -41,21 +42,26 @@ ganesha clone), as storhaug setup does: its start, on the node taking the addres
 local ganesha before the address comes up, NAME being the node that started it last before (a permanent node
 attribute storhaug-owner-<resource>, written by every start), so that no client reconnecting to the address (on its
 own or tickled) finds a ganesha that is not in grace and gets fresh state that conflicts with what is to be reclaimed.
-ganesha reads NAME's client records from <RecoveryRoot>/NAME/v4recov. A grace request ganesha refuses fails the start
+ganesha reads NAME's client records from <RecoveryRoot>/NAME/v4recov; with parameter tickle_dir, the records there of
+the clients that were connected to the address (and to no other address) are then removed, being this node's now,
+so that they do not hold NAME's grace again when it restarts or is taken over. A grace request ganesha refuses fails the start
 with ganesha's reason, and the address does not come up. The post-start notification takes over, the same way, the
 nodes Pacemaker reports stopped in that transition that start did not know of (nothing when no node was stopped: the
 first start); an instance restarted in place (ganesha restarted under it) takes its own node's clients back, as its
-pre-stop released them. Before it stops (pre-stop notification) the instance that stops sends "2:IP" (parameter ip) to release
+stop released them. The stop of a started instance (which runs only when the address really leaves: a pre-stop
+notification may be followed by an aborted transition and no stop) sends "2:IP" (parameter ip) to release
 the clients of the address it gives up, in both name forms: ganesha matches a release against its clients' owner
 strings, which name the server address the client mounted (NFSv4.0), never a node; the request is repeated once per
-client record of this node that names the address. Without parameter ip nothing can be released (a warning says so).
+client record of this node that names the address; with parameter tickle_dir, the NFSv4.1+ clients of this node that
+were connected to the address are released too, by their owner strings. Without parameter ip nothing can be released (a warning says so).
 With name_form=ip, NAME is the address in parameter ip instead of a node name, and <recovery_root>/<ip> is first
 pointed at the previous owner's recovery directory.
 After the takeover, the NFSv3 clients in the previous owner's statd monitor list (found through the link
 <recovery_root>/NAME of the shared state layout: sm or statd/sm beside it) are sent NSM SM_NOTIFY from the address in
-parameter ip, naming that address, so that their lockd reclaims its locks here (with the clients the pre-stop found
-there before its release, which unmonitors them, kept in nsm-released-IP beside the nodes' directories, as ganesha's
-start unmonitors every client); the state number is kept per address
+parameter ip, naming that address, so that their lockd reclaims its locks here (with the clients the stop found
+there before its release, which unmonitors them, kept in nsm-released-IP in the releasing node's directory, as ganesha's
+start unmonitors every client; the lists of every node are read, as the address may have passed through a node that
+never had it up, and each is removed once notified); the state number is kept per address
 on the shared storage. A helper process left by the action sends them as soon as the address is up here (within the
 action's timeout); a client that does not answer within 10 s is logged and left. The transition does not wait for it.`,
 		Params: []ocf.Param{
@@ -71,6 +77,14 @@ action's timeout); a client that does not answer within 10 s is logged and left.
 					"before grace, so the address's clients are that node's. Empty: no link is made."},
 			{Name: "dbus_address", ShortDesc: "D-Bus address",
 				LongDesc: "The address of the bus ganesha.nfsd is on. Empty: the system bus."},
+			{Name: "tickle_dir", ShortDesc: "the address's recorded connections",
+				LongDesc: "The VIP's IPaddr3 tickle_dir, where its stop records the address's TCP connections. ganesha's release by " +
+					"address matches only NFSv4.0 clients (whose owner string names the server address); the NFSv4.1 and later " +
+					"clients of this node's records that were connected to the address are released too, by their owner " +
+					"string, so that their state and locks here are dropped before they reclaim them on the node that takes the " +
+					"address over (else ganesha there finds the locks still held by this node: the reclaim is denied, and the " +
+					"clients lose their locks). A client connected through another address of this node too loses its state " +
+					"here for that one as well. Empty: NFSv4.1+ clients are left to their lease."},
 		},
 		Actions: []ocf.Action{
 			{Name: "start", Timeout: 20 * time.Second, Handler: func(r *ocf.Request) error { return triggerStart(r, owners) }},
@@ -180,7 +194,76 @@ func takeOver(r *ocf.Request, ip netip.Addr, stopped []string) error {
 			}
 		}
 	}
-	return sendGrace(r, ganesha.TakeIP, stopped, true)
+	if err := sendGrace(r, ganesha.TakeIP, stopped, true); err != nil {
+		return err
+	}
+	forgetMoved(r, ip, stopped)
+	return nil
+}
+
+// forgetMoved removes, once they are loaded here, the records of the
+// clients that came with ip from the stopped nodes' v4recov: they are this
+// node's now (it records them when they reclaim). Left there, they would
+// be loaded again when that node restarts or is taken over, and clients
+// that are not there to reclaim hold its grace (to its end with NFSv4
+// only, where it ends early once every loaded client has reclaimed). The
+// clients are those connected to ip, as its IPaddr3 recorded them in
+// tickle_dir; one also connected to another address (in that address's
+// list) is left, as it may reclaim there. Failures are logged.
+func forgetMoved(r *ocf.Request, ip netip.Addr, stopped []string) {
+	dir, root, me := r.String("tickle_dir"), r.String("recovery_root"), nodeName(r)
+	if dir == "" || root == "" || !ip.IsValid() {
+		return
+	}
+	conns, err := tickle.ReadFile(dir, ip, r.Log)
+	if err != nil {
+		r.Log.Warnf("the client records of %s are left with %s: %v", ip, strings.Join(stopped, ", "), err)
+		return
+	}
+	moved := map[netip.Addr]bool{}
+	for _, c := range conns {
+		moved[c.Remote.Addr().Unmap()] = true
+	}
+	own := filepath.Base(tickle.Path(dir, ip))
+	es, _ := os.ReadDir(dir)
+	for _, e := range es {
+		if e.Name() == own || !strings.HasSuffix(e.Name(), ".tickle") {
+			continue
+		}
+		other, err := tickle.ReadFile(dir, otherAddr(e.Name()), r.Log)
+		if err != nil {
+			continue
+		}
+		for _, c := range other {
+			delete(moved, c.Remote.Addr().Unmap())
+		}
+	}
+	if len(moved) == 0 {
+		return
+	}
+	for _, s := range stopped {
+		if s == me {
+			continue
+		}
+		n, err := ganesha.Forget(filepath.Join(root, s), moved)
+		if err != nil {
+			r.Log.Warnf("client records of %s in %s: %v", ip, s, err)
+		}
+		if n > 0 {
+			r.Log.Infof("%d client records of %s taken from %s's records", n, ip, s)
+		}
+	}
+}
+
+// otherAddr is the address a tickle file is named after (the zero Addr,
+// which tickle.ReadFile refuses, when it names none).
+func otherAddr(file string) netip.Addr {
+	name := strings.TrimSuffix(file, ".tickle")
+	a, err := netip.ParseAddr(name)
+	if err != nil {
+		a, _ = netip.ParseAddr(strings.ReplaceAll(name, "_", ":"))
+	}
+	return a
 }
 
 // triggerPrevious is the previous owner the start of this instance found.
@@ -253,11 +336,75 @@ func latestOwner(nodes map[string]map[string]string, attr string) (string, int64
 	return best, bestT
 }
 
+// triggerStop gives the address's clients up, when this instance was
+// started here: the stop runs only when the address really leaves this
+// node (a move, a standby, a restart in place), after the VIP's stop. A
+// pre-stop notification can be followed by no stop at all (Pacemaker
+// aborts the transition, as when a failed monitor's cleanup comes in, and
+// the next one leaves the instance where it is): a release sent there
+// would leave the clients released on the node that still has their
+// address, and taken over by nobody.
 func triggerStop(r *ocf.Request) error {
+	ip, err := triggerIP(r)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(triggerState(r)); err == nil {
+		if err := releaseAddress(r, ip); err != nil {
+			return err
+		}
+	}
 	if err := os.Remove(triggerState(r)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return ocf.Errorf(ocf.ErrGeneric, "cannot record the stop: %w", err)
 	}
 	return nil
+}
+
+// releaseAddress has the local ganesha release the clients of ip, once
+// their NFSv3 clients are kept for the node that takes ip over (ganesha's
+// release unmonitors them: the monitor list is empty afterwards).
+func releaseAddress(r *ocf.Request, ip netip.Addr) error {
+	// ganesha releases by address, whatever names the takeover: a node
+	// name matches no client (release "2:<node>" released nothing)
+	if !ip.IsValid() {
+		r.Log.Warnf("parameter ip is not set: the clients of this node's address cannot be released (ganesha releases clients by address)")
+		return nil
+	}
+	keepReleased(r, ip)
+	return sendGrace(r, ganesha.ReleaseIP, append(releaseNames(r, ip), movedOwners(r, ip)...), false)
+}
+
+// movedOwners are the owner strings of this node's NFSv4 clients that
+// were connected to ip (in the list of the address's connections its
+// IPaddr3 recorded in tickle_dir at its stop) and that a release of the
+// address does not match (NFSv4.1 and later: the owner string names no
+// server address). Failures are logged: the release by address is sent
+// anyway.
+func movedOwners(r *ocf.Request, ip netip.Addr) []string {
+	dir, root := r.String("tickle_dir"), r.String("recovery_root")
+	if dir == "" || root == "" {
+		return nil
+	}
+	conns, err := tickle.ReadFile(dir, ip, r.Log)
+	if err != nil {
+		r.Log.Warnf("the NFSv4.1+ clients of %s are left to their lease here: %v", ip, err)
+		return nil
+	}
+	peers := map[netip.Addr]bool{}
+	for _, c := range conns {
+		peers[c.Remote.Addr().Unmap()] = true
+	}
+	recs, err := ganesha.Records(root)
+	if err != nil {
+		r.Log.Warnf("client records of %s: %v", root, err)
+	}
+	var owners []string
+	for _, rec := range recs {
+		if peers[rec.Client] && !strings.Contains(rec.Owner, ip.String()) && !slices.Contains(owners, rec.Owner) {
+			owners = append(owners, rec.Owner)
+		}
+	}
+	return owners
 }
 
 func triggerMonitor(r *ocf.Request) error {
@@ -289,7 +436,7 @@ func triggerNotify(r *ocf.Request) error {
 		}
 		if len(stopped) == 0 && slices.Contains(n.Stop, me) && slices.Contains(n.Start, me) {
 			// Restarted here (ganesha restarted in place, or the address):
-			// the pre-stop released this node's clients of the address, and
+			// the stop released this node's clients of the address, and
 			// a restarted ganesha has forgotten its NFSv3 clients' monitors.
 			// Take them back: grace, and SM_NOTIFY so that they reclaim.
 			r.Log.Infof("restarted on %s: taking back the clients released at the stop", me)
@@ -323,17 +470,7 @@ func triggerNotify(r *ocf.Request) error {
 		startNSM(r, ip, stopped)
 		return nil
 	case "pre-stop":
-		if r.NodeName() != "" && !slices.Contains(n.Stop, me) {
-			return nil // another instance stops
-		}
-		// ganesha releases by address, whatever names the takeover: a
-		// node name matches no client (release "2:<node>" released nothing)
-		if !ip.IsValid() {
-			r.Log.Warnf("parameter ip is not set: the clients of this node's address cannot be released (ganesha releases clients by address)")
-			return nil
-		}
-		keepReleased(r, ip) // the release empties this node's monitor list
-		return sendGrace(r, ganesha.ReleaseIP, releaseNames(r, ip), false)
+		// Nothing: the release is the stop's (the address may yet stay).
 	}
 	return nil
 }
@@ -382,7 +519,7 @@ func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
 		r.Log.Warnf("parameter ip is not set: the NFSv3 clients of %s are not notified (SM_NOTIFY names the address)", strings.Join(stopped, ", "))
 		return
 	}
-	var clients, keptIn []string
+	var clients, nodeDirs, keptIn []string
 	base := sharedBase(root)
 	// this node too: what it released (the address left and came back
 	// before the one that had it in between could notify: ganesha
@@ -406,13 +543,28 @@ func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
 		if slices.Contains(stopped, s) {
 			clients = append(clients, cs...)
 		}
-		kept, err := releasedClients(nodeDir, ip)
+		nodeDirs = append(nodeDirs, nodeDir)
+	}
+	// and every other node's: the address may have passed through a node
+	// that never had it up (a transition aborted after its takeover), so
+	// the node that released the clients is not always the one stopped
+	// now; the list follows the address until someone notifies it
+	if base != "" {
+		es, _ := os.ReadDir(base)
+		for _, e := range es {
+			if d := filepath.Join(base, e.Name()); e.IsDir() && !slices.ContainsFunc(nodeDirs, func(n string) bool { return sameDir(n, d) }) {
+				nodeDirs = append(nodeDirs, d)
+			}
+		}
+	}
+	for _, d := range nodeDirs {
+		kept, err := releasedClients(d, ip)
 		if err != nil {
-			r.Log.Warnf("NFSv3 clients of %s released by %s: %v", ip, s, err)
+			r.Log.Warnf("NFSv3 clients of %s released in %s: %v", ip, d, err)
 		}
 		if len(kept) > 0 {
 			clients = append(clients, kept...)
-			keptIn = append(keptIn, nodeDir)
+			keptIn = append(keptIn, d)
 		}
 	}
 	slices.Sort(clients)

@@ -88,14 +88,14 @@ func TestTriggerTakesOverAtStart(t *testing.T) {
 	if code, stderr := runAgent(t, agent, "start", ipEnv); code != ocf.Success {
 		t.Fatalf("start by address = %v: %s", code, stderr)
 	}
-	if got := strings.Join(fake.Calls(), " "); got != "5:n2 5:n1 5:127.0.0.5" {
-		t.Fatalf("start by address: ganesha got %q", got)
+	if got := strings.Join(fake.Calls(), " "); got != "5:n2 5:n1 2:127.0.0.5 5:127.0.0.5" {
+		t.Fatalf("stop, then start by address: ganesha got %q", got)
 	}
 	if target, err := os.Readlink(filepath.Join(root, "127.0.0.5")); err != nil || target != "n2" {
 		t.Errorf("%s/127.0.0.5 -> %q, %v; want n2", root, target, err)
 	}
 	runAgent(t, agent, "notify", notifyEnv(ipEnv, "n3", "post", "start", "n3", "n2"))
-	if got := strings.Join(fake.Calls(), " "); got != "5:n2 5:n1 5:127.0.0.5" {
+	if got := strings.Join(fake.Calls(), " "); got != "5:n2 5:n1 2:127.0.0.5 5:127.0.0.5" {
 		t.Fatalf("post-start by address after start took over: ganesha got %q", got)
 	}
 

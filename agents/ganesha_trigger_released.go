@@ -1,7 +1,7 @@
 package agents
 
 // The NFSv3 clients of an address that is given up gracefully: ganesha's
-// release of the address's clients (pre-stop) unmonitors them, and the
+// release of the address's clients (at the stop) unmonitors them, and the
 // node's statd deletes their records from its monitor list on the shared
 // state. The node that takes the address over would then find the list
 // empty and notify nobody: the clients' locks were lost without their
@@ -23,7 +23,7 @@ import (
 	"github.com/storhaug/storhaug/ocf"
 )
 
-// releasedFile is where the clients of ip released at a pre-stop are kept:
+// releasedFile is where the clients of ip released at a stop are kept:
 // in the releasing node's state directory on the shared storage (nodeDir),
 // which the taker reaches through its link <recovery_root>/<node>.
 func releasedFile(nodeDir string, ip netip.Addr) string {
@@ -94,6 +94,13 @@ func keepReleased(r *ocf.Request, ip netip.Addr) {
 		return
 	}
 	r.Log.Infof("NFSv3 clients of %s kept for the next owner: %s", ip, strings.Join(clients, " "))
+}
+
+// sameDir reports whether a and b are the same directory.
+func sameDir(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
 }
 
 // releasedClients reads the clients kept for ip in nodeDir (none when

@@ -17,6 +17,7 @@ import (
 	"github.com/storhaug/storhaug/nsm/nsmtest"
 	"github.com/storhaug/storhaug/ocf"
 	"github.com/storhaug/storhaug/pacemaker"
+	"github.com/storhaug/storhaug/tickle"
 )
 
 // runAgent runs one action of a with env and returns the exit code and
@@ -89,28 +90,35 @@ func TestTriggerNotifyNodeForm(t *testing.T) {
 	bus := ganeshatest.Bus(t)
 	fake := ganeshatest.Serve(t, bus)
 	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "198.51.100.10", "OCF_RESKEY_recovery_root", t.TempDir())
-	// VIP moves n1 -> n2: n1's instance gets pre-stop, n2's post-start.
-	// The release names the address (ganesha matches clients by the server
+	// VIP moves n1 -> n2: n1's instance gets pre-stop and stops, n2's
+	// starts and gets post-start. The release, at the stop (a pre-stop may
+	// be followed by no stop: TestTriggerPreStopReleasesNothing), names the address (ganesha matches clients by the server
 	// address in their owner string; "2:n1" released nothing), the
 	// takeover the node (its records are <recovery_root>/n1/v4recov).
+	startedOn(t, env)
 	for _, s := range []struct {
 		env  map[string]string
 		want string // grace arguments received so far
 	}{
 		{notifyEnv(env, "n2", "pre", "start", "n2", "n1"), ""},                      // not ours to act on
-		{notifyEnv(env, "n1", "pre", "stop", "n2", "n1"), "2:198.51.100.10"},        // release before the stop
-		{notifyEnv(env, "n3", "pre", "stop", "n2", "n1"), "2:198.51.100.10"},        // another node stops: not us
+		{notifyEnv(env, "n1", "pre", "stop", "n2", "n1"), ""},                       // the stop releases, if it comes
+		{notifyEnv(env, "n3", "pre", "stop", "n2", "n1"), ""},                       // another node stops: not us
+		{with(env, "OCF_RESKEY_CRM_meta_on_node", "n1"), "2:198.51.100.10"},         // the stop: release
 		{notifyEnv(env, "n2", "post", "start", "n2", "n1"), "2:198.51.100.10 5:n1"}, // take over n1's clients
 		{notifyEnv(env, "n3", "post", "start", "n2", "n1"), "2:198.51.100.10 5:n1"}, // started elsewhere
 		{notifyEnv(env, "n2", "post", "stop", "n2", "n1"), "2:198.51.100.10 5:n1"},
 		// first start anywhere: no stopped node, nothing sent (the original sent "5:")
 		{notifyEnv(env, "n1", "post", "start", "n1", ""), "2:198.51.100.10 5:n1"},
-		// restart in place: its pre-stop released the clients, take them back
+		// restart in place: its stop released the clients, take them back
 		{notifyEnv(env, "n1", "post", "start", "n1", "n1"), "2:198.51.100.10 5:n1 5:n1"},
 		// two nodes lost at once
 		{notifyEnv(env, "n3", "post", "start", "n3", "n1 n2"), "2:198.51.100.10 5:n1 5:n1 5:n1 5:n2"},
 	} {
-		code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", s.env)
+		action := "notify"
+		if s.env["OCF_RESKEY_CRM_meta_notify_type"] == "" {
+			action = "stop"
+		}
+		code, stderr := runAgent(t, ganeshaTriggerAgent(), action, s.env)
 		if code != ocf.Success {
 			t.Fatalf("notify %s-%s on %s = %v: %s", s.env["OCF_RESKEY_CRM_meta_notify_type"], s.env["OCF_RESKEY_CRM_meta_notify_operation"],
 				s.env["OCF_RESKEY_CRM_meta_on_node"], code, stderr)
@@ -143,19 +151,21 @@ func TestTriggerReleaseEveryClient(t *testing.T) {
 		}
 	}
 	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "198.51.100.10", "OCF_RESKEY_recovery_root", root)
-	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n1", "pre", "stop", "n2", "n1")); code != ocf.Success {
-		t.Fatalf("pre-stop = %v: %s", code, stderr)
+	startedOn(t, env)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", env); code != ocf.Success {
+		t.Fatalf("stop = %v: %s", code, stderr)
 	}
 	if got, want := strings.Join(fake.Calls(), " "), "2:198.51.100.10 2:198.51.100.10"; got != want {
 		t.Fatalf("ganesha got %q, want %q", got, want)
 	}
 	noIP := with(triggerEnv(t, bus), "OCF_RESKEY_recovery_root", root)
-	code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(noIP, "n1", "pre", "stop", "n2", "n1"))
+	startedOn(t, noIP)
+	code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", noIP)
 	if code != ocf.Success || !strings.Contains(stderr, "parameter ip is not set") {
-		t.Fatalf("pre-stop without ip = %v: %s", code, stderr)
+		t.Fatalf("stop without ip = %v: %s", code, stderr)
 	}
 	if got := len(fake.Calls()); got != 2 {
-		t.Fatalf("pre-stop without ip sent %v", fake.Calls()[2:])
+		t.Fatalf("stop without ip sent %v", fake.Calls()[2:])
 	}
 }
 
@@ -168,8 +178,9 @@ func TestTriggerNotifyIPForm(t *testing.T) {
 	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n2", "post", "start", "n2", "n1")); code != 0 {
 		t.Fatalf("post-start = %v: %s", code, stderr)
 	}
-	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n2", "pre", "stop", "n1", "n2")); code != 0 {
-		t.Fatalf("pre-stop = %v: %s", code, stderr)
+	startedOn(t, env)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", env); code != 0 {
+		t.Fatalf("stop = %v: %s", code, stderr)
 	}
 	// ganesha splits at the first colon: "5:2001:db8::10" is event 5 for the address
 	if got, want := strings.Join(fake.Calls(), " "), "5:2001:db8::10 2:2001:db8::10"; got != want {
@@ -212,8 +223,9 @@ func TestTriggerBadInput(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("post-start without ganesha took %v, its timeout was 2s", d)
 	}
-	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n1", "pre", "stop", "n2", "n1")); code != ocf.Success {
-		t.Errorf("pre-stop without ganesha = %v: %s", code, stderr)
+	startedOn(t, env)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", env); code != ocf.Success {
+		t.Errorf("stop without ganesha = %v: %s", code, stderr)
 	}
 
 	// no D-Bus at all
@@ -357,5 +369,122 @@ func TestTriggerNotifiesNFSv3Clients(t *testing.T) {
 	}
 	if got := strings.Join(fake.Calls(), " "); got != "5:n1 5:n3" {
 		t.Errorf("ganesha got %q, want grace for n1 then n3", got)
+	}
+}
+
+// ganesha releases by address only the NFSv4.0 clients (their owner string
+// names the server address): an NFSv4.1+ client of the address kept its
+// state and locks on the node that gave the address up, until its lease
+// ran out there, and its reclaim on the node that took the address over
+// was denied (seen in the lab at a failback: STATE_LOCK_CONFLICT, the lock
+// reported lost). The stop also releases, by owner string, this node's
+// clients that were connected to the address, as its IPaddr3 recorded them.
+func TestTriggerReleasesNFSv41ClientsOfTheAddress(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	fake := ganeshatest.Serve(t, bus)
+	root, tickles := t.TempDir(), t.TempDir()
+	owner := func(s string) string { return fmt.Sprintf("%d:0x%x", 2+2*len(s), s) }
+	for _, rec := range []string{
+		"::ffff:198.51.100.151-(" + owner("Linux NFSv4.1 lab-k1/k1") + ")",                 // connected to the address
+		"::ffff:198.51.100.151-(" + owner("Linux NFSv4.2 lab-k1/k1") + ")",                 // the same client, NFSv4.2
+		"198.51.100.152-(" + owner("Linux NFSv4.2 lab-k2/k2") + ")",                        // a client of another address
+		"198.51.100.151-(" + owner("Linux NFSv4.0 198.51.100.151/198.51.100.10 tcp") + ")", // released by address
+	} {
+		if err := os.MkdirAll(filepath.Join(root, "v4recov", rec), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vip := netip.MustParseAddr("198.51.100.10")
+	conns := []tickle.Conn{
+		tickle.NewConn(netip.MustParseAddrPort("198.51.100.10:2049"), netip.MustParseAddrPort("198.51.100.151:801")),
+		tickle.NewConn(netip.MustParseAddrPort("198.51.100.10:445"), netip.MustParseAddrPort("198.51.100.153:50000")),
+	}
+	if err := tickle.WriteFile(tickles, vip, conns); err != nil {
+		t.Fatal(err)
+	}
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "198.51.100.10", "OCF_RESKEY_recovery_root", root, "OCF_RESKEY_tickle_dir", tickles)
+	startedOn(t, env)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", env); code != ocf.Success {
+		t.Fatalf("stop = %v: %s", code, stderr)
+	}
+	want := "2:198.51.100.10 2:Linux NFSv4.1 lab-k1/k1 2:Linux NFSv4.2 lab-k1/k1"
+	if got := strings.Join(fake.Calls(), " "); got != want {
+		t.Fatalf("ganesha got %q at the stop, want %q", got, want)
+	}
+	// no recorded connections: the address's release alone, and a warning
+	os.Remove(tickle.Path(tickles, vip))
+	startedOn(t, env)
+	code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", env)
+	if code != ocf.Success || !strings.Contains(stderr, "left to their lease") {
+		t.Fatalf("stop without the address's connections = %v: %s", code, stderr)
+	}
+	if got := strings.Join(fake.Calls()[3:], " "); got != "2:198.51.100.10" {
+		t.Fatalf("ganesha got %q at the stop without the address's connections, want 2:198.51.100.10", got)
+	}
+}
+
+// A takeover loads the previous owner's records; those of the clients
+// that came with the address are then removed from the previous owner's:
+// they are the taker's now, and left there they would be loaded again at
+// that node's restart (a failback) or takeover, and hold its grace without
+// ever reclaiming (issue 13). A client also connected to another address
+// keeps its records, as do the clients of other addresses.
+func TestTriggerTakeoverForgetsMovedClients(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	fake := ganeshatest.Serve(t, bus)
+	root, tickles := t.TempDir(), t.TempDir()
+	rec := func(addr, owner string) string {
+		return filepath.Join(root, "n1", "v4recov", fmt.Sprintf("%s-(%d:%s)", addr, len(owner), owner))
+	}
+	moved := rec("::ffff:198.51.100.151", "Linux NFSv4.1 k1")
+	other := rec("198.51.100.152", "Linux NFSv4.1 k2") // a client of another address
+	both := rec("198.51.100.153", "Linux NFSv4.1 k3")  // connected to both addresses
+	for _, d := range []string{moved, other, both, filepath.Join(root, "n2", "v4recov")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn := func(l, r string) tickle.Conn {
+		return tickle.NewConn(netip.MustParseAddrPort(l), netip.MustParseAddrPort(r))
+	}
+	if err := tickle.WriteFile(tickles, netip.MustParseAddr("198.51.100.10"), []tickle.Conn{
+		conn("198.51.100.10:2049", "198.51.100.151:801"), conn("198.51.100.10:2049", "198.51.100.153:802"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tickle.WriteFile(tickles, netip.MustParseAddr("198.51.100.20"), []tickle.Conn{
+		conn("198.51.100.20:2049", "198.51.100.153:803"), conn("198.51.100.20:2049", "198.51.100.152:804"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fake.OnGrace(func(arg string) {
+		if _, err := os.Stat(moved); arg == "5:n1" && err != nil {
+			t.Errorf("n1's record of the moved client was gone before ganesha read it: %v", err)
+		}
+	})
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "198.51.100.10", "OCF_RESKEY_recovery_root", root, "OCF_RESKEY_tickle_dir", tickles)
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n2", "post", "start", "n2", "n1")); code != ocf.Success {
+		t.Fatalf("post-start = %v: %s", code, stderr)
+	}
+	if got := strings.Join(fake.Calls(), " "); got != "5:n1" {
+		t.Fatalf("ganesha got %q, want 5:n1", got)
+	}
+	if _, err := os.Stat(moved); !os.IsNotExist(err) {
+		t.Errorf("n1 still has the record of the client that moved with the address: %v", err)
+	}
+	for _, d := range []string{other, both} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s: %v, want it kept", d, err)
+		}
+	}
+	// restarted in place: this node's own records stay
+	if err := os.MkdirAll(moved, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(with(env, "OCF_RESKEY_recovery_root", filepath.Join(root, "n1")), "n1", "post", "start", "n1", "n1")); code != ocf.Success {
+		t.Fatalf("post-start in place = %v: %s", code, stderr)
+	}
+	if _, err := os.Stat(moved); err != nil {
+		t.Errorf("a restart in place removed the node's own record: %v", err)
 	}
 }

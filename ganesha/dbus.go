@@ -52,7 +52,10 @@ const (
 // GraceArg is the string grace takes: "EVENT:ADDR". Ganesha splits it at the
 // first colon, so an IPv6 address needs no quoting. Events that name a node
 // or address refuse an empty one (ganesha would read the wrong directory),
-// and the address must be usable as one path component.
+// and the address must be usable as one path component, except in a
+// release: ganesha matches a release's argument against the server address
+// of its NLM clients and, as a substring, against the owner strings of its
+// NFSv4 clients, and an owner string may hold any character but NUL.
 func GraceArg(ev Event, addr string) (string, error) {
 	if ev < JustGrace || ev > TakeIP {
 		return "", fmt.Errorf("grace event %d is unknown (0-5)", int(ev))
@@ -68,7 +71,10 @@ func GraceArg(ev Event, addr string) (string, error) {
 			return "", fmt.Errorf("grace event 4 needs a numeric node id, not %q", addr)
 		}
 	}
-	if strings.ContainsAny(addr, "/\x00\n") || addr == "." || addr == ".." {
+	if strings.ContainsRune(addr, 0) {
+		return "", fmt.Errorf("%q: a D-Bus string cannot carry NUL", addr)
+	}
+	if ev != ReleaseIP && (strings.ContainsAny(addr, "/\n") || addr == "." || addr == "..") {
 		return "", fmt.Errorf("%q cannot name a recovery directory", addr)
 	}
 	return fmt.Sprintf("%d:%s", int(ev), addr), nil

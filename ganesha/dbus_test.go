@@ -29,6 +29,9 @@ func TestGraceArg(t *testing.T) {
 		{ganesha.TakeNodeID, "n1", ""},
 		{ganesha.TakeIP, "../etc", ""},
 		{ganesha.TakeIP, "..", ""},
+		// a release by an NFSv4.1 client's owner string
+		{ganesha.ReleaseIP, "Linux NFSv4.1 lab-k1/k1", "2:Linux NFSv4.1 lab-k1/k1"},
+		{ganesha.ReleaseIP, "a\x00b", ""},
 		{ganesha.Event(9), "n1", ""},
 	} {
 		got, err := ganesha.GraceArg(tc.ev, tc.addr)

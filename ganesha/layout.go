@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/storhaug/storhaug/internal/atomicfile"
@@ -296,4 +298,83 @@ func recordOwner(name string) string {
 		}
 	}
 	return owner
+}
+
+// Record is one NFSv4 client record of the fs recovery backend.
+type Record struct {
+	Client netip.Addr // the client's address as ganesha saw it (unmapped)
+	Owner  string     // the client's owner string (co_ownerid)
+	Path   string     // its directory, under v4recov
+}
+
+// Records reads the client records under <root>/v4recov (at any depth, as
+// ReleaseCount does). A record whose name does not have ganesha's shape
+// "<client addr>-(<len>:<owner>)" with an owner of that length (a name
+// split over several directories, being longer than a file name may be)
+// is left out. A missing v4recov has no records.
+func Records(root string) ([]Record, error) {
+	dir := filepath.Join(root, "v4recov")
+	var out []Record
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if p == dir || !d.IsDir() || !strings.Contains(d.Name(), "-(") {
+			return nil
+		}
+		if r, ok := parseRecord(d.Name()); ok {
+			r.Path = p
+			out = append(out, r)
+		}
+		return fs.SkipDir
+	})
+	return out, err
+}
+
+// parseRecord reads a record's name.
+func parseRecord(name string) (Record, bool) {
+	i := strings.Index(name, "-(")
+	a, err := netip.ParseAddr(name[:max(i, 0)])
+	if i < 0 || err != nil || !strings.HasSuffix(name, ")") {
+		return Record{}, false
+	}
+	n, owner, ok := strings.Cut(name[i+2:len(name)-1], ":")
+	if !ok {
+		return Record{}, false
+	}
+	want, err := strconv.Atoi(n)
+	if err != nil || want != len(owner) {
+		return Record{}, false
+	}
+	if h, ok := strings.CutPrefix(owner, "0x"); ok {
+		if b, err := hex.DecodeString(h); err == nil {
+			owner = string(b)
+		}
+	}
+	if owner == "" || strings.ContainsRune(owner, 0) {
+		return Record{}, false
+	}
+	return Record{Client: a.Unmap(), Owner: owner}, true
+}
+
+// Forget removes from <root>/v4recov the records of the clients at the
+// addresses in clients (a record's directory with what it holds: ganesha
+// keeps revoked delegations there), and returns how many it removed.
+func Forget(root string, clients map[netip.Addr]bool) (int, error) {
+	recs, err := Records(root)
+	n := 0
+	var errs []error
+	for _, r := range recs {
+		if clients[r.Client] {
+			if rerr := os.RemoveAll(r.Path); rerr != nil {
+				errs = append(errs, rerr)
+			} else {
+				n++
+			}
+		}
+	}
+	return n, errors.Join(append([]error{err}, errs...)...)
 }

@@ -1,8 +1,11 @@
 package ganesha_test
 
 import (
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/storhaug/storhaug/ganesha"
@@ -172,4 +175,61 @@ func TestLinkRecovery(t *testing.T) {
 	if err := ganesha.LinkRecovery(root, "198.51.100.10", "n9"); err == nil {
 		t.Fatal("LinkRecovery to a missing node directory succeeded")
 	}
+}
+
+// Records reads the client address and owner of each record as ganesha
+// names it (fs_create_clid_name: the owner in hex when it is not fit for a
+// file name; its length is checked as ganesha checks it when it reads).
+func TestRecords(t *testing.T) {
+	root := t.TempDir()
+	v41 := "Linux NFSv4.1 k1"
+	hexed := "Linux NFSv4.0 198.51.100.151/198.51.100.203 tcp"
+	for _, rec := range []string{
+		fmt.Sprintf("::ffff:198.51.100.151-(%d:%s)", len(v41), v41),
+		fmt.Sprintf("node0/2001:db8::7-(%d:0x%x)", 2+2*len(hexed), hexed),
+		"198.51.100.152-(99:too short)", // a name cut short (a crash while writing it)
+		"not-a-record",
+	} {
+		if err := os.MkdirAll(filepath.Join(root, "v4recov", rec), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := ganesha.Records(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4recov := filepath.Join(root, "v4recov")
+	want := []ganesha.Record{
+		{Client: netip.MustParseAddr("198.51.100.151"), Owner: v41, Path: filepath.Join(v4recov, fmt.Sprintf("::ffff:198.51.100.151-(%d:%s)", len(v41), v41))},
+		{Client: netip.MustParseAddr("2001:db8::7"), Owner: hexed, Path: filepath.Join(v4recov, fmt.Sprintf("node0/2001:db8::7-(%d:0x%x)", 2+2*len(hexed), hexed))},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Records = %+v, want %+v", got, want)
+	}
+	if got, err := ganesha.Records(filepath.Join(root, "none")); err != nil || len(got) != 0 {
+		t.Errorf("Records without v4recov = %v, %v", got, err)
+	}
+}
+
+// Forget removes the records of the clients named, with what they hold.
+func TestForget(t *testing.T) {
+	root := t.TempDir()
+	keep := filepath.Join(root, "v4recov", "198.51.100.152-(16:Linux NFSv4.1 k2)")
+	gone := filepath.Join(root, "v4recov", "::ffff:198.51.100.151-(16:Linux NFSv4.1 k1)")
+	for _, d := range []string{keep, gone} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(gone, "\x01revoked"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, err := ganesha.Forget(root, map[netip.Addr]bool{netip.MustParseAddr("198.51.100.151"): true})
+	if err != nil || n != 1 {
+		t.Fatalf("Forget = %d, %v; want 1", n, err)
+	}
+	if _, err := os.Stat(gone); !os.IsNotExist(err) {
+		t.Errorf("%s is still there: %v", gone, err)
+	}
+	exists(t, keep, true)
 }

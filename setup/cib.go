@@ -424,7 +424,13 @@ func (b *builder) build() {
 			b.cons(b.follow(id, d), order(d, id))
 		}
 		if c.Has("nfs") {
-			t := b.primitive(triggerID(v.Addr), "ocf", c.OCFProvider, "ganesha_trigger", [][2]string{{paramIP, v.Addr.String()}}, nil, []opSpec{
+			tparams := [][2]string{{paramIP, v.Addr.String()}}
+			if c.Tickle && c.TickleDir != "" {
+				// the address's connections, recorded by its IPaddr3: the
+				// NFSv4.1+ clients to release when it moves
+				tparams = append(tparams, [2]string{paramTickleDir, c.TickleDir})
+			}
+			t := b.primitive(triggerID(v.Addr), "ocf", c.OCFProvider, "ganesha_trigger", tparams, nil, []opSpec{
 				{"start", "0s", "30s", ""},
 				{"stop", "0s", "30s", ""},
 				{"monitor", "10s", "20s", ""},

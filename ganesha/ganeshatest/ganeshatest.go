@@ -83,7 +83,10 @@ type Ganesha struct {
 	Refuse string
 	// Delay holds each grace reply back this long.
 	Delay time.Duration
-	conn  *dbus.Conn
+	// onGrace, when set, runs with each grace argument before the reply
+	// (what ganesha does meanwhile, such as unmonitoring released clients).
+	onGrace func(arg string)
+	conn    *dbus.Conn
 }
 
 // Serve connects to the bus at addr, exports the admin object and takes the
@@ -100,11 +103,14 @@ func Serve(t testing.TB, addr string) *Ganesha {
 		"grace": func(arg string) (bool, string, *dbus.Error) {
 			g.mu.Lock()
 			g.calls = append(g.calls, arg)
-			refuse, delay := g.Refuse, g.Delay
+			refuse, delay, hook := g.Refuse, g.Delay, g.onGrace
 			if refuse == "" {
 				g.inGrace = true
 			}
 			g.mu.Unlock()
+			if hook != nil {
+				hook(arg)
+			}
 			time.Sleep(delay)
 			if refuse != "" {
 				return false, refuse, nil
@@ -145,6 +151,14 @@ func (g *Ganesha) SetRefuse(msg string) {
 func (g *Ganesha) SetDelay(d time.Duration) {
 	g.mu.Lock()
 	g.Delay = d
+	g.mu.Unlock()
+}
+
+// OnGrace runs f with the argument of each later grace call, before
+// the reply (nil: nothing).
+func (g *Ganesha) OnGrace(f func(arg string)) {
+	g.mu.Lock()
+	g.onGrace = f
 	g.mu.Unlock()
 }
 

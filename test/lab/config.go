@@ -487,5 +487,24 @@ EXPORT {
 		Name = VFS;
 	}
 }
-`, l.opts.Prefix, nlm, pseudo, protos, GaneshaPort, l.opts.Prefix, l.ExportDir(), ExportPseudo, protos)
+`, l.opts.Prefix, nlm, pseudo, protos, GaneshaPort, l.opts.Prefix, l.ExportDir(), ExportPseudo, protos) + ganeshaLogConf(os.Getenv(GaneshaDebugEnv))
+}
+
+// GaneshaDebugEnv names ganesha log components (comma-separated, such as
+// CLIENTID,STATE,NFS4_LOCK) that the lab's ganesha logs at FULL_DEBUG, to
+// look into a failover's state handling; unset, ganesha's defaults.
+const GaneshaDebugEnv = "STORHAUG_LAB_GANESHA_DEBUG"
+
+// ganeshaLogConf is the LOG block raising the components in list.
+func ganeshaLogConf(list string) string {
+	var b strings.Builder
+	for _, c := range strings.Split(list, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			fmt.Fprintf(&b, "\t\t%s = FULL_DEBUG;\n", c)
+		}
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "\nLOG {\n\tCOMPONENTS {\n" + b.String() + "\t}\n}\n"
 }

@@ -112,3 +112,20 @@ func checkGanesha(text, scope string) (*ganesha.HA, error) {
 	}
 	return c.CheckHA(scope)
 }
+
+// STORHAUG_LAB_GANESHA_DEBUG's LOG block: each component named at
+// FULL_DEBUG; nothing without it.
+func TestGaneshaLogConf(t *testing.T) {
+	if c := ganeshaLogConf(" "); c != "" {
+		t.Errorf("no components: %q", c)
+	}
+	c := ganeshaLogConf("CLIENTID, NFS4_LOCK")
+	for _, want := range []string{"LOG {", "COMPONENTS {", "CLIENTID = FULL_DEBUG;", "NFS4_LOCK = FULL_DEBUG;"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("LOG block lacks %q:\n%s", want, c)
+		}
+	}
+	if strings.Count(c, "{") != strings.Count(c, "}") {
+		t.Errorf("unbalanced braces:\n%s", c)
+	}
+}
