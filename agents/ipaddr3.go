@@ -354,13 +354,18 @@ func ipaddr3Stop(r *ocf.Request) error {
 		return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 	}
 	if st.Found {
-		if err := tickleRelease(r, vipTarget{Addr: v.spec.Addr, Link: st.Link, Namespace: v.ns}); err != nil {
-			r.Log.Errorf("releasing connections to %s: %v", v.spec.Addr, err)
-		}
+		// The address goes first, its connections after: a client reset
+		// while the address is still here (a kernel SMB client redials at
+		// once) would reconnect to this node's services, on a connection
+		// that dies with the address and holds the client away from the
+		// new owner until TCP gives up.
 		if _, err := h.Remove(v.spec.Addr, st.LinkIndex); err != nil {
 			return ocf.Errorf(ocf.ErrGeneric, "%w", err)
 		}
 		r.Log.Infof("removed %s from %s", v.spec.Addr, st.Link)
+		if err := tickleRelease(r, vipTarget{Addr: v.spec.Addr, Link: st.Link, Namespace: v.ns}); err != nil {
+			r.Log.Errorf("releasing connections to %s: %v", v.spec.Addr, err)
+		}
 		if st, err := h.Lookup(v.spec.Addr, st.LinkIndex, false); err != nil || st.Found {
 			return ocf.Errorf(ocf.ErrGeneric, "%s is still on %s after removing it (%v)", v.spec.Addr, st.Link, err)
 		}

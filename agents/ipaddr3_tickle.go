@@ -10,8 +10,8 @@ package agents
 //   - tickleKeep runs in IPaddr3's long-lived helper process (the one that
 //     sends the later announcement rounds) until ctx ends: it keeps the
 //     recorded connection list fresh and sends the later tickle rounds.
-//   - tickleRelease runs in stop before the address is removed: it records
-//     the final list and resets the local sockets on the address.
+//   - tickleRelease runs in stop once the address is removed: it records
+//     the final list and destroys the local sockets on the address.
 //   - tickleValidate checks the tickle parameters (for validate-all and
 //     start).
 
@@ -42,9 +42,11 @@ of hanging until keepalive or retransmission give up (minutes to hours). While t
 records its established TCP connections (refreshed every tickle_refresh ms) into a file in tickle_dir; the node that
 takes the address over reads that file and sends each client a "tickle" (an ACK with sequence numbers 0) from the
 address, so that the client answers, gets an RST from the new owner and reconnects. Tickles go out in tickle_rounds
-rounds spaced by tickle_interval, the first before start returns, after the first announcement. On stop, the final
-list is recorded and the local sockets on the address are destroyed, so local services drop them and their clients
-are reset at once (where the kernel cannot destroy sockets, each is reset with a tickle and an exact RST instead).
+rounds spaced by tickle_interval, the first before start returns, after the first announcement. On stop, the address is
+removed first, then the final list is recorded and the local sockets on the address are destroyed, so local services
+drop them (an SMB server disconnects its durable handles); the clients hear nothing more from this node and are reset
+by the new owner's tickles, so none reconnects to this node's services in between (where the kernel cannot destroy
+sockets, stop says so and they stay until their services notice).
 The default is true, but recording and tickling need tickle_dir: without it (as in a CIB written for IPaddr2)
 IPaddr3 only destroys the local sockets on stop, and start says once that no clients are tickled. So a resource
 switched from IPaddr2 starts cleanly, and setting tickle_dir turns the feature on. false turns everything off.`},
@@ -204,7 +206,9 @@ func tickleKeep(ctx context.Context, r *ocf.Request, t vipTarget) {
 }
 
 // tickleRelease records the final connection list (when tickle_dir is set)
-// and destroys the local sockets on the address.
+// and destroys the local sockets on the address, which stop has removed:
+// local services drop them, and the clients, which hear nothing more from
+// this node, are reset by the new owner's tickles (or at their next send).
 func tickleRelease(r *ocf.Request, t vipTarget) error {
 	if !r.Bool("tickle") {
 		return nil
@@ -213,6 +217,7 @@ func tickleRelease(r *ocf.Request, t vipTarget) error {
 	if err != nil {
 		return err
 	}
+	cfg.Removed = true
 	n, err := bounded(r.Context(), "recording the final connection list in tickle_dir", func() ([2]int, error) {
 		recorded, destroyed, err := tickle.Release(r.Context(), cfg)
 		return [2]int{recorded, destroyed}, err

@@ -19,6 +19,12 @@ type Config struct {
 	Schedule Schedule
 	Refresh  time.Duration // how often the keeper records
 	Log      Logger
+	// Removed tells Release that the address is already off the node, so
+	// that no client it resets can reconnect here in between: the sockets
+	// are destroyed without the exact-RST fallback, which needs the
+	// address (Release returns ErrDestroyUnsupported where the kernel
+	// cannot destroy them).
+	Removed bool
 	// exactRST makes Release reset sockets with exact RSTs even where the
 	// kernel could destroy them (for tests).
 	exactRST bool
@@ -142,13 +148,17 @@ func Keep(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// Release is the stop side, before the address is removed: it records the
-// final list into the shared directory (when one is set), keeps the keeper
-// from overwriting it, and resets the local sockets on the VIP so that local
-// services drop them (their clients get an RST): with sock_diag's
-// SOCK_DESTROY, or, where the kernel refuses that (the first refusal says
-// so), by tickling each local socket and answering with an exact RST,
-// within ctx and at most releaseResetBudget after Release began.
+// Release is the stop side: it records the final list into the shared
+// directory (when one is set), keeps the keeper from overwriting it, and
+// resets the local sockets on the VIP so that local services drop them:
+// with sock_diag's SOCK_DESTROY, or, where the kernel refuses that (the
+// first refusal says so) and the address is still on the node
+// (cfg.Removed false), by tickling each local socket and answering with an
+// exact RST, within ctx and at most releaseResetBudget after Release
+// began. With the address still on the node the clients get an RST, and
+// one that redials at once reaches this node's services again; after the
+// address is removed they hear nothing from here, and the new owner's
+// tickles reset them.
 func Release(ctx context.Context, cfg Config) (recorded, destroyed int, err error) {
 	begin := time.Now()
 	rec, err := OpenRecorder(cfg.Netns, cfg.VIP, cfg.Ports, cfg.Source, cfg.Log)
@@ -180,7 +190,7 @@ func Release(ctx context.Context, cfg Config) (recorded, destroyed int, err erro
 	if !cfg.exactRST {
 		destroyed, derr = rec.Destroy()
 	}
-	if cfg.exactRST || errors.Is(derr, ErrDestroyUnsupported) {
+	if cfg.exactRST || (errors.Is(derr, ErrDestroyUnsupported) && !cfg.Removed) {
 		why := "forced (test)"
 		if derr != nil {
 			why = derr.Error()
