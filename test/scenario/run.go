@@ -228,7 +228,13 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 		r.out.Heir = heir
 		r.logf("%s started on %s %.1fs after the fault", r.vip, heir, time.Since(at).Seconds())
 	}
-	failed := r.waitProgress(ctx, ms, at)
+	if r.fault == Move || r.fault == Standby {
+		// A graceful move serves the clients until the VIP's stop: the
+		// outage is measured from when the cluster began to stop it (I/O
+		// begun between the command and the stop proves nothing).
+		r.fromStop(logs)
+	}
+	failed := r.waitProgress(ctx, ms, r.out.At)
 	r.logf("clients recovered (or gave up) %.1fs after the fault", time.Since(at).Seconds())
 	// The fault's verdict on the locks: a conflicting lock through fresh
 	// mounts once the clients have recovered, before the heal.
@@ -247,12 +253,7 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 		// The fault measured is the move home: from when the cluster
 		// began to stop the VIP where it had failed over to (else from
 		// the node's return).
-		if id, err := vipID(r.stack, r.vip); err == nil {
-			if t, ok := stopStarted(logs, id, r.out.At); ok {
-				r.logf("failback: %s's stop on %s initiated at %s", id, r.out.Heir, t.Format("15:04:05.000"))
-				r.out.At = t
-			}
-		}
+		r.fromStop(logs)
 		failed = r.waitProgress(ctx, ms, r.out.At)
 	}
 	// The fault as the logs tell it (the workload logs under the
@@ -335,6 +336,23 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 	r.out.Violations, r.out.ARPWindows, r.out.LeaderSamples = mon.stop()
 	r.out.Violations = append(r.out.Violations, falseFailovers(tl, r.fault)...)
 	return r.out, nil
+}
+
+// fromStop moves the fault's instant to when the cluster initiated the
+// VIP's stop (the first one after the instant so far), if the logs say.
+func (r *run) fromStop(logs *logMark) {
+	id, err := vipID(r.stack, r.vip)
+	if err != nil {
+		r.logf("%s: no VIP resource for %s (%v): measured from the %s command", r.fault, r.vip, err, r.fault)
+		return
+	}
+	t, ok := stopStarted(logs, id, r.out.At)
+	if !ok {
+		r.logf("%s: no stop of %s in the logs: measured from the %s command", r.fault, id, r.fault)
+		return
+	}
+	r.logf("%s: %s's stop initiated at %s", r.fault, id, t.Format("15:04:05.000"))
+	r.out.At = t
 }
 
 // probeLocks mounts every protocol afresh on dir(m) and tries, from
