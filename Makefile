@@ -100,7 +100,8 @@ FAULTS ?= all
 R      ?= 3
 # STACKS: storhaug and the anchors of issue 13 (resource-agents, ctdb), one
 # after the other in the same lab; TUNABLES=same: every stack with
-# storhaug's CTDB tunables. The timeline of storhaug's first crash goes to
+# storhaug's CTDB tunables (CTDB's shipped ones) and the lab's ganesha lease
+# and grace. The timeline of storhaug's first crash goes to
 # docs/failover-timeline.svg.
 STACKS   ?= storhaug
 TUNABLES ?=

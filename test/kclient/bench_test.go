@@ -29,7 +29,7 @@ var (
 	benchLimit  = flag.Duration("limit", 3*time.Minute, "failover bench: a repetition not recovered by then counts at the limit, failed")
 	benchOut    = flag.String("bench-out", "", "failover bench: also write the table and the JSON line to this file")
 	benchStacks = flag.String("stacks", "storhaug", "failover bench: comma-separated stacks ("+strings.Join(scenario.Stacks, ",")+")")
-	benchTun    = flag.String("tunables", "", "failover bench: same = every stack with storhaug's CTDB tunables; empty = each as shipped")
+	benchTun    = flag.String("tunables", "", "failover bench: same = every stack with storhaug's stack's CTDB tunables and ganesha lease and grace; empty = each as shipped")
 	benchSVG    = flag.String("timeline-svg", "", "failover bench: write the timeline of storhaug's first crash here (SVG)")
 )
 
@@ -78,7 +78,10 @@ func BenchmarkFailover(b *testing.B) {
 		if opts.CTDBTunables, err = runningTunables(ctx, l.Node("n1")); err != nil {
 			b.Fatal(err)
 		}
-		logf("failover bench: every stack with CTDB tunables %v", opts.CTDBTunables)
+		// and ganesha's lease and grace (storhaug's stack runs with the
+		// lab's, the NFS anchor with ganesha's defaults otherwise).
+		opts.LabGrace = true
+		logf("failover bench: every stack with CTDB tunables %v and the lab's ganesha lease and grace", opts.CTDBTunables)
 	}
 	var outcomes []*scenario.Outcome
 	var prev scenario.Stack = stack
@@ -105,7 +108,7 @@ func BenchmarkFailover(b *testing.B) {
 	}
 	text := scenario.Table(rs)
 	if tunables != "" {
-		text += "(CTDB tunables: " + tunables + " for every stack)\n"
+		text += "(CTDB tunables and ganesha's lease and grace: " + tunables + " for every stack)\n"
 	}
 	text += scenario.RatioTable(scenario.Ratios(rs, stack.Name()), stack.Name())
 	if tl := representative(outcomes); tl != nil {

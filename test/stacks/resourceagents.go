@@ -98,8 +98,10 @@ func (s *resourceAgents) Setup(ctx context.Context, l *lab.Lab) error {
 	if err := writeTunables(l, s.opts); err != nil {
 		return err
 	}
-	if err := ganeshaDefaults(l); err != nil {
-		return err
+	if !s.opts.LabGrace {
+		if err := ganeshaDefaults(l); err != nil {
+			return err
+		}
 	}
 	tickles := filepath.Join(l.SharedDir(), raTickleDir)
 	for _, n := range l.Nodes() {

@@ -57,11 +57,14 @@ type Options struct {
 	// node's ctdb.tunables (e.g. the same as storhaug's stack, so that a
 	// comparison separates mechanism from defaults). Nil: as shipped.
 	CTDBTunables map[string]int
+	// LabGrace keeps the lab's ganesha lease and grace (storhaug's stack's)
+	// for a stack that would run with ganesha's defaults.
+	LabGrace bool
 }
 
-// TunablesSame reports whether the stack runs with Options.CTDBTunables
-// rather than CTDB's shipped tunables ("tunables":"same" in the bench).
-func (o Options) TunablesSame() bool { return o.CTDBTunables != nil }
+// TunablesSame reports whether the stack runs with storhaug's stack's
+// settings rather than as shipped ("tunables":"same" in the bench).
+func (o Options) TunablesSame() bool { return o.CTDBTunables != nil || o.LabGrace }
 
 // VIPs of every stack, homed (where the stack lets an admin say so) on
 // n1..n3: the same as storhaug's shipped sample configuration.
