@@ -520,6 +520,7 @@ func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
 		return
 	}
 	var clients, nodeDirs, keptIn []string
+	var myDir string
 	base := sharedBase(root)
 	// this node too: what it released (the address left and came back
 	// before the one that had it in between could notify: ganesha
@@ -539,6 +540,8 @@ func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
 		}
 		if s != me {
 			base = filepath.Dir(nodeDir)
+		} else {
+			myDir = nodeDir
 		}
 		if slices.Contains(stopped, s) {
 			clients = append(clients, cs...)
@@ -586,11 +589,13 @@ func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
 	defer cancel()
 	t0 := time.Now()
 	n := &nsm.Notifier{Source: ip, MonName: ip.String(), State: state, PortmapPort: nsmPortmapPort}
+	var answered []string
 	for _, res := range n.NotifyAll(ctx, clients) {
 		if res.Err != nil {
 			r.Log.Warnf("SM_NOTIFY %s state %d to %s: %v", ip, state, res.Client, res.Err)
 		} else {
 			r.Log.Infof("SM_NOTIFY %s state %d to %s (%s) answered", ip, state, res.Client, res.Addr)
+			answered = append(answered, res.Client)
 		}
 	}
 	r.Log.Infof("NFSv3 clients of %s notified in %v", ip, time.Since(t0).Round(time.Millisecond))
@@ -599,6 +604,7 @@ func notifyNSM(r *ocf.Request, ip netip.Addr, stopped []string) {
 			r.Log.Warnf("%v", err)
 		}
 	}
+	keepNotified(r, myDir, ip, answered)
 }
 
 // graceRetry is how long a takeover waits for ganesha to appear on D-Bus.

@@ -8,6 +8,13 @@ package agents
 // lockd reclaiming them. So the instance that stops keeps the list, before
 // the release, in a file in its state directory (one per address), and the
 // takeover notifies those clients too.
+//
+// A client that was notified reclaims its locks, and only then is in the
+// new owner's statd list. If the address leaves again before (a move back
+// right after a takeover: the home node's services came back), that list
+// misses it. So the taker also keeps the clients that answered its
+// notification (nsm-notified-<ip>), and its next stop within nsmCarry adds
+// them to the clients it keeps for the next owner.
 
 import (
 	"errors"
@@ -17,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/storhaug/storhaug/internal/atomicfile"
 	"github.com/storhaug/storhaug/nsm"
@@ -84,7 +92,18 @@ func keepReleased(r *ocf.Request, ip netip.Addr) {
 	if err != nil {
 		r.Log.Warnf("statd monitor list of %s: %v", me, err)
 	}
-	if nodeDir == "" || len(clients) == 0 {
+	if nodeDir == "" {
+		return
+	}
+	notified := notifiedFile(nodeDir, ip)
+	if fi, err := os.Stat(notified); err == nil && time.Since(fi.ModTime()) < nsmCarry {
+		carried, err := os.ReadFile(notified)
+		if err != nil {
+			r.Log.Warnf("NFSv3 clients of %s notified here: %v", ip, err)
+		}
+		clients = append(clients, strings.Fields(string(carried))...)
+	}
+	if len(clients) == 0 {
 		return
 	}
 	slices.Sort(clients)
@@ -94,6 +113,38 @@ func keepReleased(r *ocf.Request, ip netip.Addr) {
 		return
 	}
 	r.Log.Infof("NFSv3 clients of %s kept for the next owner: %s", ip, strings.Join(clients, " "))
+	if err := os.Remove(notified); err != nil && !errors.Is(err, os.ErrNotExist) {
+		r.Log.Warnf("%v", err)
+	}
+}
+
+// nsmCarry is how long the clients a takeover notified are carried to the
+// next owner: longer than any grace period (ganesha's default is 90 s),
+// after which a notified client has reclaimed (and is in a statd list) or
+// no longer can.
+const nsmCarry = 15 * time.Minute
+
+// notifiedFile is where a takeover keeps the clients of ip it notified.
+func notifiedFile(nodeDir string, ip netip.Addr) string {
+	return filepath.Join(nodeDir, "nsm-notified-"+ip.String())
+}
+
+// keepNotified records the clients of ip this node notified (those that
+// answered) for its next stop; none: the record goes.
+func keepNotified(r *ocf.Request, nodeDir string, ip netip.Addr, clients []string) {
+	if nodeDir == "" {
+		return
+	}
+	f := notifiedFile(nodeDir, ip)
+	if len(clients) == 0 {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			r.Log.Warnf("%v", err)
+		}
+		return
+	}
+	if err := atomicfile.Write(f, []byte(strings.Join(clients, "\n")+"\n"), 0o600); err != nil {
+		r.Log.Warnf("the NFSv3 clients notified for %s will not be notified again if it leaves before they reclaim: %v", ip, err)
+	}
 }
 
 // sameDir reports whether a and b are the same directory.

@@ -264,3 +264,56 @@ func TestTriggerNotifiesClientsKeptTwoOwnersBefore(t *testing.T) {
 		t.Errorf("the kept list is still there after the notification: %v", err)
 	}
 }
+
+// The address comes back before a notified client has reclaimed (so it is
+// in no statd list yet): n1 stops, n2 takes over and notifies the client,
+// and n2 stops again at once (n1's services are back: the address goes
+// home). n1's takeover must notify the client once more, from the list n2
+// carried; else its lockd never reclaims on n1 and the lock is lost
+// without a word (seen with kill-ctdbd under the kernel client).
+func TestTriggerCarriesNotifiedClients(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	fake := ganeshatest.Serve(t, bus)
+	nsmInProcess(t)
+	client := nsmtest.Start(t)
+	nsmPortmapPort = client.PortmapPort()
+	t.Cleanup(func() { nsmPortmapPort = 0 })
+	roots, record := nfsLayout(t, "n1", "n1", "n2")
+	unmonitorOnRelease(t, fake, record, filepath.Dir(roots["n1"]), "127.0.0.5")
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "127.0.0.5")
+	on := func(n string) map[string]string { return with(env, "OCF_RESKEY_recovery_root", roots[n]) }
+	startedOn(t, on("n1"))
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", with(on("n1"), "OCF_RESKEY_CRM_meta_on_node", "n1")); code != ocf.Success {
+		t.Fatalf("stop on n1 = %v: %s", code, stderr)
+	}
+	fake.OnGrace(nil)
+	startedOn(t, on("n2"))
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(on("n2"), "n2", "post", "start", "n2", "n1")); code != ocf.Success {
+		t.Fatalf("post-start on n2 = %v: %s", code, stderr)
+	}
+	if got := client.Notifications(); len(got) != 1 {
+		t.Fatalf("n2's takeover: %d notifications, want 1", len(got))
+	}
+	// n2's statd has no record of the client: it has not reclaimed yet.
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", with(on("n2"), "OCF_RESKEY_CRM_meta_on_node", "n2")); code != ocf.Success {
+		t.Fatalf("stop on n2 = %v: %s", code, stderr)
+	}
+	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(on("n1"), "n1", "post", "start", "n1", "n2")); code != ocf.Success {
+		t.Fatalf("post-start on n1 = %v: %s", code, stderr)
+	}
+	if got := client.Notifications(); len(got) != 2 || got[1].MonName != "127.0.0.5" {
+		t.Fatalf("after the address came home the client got %+v, want a second SM_NOTIFY naming 127.0.0.5", got)
+	}
+	// Carried once: nothing left to notify by a later takeover.
+	for _, n := range []string{"n1", "n2"} {
+		for _, f := range []string{"nsm-released-127.0.0.5", "nsm-notified-127.0.0.5"} {
+			p := filepath.Join(filepath.Dir(roots[n]), f)
+			if n == "n1" && f == "nsm-notified-127.0.0.5" {
+				continue // n1 notified it now: carried until its next stop
+			}
+			if _, err := os.Stat(p); !os.IsNotExist(err) {
+				t.Errorf("%s still there: %v", p, err)
+			}
+		}
+	}
+}
