@@ -427,9 +427,13 @@ func TestCrashWithoutTicklesClientsHang(t *testing.T) {
 	}
 }
 
-// A graceful move: IPaddr3 stop on A destroys A's sockets on the address
-// (the service on A keeps running, as smbd does under CTDB), the clients are
-// reset, and they reconnect to B once the address and service are there.
+// A graceful move: IPaddr3 stop on A removes the address, then destroys
+// A's sockets on it (the service on A keeps running, as smbd does under
+// CTDB). A reset from A while it still had the address would have the
+// clients redial A; after the removal they cannot reach A (the kernel may
+// still send the reset, from the removed address: here half the clients
+// got one). B's start tickles them: every client is reset by then and
+// reconnects to B.
 func TestGracefulMove(t *testing.T) {
 	cl := newCluster(t)
 	k := clientsPerVIP()
@@ -439,7 +443,6 @@ func TestGracefulMove(t *testing.T) {
 		cl.a.serve(v)
 		clients = append(clients, cl.connect(v, k, "A")...)
 	}
-	stopA := time.Now()
 	for _, v := range []vipRes{res4, res6} {
 		if got := localSockets(t, cl.a.h, v); len(got) != k {
 			t.Fatalf("A has %d sockets on %s before stop, want %d", len(got), v.addr, k)
@@ -452,11 +455,12 @@ func TestGracefulMove(t *testing.T) {
 			t.Errorf("stop recorded %d connections of %s (%v), want %d", len(recorded), v.addr, err, k)
 		}
 	}
-	last := waitReset(t, clients, time.Second)
-	t.Logf("%d clients reset by A's stop, the last %v after it began", len(clients), last.Sub(stopA).Round(time.Millisecond))
+	startB := time.Now()
 	for _, v := range []vipRes{res4, res6} {
 		cl.b.startVIP(v)
 		cl.b.serve(v)
 	}
+	last := waitReset(t, clients, time.Second)
+	t.Logf("%d clients reset (by A's destroyed sockets or B's tickles), the last %v after B's start began", len(clients), last.Sub(startB).Round(time.Millisecond))
 	cl.reconnect(clients, "B")
 }
