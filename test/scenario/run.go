@@ -200,7 +200,9 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 	}
 	defer stopWorkloads()
 	for _, m := range ms {
-		err := l.WaitFor(ctx, m.Proto+" workload running", time.Minute, func() (bool, error) {
+		// Up to the recover limit: a stack that has just come up may hold
+		// new opens in its grace period (ganesha's default 90 s).
+		err := l.WaitFor(ctx, m.Proto+" workload running", r.opts.RecoverLimit, func() (bool, error) {
 			acks, opens := progress(r.hostLog(m), 0)
 			if acks >= 20 && opens >= 2 {
 				return true, nil
