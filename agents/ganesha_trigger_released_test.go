@@ -43,6 +43,23 @@ func nfsLayout(t *testing.T, holder string, nodes ...string) (map[string]string,
 	return roots, record
 }
 
+// nfsv3Trigger is what the released-client tests share: a fake ganesha, a
+// fake NFSv3 client answering SM_NOTIFY where the trigger's notifier asks,
+// the shared NFS state of nodes (holder's statd monitoring the client, see
+// nfsLayout) and, per node, the trigger's environment for VIP 127.0.0.5.
+func nfsv3Trigger(t *testing.T, holder string, nodes ...string) (fake *ganeshatest.Ganesha, client *nsmtest.Client, roots map[string]string, record string, on func(node string) map[string]string) {
+	t.Helper()
+	bus := ganeshatest.Bus(t)
+	fake = ganeshatest.Serve(t, bus)
+	client = nsmtest.Start(t)
+	nsmPortmapPort = client.PortmapPort()
+	t.Cleanup(func() { nsmPortmapPort = 0 })
+	roots, record = nfsLayout(t, holder, nodes...)
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "127.0.0.5")
+	on = func(n string) map[string]string { return with(env, "OCF_RESKEY_recovery_root", roots[n]) }
+	return fake, client, roots, record, on
+}
+
 // startedOn starts the instance of env (its state: started here), without
 // a previous owner to take over.
 func startedOn(t *testing.T, env map[string]string) {
@@ -76,16 +93,9 @@ func unmonitorOnRelease(t *testing.T, fake *ganeshatest.Ganesha, record, keptDir
 // deletes their records; they were kept before, and the NFSv3 clients are
 // notified from the address anyway.
 func TestTriggerNotifiesReleasedNFSv3Clients(t *testing.T) {
-	bus := ganeshatest.Bus(t)
-	fake := ganeshatest.Serve(t, bus)
 	nsmInProcess(t)
-	client := nsmtest.Start(t)
-	nsmPortmapPort = client.PortmapPort()
-	t.Cleanup(func() { nsmPortmapPort = 0 })
-	roots, record := nfsLayout(t, "n1", "n1", "n2")
+	fake, client, roots, record, on := nfsv3Trigger(t, "n1", "n1", "n2")
 	unmonitorOnRelease(t, fake, record, filepath.Dir(roots["n1"]), "127.0.0.5")
-	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "127.0.0.5")
-	on := func(n string) map[string]string { return with(env, "OCF_RESKEY_recovery_root", roots[n]) }
 	startedOn(t, on("n1"))
 	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(on("n1"), "n1", "pre", "stop", "n2", "n1")); code != ocf.Success {
 		t.Fatalf("pre-stop = %v: %s", code, stderr)
@@ -166,14 +176,9 @@ func TestTriggerPreStopReleasesNothing(t *testing.T) {
 // on n1, then a new ganesha, whose start unmonitors every client, then the
 // post-start on n1): the clients are taken back (grace for n1) and notified.
 func TestTriggerRestartInPlaceNotifiesNFSv3Clients(t *testing.T) {
-	bus := ganeshatest.Bus(t)
-	fake := ganeshatest.Serve(t, bus)
 	nsmInProcess(t)
-	client := nsmtest.Start(t)
-	nsmPortmapPort = client.PortmapPort()
-	t.Cleanup(func() { nsmPortmapPort = 0 })
-	roots, record := nfsLayout(t, "n1", "n1", "n2")
-	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "127.0.0.5", "OCF_RESKEY_recovery_root", roots["n1"])
+	fake, client, _, record, on := nfsv3Trigger(t, "n1", "n1", "n2")
+	env := on("n1")
 	startedOn(t, env)
 	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n1", "pre", "stop", "n1", "n1")); code != ocf.Success {
 		t.Fatalf("pre-stop = %v: %s", code, stderr)
@@ -200,15 +205,8 @@ func TestTriggerRestartInPlaceNotifiesNFSv3Clients(t *testing.T) {
 // kept) and comes back from n2 before n2 notified anyone: n1's takeover
 // notifies what n1 kept.
 func TestTriggerNotifiesOwnReleasedNFSv3Clients(t *testing.T) {
-	bus := ganeshatest.Bus(t)
-	ganeshatest.Serve(t, bus)
 	nsmInProcess(t)
-	client := nsmtest.Start(t)
-	nsmPortmapPort = client.PortmapPort()
-	t.Cleanup(func() { nsmPortmapPort = 0 })
-	roots, record := nfsLayout(t, "n1", "n1", "n2")
-	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "127.0.0.5")
-	on := func(n string) map[string]string { return with(env, "OCF_RESKEY_recovery_root", roots[n]) }
+	_, client, _, record, on := nfsv3Trigger(t, "n1", "n1", "n2")
 	startedOn(t, on("n1"))
 	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", with(on("n1"), "OCF_RESKEY_CRM_meta_on_node", "n1")); code != ocf.Success {
 		t.Fatalf("stop = %v: %s", code, stderr)
@@ -231,14 +229,7 @@ func TestTriggerNotifiesOwnReleasedNFSv3Clients(t *testing.T) {
 // nobody), and n3 takes it over from n2. The clients n1 kept follow the
 // address: n3 notifies them.
 func TestTriggerNotifiesClientsKeptTwoOwnersBefore(t *testing.T) {
-	bus := ganeshatest.Bus(t)
-	ganeshatest.Serve(t, bus)
-	client := nsmtest.Start(t)
-	nsmPortmapPort = client.PortmapPort()
-	t.Cleanup(func() { nsmPortmapPort = 0 })
-	roots, record := nfsLayout(t, "n1", "n1", "n2", "n3")
-	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "127.0.0.5")
-	on := func(n string) map[string]string { return with(env, "OCF_RESKEY_recovery_root", roots[n]) }
+	_, client, roots, record, on := nfsv3Trigger(t, "n1", "n1", "n2", "n3")
 	startedOn(t, on("n1"))
 	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", with(on("n1"), "OCF_RESKEY_CRM_meta_on_node", "n1")); code != ocf.Success {
 		t.Fatalf("stop on n1 = %v: %s", code, stderr)
@@ -272,16 +263,9 @@ func TestTriggerNotifiesClientsKeptTwoOwnersBefore(t *testing.T) {
 // carried; else its lockd never reclaims on n1 and the lock is lost
 // without a word (seen with kill-ctdbd under the kernel client).
 func TestTriggerCarriesNotifiedClients(t *testing.T) {
-	bus := ganeshatest.Bus(t)
-	fake := ganeshatest.Serve(t, bus)
 	nsmInProcess(t)
-	client := nsmtest.Start(t)
-	nsmPortmapPort = client.PortmapPort()
-	t.Cleanup(func() { nsmPortmapPort = 0 })
-	roots, record := nfsLayout(t, "n1", "n1", "n2")
+	fake, client, roots, record, on := nfsv3Trigger(t, "n1", "n1", "n2")
 	unmonitorOnRelease(t, fake, record, filepath.Dir(roots["n1"]), "127.0.0.5")
-	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "127.0.0.5")
-	on := func(n string) map[string]string { return with(env, "OCF_RESKEY_recovery_root", roots[n]) }
 	startedOn(t, on("n1"))
 	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "stop", with(on("n1"), "OCF_RESKEY_CRM_meta_on_node", "n1")); code != ocf.Success {
 		t.Fatalf("stop on n1 = %v: %s", code, stderr)
