@@ -297,8 +297,13 @@ func (b *builder) build() {
 			{"stop", "0s", "100s", ""},
 			{"monitor", "10s", "30s", ""},
 		}
+		// A failed CTDB instance is stopped, not restarted in place: the
+		// VIPs (ordered after the whole clone) leave the node at once
+		// instead of waiting for ctdbd's restart and recovery there, and
+		// come home once the failure expires (HA_FAILURE_TIMEOUT) and
+		// CTDB runs there again.
 		meta := append([][2]string{}, cloneMeta...)
-		meta = append(meta, [2]string{"notify", "true"})
+		meta = append(meta, [2]string{"notify", "true"}, [2]string{"migration-threshold", "1"})
 		if c.CTDBMode == CTDBLeader {
 			ops = append(ops,
 				opSpec{"monitor", "11s", "30s", b.promotedRole()},

@@ -331,6 +331,13 @@ func settle(t *testing.T, cfg *Config, vipOf map[string]int, in string, events .
 	t.Helper()
 	var acts []action
 	what := strings.Join(events, " ")
+	// The cluster's time, when events set it, holds for every transition.
+	var clock []string
+	for i, e := range events {
+		if e == "--set-datetime" && i+1 < len(events) {
+			clock = events[i : i+2]
+		}
+	}
 	for i := 0; i < 6; i++ {
 		out := strings.TrimSuffix(in, ".xml") + fmt.Sprintf("-%s%d.xml", strings.Join(events, ""), i)
 		r := simulateXML(t, in, out, events...)
@@ -341,10 +348,10 @@ func settle(t *testing.T, cfg *Config, vipOf map[string]int, in string, events .
 		}
 		// Settled: the next transition would change nothing (crm_simulate
 		// plans it without a transition graph: its summary's actions).
-		if len(simulateXML(t, out, "").Actions) == 0 {
+		if len(simulateXML(t, out, "", clock...).Actions) == 0 {
 			return out, r.placement(t, cfg, vipOf), acts
 		}
-		in, events = out, nil
+		in, events = out, clock
 	}
 	t.Fatalf("the cluster does not settle after %s: %v", what, acts)
 	return "", nil, nil
