@@ -149,7 +149,7 @@ func (c *ctdbRes) monitor() error {
 		return ocf.Errorf(ocf.ErrGeneric, "cannot get this node's status from ctdb: %w", err)
 	}
 	if !c.promotable {
-		return c.verdict(n, false)
+		return c.verdict(n, false, nil)
 	}
 	s, _ := c.load()
 	if !c.watchRuns(s) && !r.IsProbe() {
@@ -172,10 +172,25 @@ func (c *ctdbRes) monitor() error {
 		r.Log.Debugf("pnn %d is %s: no leader yet, waiting for Pacemaker to promote one", n.PNN, n.State())
 		return nil
 	}
-	return c.verdict(n, l == n.PNN)
+	return c.verdict(n, l == n.PNN, s)
 }
 
-func (c *ctdbRes) verdict(n ctdb.Node, leader bool) error {
+// startGrace is how long after ctdbd's start a node that has not yet been
+// healthy counts as starting even when its monitor event failed. CTDB
+// runs the monitor event right after the startup event, which starts
+// smbd; smbd listens only once it has forked and read its configuration,
+// so on a loaded node the first monitor after a start often finds its
+// ports closed, and the node is UNHEALTHY until the next one (CTDB's
+// MonitorInterval, 15 s). In a promotable clone the startup event runs
+// only after the promotion.
+const startGrace = 90 * time.Second
+
+// verdict is the monitor's answer for the node's status n; s is the
+// agent's state when the caller has read it (nil: read on demand).
+func (c *ctdbRes) verdict(n ctdb.Node, leader bool, s *ctdb.State) error {
+	if s == nil {
+		s, _ = c.load()
+	}
 	if !n.Healthy() {
 		code := ocf.ErrGeneric
 		if leader {
@@ -198,9 +213,23 @@ func (c *ctdbRes) verdict(n ctdb.Node, leader bool) error {
 				return nil
 			default:
 				reason = ": " + strings.Join(ss.Failed, "; ")
+				if since := time.Since(s.Started); !s.Started.IsZero() && s.Healthy.Before(s.Started) && since < startGrace {
+					c.r.Log.Infof("CTDB node %d is %s%s, %v after ctdbd started and not yet healthy: starting (a failure %v after the start)",
+						n.PNN, n.State(), reason, since.Round(time.Second), startGrace)
+					if leader {
+						return ocf.Exit(ocf.RunningPromoted)
+					}
+					return nil
+				}
 			}
 		}
 		return ocf.Errorf(code, "CTDB node %d is %s%s", n.PNN, n.State(), reason)
+	}
+	if !s.Started.IsZero() && s.Healthy.Before(s.Started) {
+		s.Healthy = time.Now()
+		if err := c.save(s); err != nil {
+			c.r.Log.Warnf("%v", err)
+		}
 	}
 	if n.Disabled {
 		c.r.Log.Infof("CTDB node %d is DISABLED by the admin (it serves its databases, hosts no public addresses)", n.PNN)

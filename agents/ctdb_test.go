@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/storhaug/storhaug/ctdb"
 	"github.com/storhaug/storhaug/internal/proc"
@@ -298,6 +299,46 @@ func TestCTDBMonitorPlain(t *testing.T) {
 	}
 }
 
+// A node whose monitor event failed before it was ever healthy after
+// ctdbd's start is starting (smbd, started by the startup event, is not
+// yet listening), for startGrace; once healthy, or after that, the same
+// answer is a failure.
+func TestCTDBMonitorStartingServices(t *testing.T) {
+	x := newCTDBFixture(t, false)
+	if code, out := x.run("start"); code != ocf.Success {
+		t.Fatalf("start: %v %s", code, out)
+	}
+	healthy, unhealthy := "|0|198.51.100.11|0|0|0|0|0|0|0|0|Y|", "|0|198.51.100.11|0|0|0|0|1|0|0|0|Y|"
+	monitor := func(row string) (ocf.Code, string) {
+		x.f.nodeRow = row
+		return x.run("monitor", "OCF_RESKEY_CRM_meta_interval=10000")
+	}
+	if code, out := monitor(unhealthy); code != ocf.Success || !strings.Contains(out, "not yet healthy: starting") {
+		t.Errorf("first monitor event failed right after the start: %v, want success (starting)\n%s", code, out)
+	}
+	if code, out := monitor(healthy); code != ocf.Success {
+		t.Fatalf("healthy: %v %s", code, out)
+	}
+	if code, out := monitor(unhealthy); code != ocf.ErrGeneric || !strings.Contains(out, "samba not listening on TCP port 445") {
+		t.Errorf("unhealthy after it was healthy: %v, want a failure\n%s", code, out)
+	}
+
+	// Never healthy, long after the start: a failure.
+	y := newCTDBFixture(t, false)
+	if code, out := y.run("start"); code != ocf.Success {
+		t.Fatalf("start: %v %s", code, out)
+	}
+	s, _ := ctdb.LoadState(y.statePath())
+	s.Started = time.Now().Add(-startGrace - time.Second)
+	if err := s.Save(y.statePath()); err != nil {
+		t.Fatal(err)
+	}
+	y.f.nodeRow = unhealthy
+	if code, out := y.run("monitor", "OCF_RESKEY_CRM_meta_interval=10000"); code != ocf.ErrGeneric || !strings.Contains(out, "UNHEALTHY") {
+		t.Errorf("never healthy %v after the start: %v, want a failure\n%s", startGrace, code, out)
+	}
+}
+
 // When ctdbd's answer over the socket is not understood, monitor asks the
 // ctdb tool; a daemon that is not there is not asked twice.
 func TestCTDBMonitorFallsBackToTool(t *testing.T) {
@@ -430,4 +471,9 @@ func TestCTDBStartWarnsNoDurableHandles(t *testing.T) {
 	if code, out := x.run("start"); code != ocf.Success || strings.Contains(out, "durable") {
 		t.Errorf("start with posix locking = no: %v\n%s", code, out)
 	}
+}
+
+// statePath is the agent's state file for the fixture's instance.
+func (x *ctdbFixture) statePath() string {
+	return filepath.Join(x.env["HA_RSCTMP"], "storhaug-CTDB-"+x.env["OCF_RESOURCE_INSTANCE"]+".json")
 }

@@ -22,7 +22,10 @@ type State struct {
 	Promotable bool   `json:"promotable,omitempty"`
 	// Started is when this node's ctdbd was seen started; PeerStarts,
 	// when another node's manager was told (by node name) its own started.
-	Started    time.Time            `json:"started,omitzero"`
+	Started time.Time `json:"started,omitzero"`
+	// Healthy is when this node was first seen healthy after Started
+	// (before Started: not since).
+	Healthy    time.Time            `json:"healthy,omitzero"`
 	PeerStarts map[string]time.Time `json:"peer_starts,omitempty"`
 }
 
