@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/storhaug/storhaug/test/lab"
+	"github.com/storhaug/storhaug/tickle"
 )
 
 // tkServerSource is the service of the test: it greets each client with
@@ -213,8 +216,36 @@ func TestTicklePacemakerCrash(t *testing.T) {
 			clients = append(clients, c)
 		}
 	}
-	// The helper records within a second; the crash comes a little later.
-	time.Sleep(2500 * time.Millisecond)
+	// IPaddr3's helper records the connections (every second) in the
+	// tickle files: the crash comes once they list every client.
+	for _, v := range []string{v4, v6} {
+		file := tickle.Path(filepath.Join(dir, "lists"), netip.MustParseAddr(v))
+		err := l.WaitFor(ctx, "the clients' connections in "+file, 30*time.Second, func() (bool, error) {
+			f, err := os.Open(file)
+			if err != nil {
+				return false, err
+			}
+			defer f.Close()
+			conns, err := tickle.Decode(f, netip.MustParseAddr(v), nil)
+			if err != nil {
+				return false, err
+			}
+			for _, c := range clients {
+				if host, _, _ := net.SplitHostPort(c.addr); host != v {
+					continue
+				}
+				local := c.conn.LocalAddr().(*net.TCPAddr).AddrPort()
+				want := netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
+				if !slices.ContainsFunc(conns, func(x tickle.Conn) bool { return x.Remote == want }) {
+					return false, fmt.Errorf("%s not listed (%d listed)", want, len(conns))
+				}
+			}
+			return true, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	if err := l.CutLink(owner.Name()); err != nil {
 		t.Fatal(err)
