@@ -156,8 +156,15 @@ func benchStack(ctx context.Context, b *testing.B, l *lab.Lab, st scenario.Stack
 					b.Fatalf("after %s: %v", f, err)
 				}
 			}
+			// A lost write, a VIP on two nodes or a silent lock loss is a
+			// bug in storhaug; in an anchor stack it is what that stack
+			// does, and the table reports it.
 			for _, p := range o.Problems() {
-				b.Errorf("%s: %s #%d: %s", st.Name(), f, rep, p)
+				if st.Name() == "storhaug" {
+					b.Errorf("%s: %s #%d: %s", st.Name(), f, rep, p)
+				} else {
+					logf("failover bench: %s: %s #%d: %s (the anchor's result: reported, not a failure)", st.Name(), f, rep, p)
+				}
 			}
 			outcomes = append(outcomes, o)
 		}
