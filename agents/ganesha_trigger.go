@@ -39,8 +39,10 @@ func newGaneshaTriggerAgent(owners ownerStore) *ocf.Agent {
 that had the address can reclaim their locks and state on the node that takes it over.
 Configure it as a clone with clone-max=1 and notify=true, colocated with the VIP but ordered BEFORE it (and after the
 ganesha clone), as storhaug setup does: its start, on the node taking the address over, sends grace "5:NAME" to the
-local ganesha before the address comes up, NAME being the node that started it last before (a permanent node
-attribute storhaug-owner-<resource>, written by every start), so that no client reconnecting to the address (on its
+local ganesha before the address comes up, NAME being the node that started it last before (recorded by every start
+in the file storhaug-owner-<resource> on the shared storage, beside the nodes' state directories that recovery_root
+links to: a file, because a change to the CIB would delay the address's start; without shared state directories, in
+the permanent node attribute storhaug-owner-<resource>), so that no client reconnecting to the address (on its
 own or tickled) finds a ganesha that is not in grace and gets fresh state that conflicts with what is to be reclaimed.
 ganesha reads NAME's client records from <RecoveryRoot>/NAME/v4recov; with parameter tickle_dir, the records there of
 the clients that were connected to the address (and to no other address) are then removed, being this node's now,
@@ -135,11 +137,14 @@ func triggerStart(r *ocf.Request, owners ownerStore) error {
 	// Who had the address before: Pacemaker names the stopped node in the
 	// post-start notification only when it stopped the instance there (or
 	// fenced the node). When a node is lost without fencing, nobody is
-	// named; the owner recorded in the CIB still tells.
+	// named; the recorded owner still tells.
 	var prev string
 	if rsc := triggerResource(r); rsc != "" && r.NodeName() != "" {
 		ctx, cancel := context.WithTimeout(r.Context(), ownerTimeout)
 		defer cancel()
+		if base := sharedBase(r.String("recovery_root")); base != "" {
+			owners = sharedOwners{dir: base, cib: owners}
+		}
 		var seq int64
 		var err error
 		if prev, seq, err = owners.Latest(ctx, rsc); err != nil {
@@ -320,6 +325,44 @@ func (cibOwners) Latest(ctx context.Context, rsc string) (string, int64, error) 
 
 func (cibOwners) Record(ctx context.Context, rsc, node string, seq int64) error {
 	return pacemaker.SetNodeAttr(ctx, pacemaker.Exec{}, node, ownerAttr(rsc), strconv.FormatInt(seq, 10))
+}
+
+// sharedOwners keeps the owner in a file on the shared storage, next to
+// the nodes' state directories (dir): storhaug-owner-<resource> holds
+// "NODE SEQUENCE". Unlike a node attribute, writing it changes nothing in
+// the CIB: a configuration change aborts the transition under way, and the
+// VIP, which starts after this trigger in that transition, waited for the
+// in-flight actions and a new transition (0.33 s in the failover bench).
+// Without the file (the first start, or a cluster upgraded from the node
+// attribute) the owner recorded in the CIB is read.
+type sharedOwners struct {
+	dir string
+	cib ownerStore
+}
+
+func (o sharedOwners) file(rsc string) string { return filepath.Join(o.dir, ownerAttr(rsc)) }
+
+func (o sharedOwners) Latest(ctx context.Context, rsc string) (string, int64, error) {
+	b, err := os.ReadFile(o.file(rsc))
+	if errors.Is(err, os.ErrNotExist) {
+		return o.cib.Latest(ctx, rsc)
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return "", 0, fmt.Errorf("%s: %q is not \"NODE SEQUENCE\"", o.file(rsc), b)
+	}
+	seq, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: %w", o.file(rsc), err)
+	}
+	return f[0], seq, nil
+}
+
+func (o sharedOwners) Record(ctx context.Context, rsc, node string, seq int64) error {
+	return atomicfile.Write(o.file(rsc), []byte(node+" "+strconv.FormatInt(seq, 10)+"\n"), 0o644)
 }
 
 // latestOwner finds, among the nodes' permanent attributes, the node

@@ -301,3 +301,48 @@ func TestTriggerCarriesNotifiedClients(t *testing.T) {
 		}
 	}
 }
+
+// With the nodes' state on shared storage, a start records the address's
+// owner there, not in the CIB (whose change would abort the transition
+// that is about to start the address), and the next start elsewhere reads
+// it there; a cluster upgraded from the node attribute has its first start
+// read the CIB.
+func TestTriggerOwnerOnSharedStorage(t *testing.T) {
+	bus := ganeshatest.Bus(t)
+	fake := ganeshatest.Serve(t, bus)
+	nsmInProcess(t)
+	roots, _ := nfsLayout(t, "n3", "n1", "n2", "n3")
+	fo := &fakeOwners{latest: map[string]string{"vip1_trigger": "n3"}, seq: 4}
+	agent := newGaneshaTriggerAgent(fo)
+	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "127.0.0.5")
+	on := func(n string) map[string]string {
+		return with(env, "OCF_RESKEY_recovery_root", roots[n], "OCF_RESKEY_CRM_meta_on_node", n)
+	}
+
+	if code, stderr := runAgent(t, agent, "start", on("n1")); code != ocf.Success {
+		t.Fatalf("start on n1 = %v: %s", code, stderr)
+	}
+	if got := strings.Join(fake.Calls(), " "); got != "5:n3" {
+		t.Fatalf("n1's start: ganesha got %q, want 5:n3 (the owner the CIB recorded)", got)
+	}
+	if len(fo.recorded) != 0 {
+		t.Errorf("the start wrote the owner into the CIB: %v", fo.recorded)
+	}
+	file := filepath.Join(filepath.Dir(filepath.Dir(roots["n1"])), "storhaug-owner-vip1_trigger")
+	if b, err := os.ReadFile(file); err != nil || string(b) != "n1 5\n" {
+		t.Errorf("%s: %q %v, want \"n1 5\"", file, b, err)
+	}
+
+	if code, stderr := runAgent(t, agent, "stop", on("n1")); code != ocf.Success {
+		t.Fatalf("stop on n1 = %v: %s", code, stderr)
+	}
+	if code, stderr := runAgent(t, agent, "start", on("n2")); code != ocf.Success {
+		t.Fatalf("start on n2 = %v: %s", code, stderr)
+	}
+	if got := strings.Join(fake.Calls(), " "); got != "5:n3 2:127.0.0.5 5:n1" { // n1 released the address at its stop
+		t.Errorf("n2's start after n1's: ganesha got %q, want 5:n3 2:127.0.0.5 5:n1", got)
+	}
+	if len(fo.recorded) != 0 {
+		t.Errorf("the starts wrote the owner into the CIB: %v", fo.recorded)
+	}
+}
