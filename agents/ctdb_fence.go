@@ -92,6 +92,18 @@ func (c *ctdbRes) dropIfFenced(s *ctdb.State, node string) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), crmTimeout)
 	defer cancel()
+	// The node attributes (for the node's pnn) are read while the fencer
+	// is asked: the VIPs' new owners wait for CTDB's recovery, which
+	// waits for this drop.
+	type nodeAttrs struct {
+		m   map[string]map[string]string
+		err error
+	}
+	attrsc := make(chan nodeAttrs, 1)
+	go func() {
+		m, err := pacemaker.NodeAttrs(ctx, c.sys.pacemaker)
+		attrsc <- nodeAttrs{m, err}
+	}()
 	evs, err := pacemaker.FenceHistory(ctx, c.sys.pacemaker)
 	if err != nil {
 		r.Log.Warnf("%s stopped; cannot read its fencing history: %v; CTDB keeps its own dead-node detection", node, err)
@@ -103,7 +115,8 @@ func (c *ctdbRes) dropIfFenced(s *ctdb.State, node string) {
 			node, since.UTC().Format(time.RFC3339))
 		return
 	}
-	attrs, err := pacemaker.NodeAttrs(ctx, c.sys.pacemaker)
+	a := <-attrsc
+	attrs, err := a.m, a.err
 	if err != nil {
 		r.Log.Warnf("%s was fenced; cannot read its CTDB pnn: %v", node, err)
 		return
