@@ -102,13 +102,15 @@ R      ?= 3
 # after the other in the same lab; TUNABLES=same: every stack with
 # storhaug's CTDB tunables (CTDB's shipped ones) and the lab's ganesha lease
 # and grace. The timeline of storhaug's first crash goes to
-# docs/failover-timeline.svg.
+# docs/failover-timeline.svg. NFS=v4: ganesha serves NFSv4 only (NLM off:
+# grace ends once the clients have reclaimed) and the client mounts no NFSv3.
 STACKS   ?= storhaug
 TUNABLES ?=
+NFS      ?=
 failover-bench: deps build
 	@rm -f failover-bench.txt; set -o pipefail; \
 	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkFailover$$' -benchtime 1x -timeout 600m ./test/kclient/ \
-	  -args -faults '$(FAULTS)' -r '$(R)' -stacks '$(STACKS)' -tunables '$(TUNABLES)' \
+	  -args -faults '$(FAULTS)' -r '$(R)' -stacks '$(STACKS)' -tunables '$(TUNABLES)' -nfs '$(NFS)' \
 	  -timeline-svg $(abspath docs/failover-timeline.svg) -bench-out $(abspath failover-bench.txt) 2>&1 | tee failover-bench.log; rc=$$?; \
 	if [ -s failover-bench.txt ]; then cat failover-bench.txt; fi; exit $$rc
 

@@ -31,6 +31,7 @@ var (
 	benchStacks = flag.String("stacks", "storhaug", "failover bench: comma-separated stacks ("+strings.Join(scenario.Stacks, ",")+")")
 	benchTun    = flag.String("tunables", "", "failover bench: same = every stack with storhaug's stack's CTDB tunables and ganesha lease and grace; empty = each as shipped")
 	benchSVG    = flag.String("timeline-svg", "", "failover bench: write the timeline of storhaug's first crash here (SVG)")
+	benchNFS    = flag.String("nfs", "", "failover bench: v4 = ganesha serves NFSv4 only (NLM off) and the client mounts no NFSv3; empty = NFSv3 and NFSv4")
 )
 
 // ctdbTunables are the CTDB tunables "-tunables same" gives every stack:
@@ -56,6 +57,9 @@ func BenchmarkFailover(b *testing.B) {
 	}
 	if *benchR < 1 {
 		b.Fatalf("-r %d: want at least 1", *benchR)
+	}
+	if *benchNFS != "" && *benchNFS != "v4" {
+		b.Fatalf("-nfs %q: want v4 or nothing", *benchNFS)
 	}
 	if slices.Contains(names, "ctdb") {
 		need.Tool(b, "ethtool", "ethtool") // CTDB's 10.interface
@@ -102,13 +106,16 @@ func BenchmarkFailover(b *testing.B) {
 	for i := range rs {
 		rs[i].Tunables = tunables
 	}
-	line, err := scenario.JSONLine(scenario.BenchReport{Fencing: st.StonithEnabled, Clients: "kernel", TokenS: token, Results: rs})
+	line, err := scenario.JSONLine(scenario.BenchReport{Fencing: st.StonithEnabled, Clients: "kernel", TokenS: token, NFS: *benchNFS, Results: rs})
 	if err != nil {
 		b.Fatal(err)
 	}
 	text := scenario.Table(rs)
 	if tunables != "" {
 		text += "(CTDB tunables and ganesha's lease and grace: " + tunables + " for every stack)\n"
+	}
+	if !l.Options().NFSv3 {
+		text += "(ganesha serves NFSv4 only: NLM off, so grace ends once the clients have reclaimed; no NFSv3 mount)\n"
 	}
 	text += scenario.RatioTable(scenario.Ratios(rs, stack.Name()), stack.Name())
 	if tl := representative(outcomes); tl != nil {
@@ -145,7 +152,7 @@ func benchStack(ctx context.Context, b *testing.B, l *lab.Lab, st scenario.Stack
 			if err != nil {
 				b.Errorf("%s: %s #%d: %v", st.Name(), f, rep, err)
 				o = &scenario.Outcome{Stack: st.Name(), Fault: f}
-				for _, m := range scenario.MountsFor(st, "") {
+				for _, m := range scenario.LabMounts(l, st, "") {
 					o.Results = append(o.Results, scenario.Result{Proto: m.Proto, OutageS: -1, NewOpenS: -1, Locks: "unknown", Failed: true})
 				}
 				// The next repetition needs a whole cluster again.

@@ -178,7 +178,7 @@ func bringUp() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	l, err := lab.Up(ctx, lab.Options{
-		Prefix: labPrefix(), Nodes: 3, Clients: 1, KernelClients: 1, Storhaug: bin,
+		Prefix: labPrefix(), Nodes: 3, Clients: 1, KernelClients: 1, NFSv4Only: *benchNFS == "v4", Storhaug: bin,
 		Pacemaker: lab.Started, DBus: lab.Started,
 		CTDB: lab.Prepared, Samba: lab.Prepared, Ganesha: lab.Prepared,
 		Guard: true, Logf: logf,

@@ -13,10 +13,19 @@ func TestOptions(t *testing.T) {
 	for _, bad := range []Options{
 		{Prefix: "Bad"}, {Prefix: "waytoolongprefix"}, {Prefix: "a-b"}, {Nodes: 10},
 		{Samba: Started, CTDB: Prepared}, {Ganesha: Started, DBus: Off},
-		{Storhaug: "/nonexistent/storhaug"},
+		{Storhaug: "/nonexistent/storhaug"}, {NFSv3: true, NFSv4Only: true},
 	} {
 		if err := bad.normalize(); err == nil {
 			t.Errorf("%+v: no error", bad)
+		}
+	}
+	// Kernel clients turn NFSv3 on, unless NFSv4 only is asked for.
+	for _, tc := range []struct {
+		o    Options
+		nfs3 bool
+	}{{Options{KernelClients: 1}, true}, {Options{KernelClients: 1, NFSv4Only: true}, false}} {
+		if err := tc.o.normalize(); err != nil || tc.o.NFSv3 != tc.nfs3 {
+			t.Errorf("%+v: NFSv3 %v (%v), want %v", tc.o, tc.o.NFSv3, err, tc.nfs3)
 		}
 	}
 	t.Setenv("STORHAUG_LAB_PREFIX", "eng2")

@@ -65,8 +65,14 @@ type Options struct {
 
 	// KernelClients is the number of kernel clients (user-mode-linux
 	// guests k1.., 198.51.100.151..; at most 9), booted at Up. They need
-	// a client namespace (c1) to be reached from. Setting it turns NFSv3 on.
+	// a client namespace (c1) to be reached from. Setting it turns NFSv3 on,
+	// unless NFSv4Only.
 	KernelClients int
+
+	// NFSv4Only: ganesha serves NFSv4 only (NLM off: grace after a
+	// failover ends once the clients have reclaimed), also with kernel
+	// clients.
+	NFSv4Only bool
 
 	// NFSv3: ganesha serves NFSv3 too (Protocols 3, 4; NLM on), and every
 	// node runs rpcbind and rpc.statd (started with the node, before
@@ -159,7 +165,10 @@ func (o *Options) normalize() error {
 	if o.KernelClients < 0 || o.KernelClients > 9 {
 		return fmt.Errorf("lab: kernel clients %d: want 0..9", o.KernelClients)
 	}
-	if o.KernelClients > 0 {
+	if o.NFSv4Only && o.NFSv3 {
+		return errors.New("lab: NFSv4Only and NFSv3 both set")
+	}
+	if o.KernelClients > 0 && !o.NFSv4Only {
 		o.NFSv3 = true
 	}
 	if o.TokenMS == 0 {

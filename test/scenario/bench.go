@@ -32,6 +32,7 @@ type BenchReport struct {
 	Fencing bool          `json:"fencing"`
 	Clients string        `json:"clients"`
 	TokenS  float64       `json:"token_s"`
+	NFS     string        `json:"nfs,omitempty"` // "v4": ganesha served NFSv4 only (NLM off)
 	Results []BenchResult `json:"results"`
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/storhaug/storhaug/test/lab"
 	"github.com/storhaug/storhaug/test/timeline"
 )
 
@@ -41,8 +42,17 @@ type Protocoler interface {
 }
 
 // MountsFor are the Mounts through vip of the protocols s serves.
-func MountsFor(s Stack, vip string) []Mount {
+func MountsFor(s Stack, vip string) []Mount { return mountsFor(s, vip, true) }
+
+// LabMounts is MountsFor in lab l: no NFSv3 mount where its ganesha serves
+// NFSv4 only.
+func LabMounts(l *lab.Lab, s Stack, vip string) []Mount { return mountsFor(s, vip, l.Options().NFSv3) }
+
+func mountsFor(s Stack, vip string, nfs3 bool) []Mount {
 	ms := Mounts(vip)
+	if !nfs3 {
+		ms = slices.DeleteFunc(ms, func(m Mount) bool { return m.Proto == "nfs3" })
+	}
 	p, ok := s.(Protocoler)
 	if !ok {
 		return ms

@@ -161,7 +161,7 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 	}
 	defer mon.stop()
 
-	ms := MountsFor(r.stack, r.vip)
+	ms := LabMounts(l, r.stack, r.vip)
 	defer r.unmountAll(ms)
 	for _, m := range ms {
 		d, err := MountIn(ctx, g, m.FSType, m.Source, m.Opts, r.mnt(m))

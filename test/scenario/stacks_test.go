@@ -144,4 +144,7 @@ func TestMountsFor(t *testing.T) {
 	if got := protos(MountsFor(&smbOnly{}, "198.51.100.203")); !slices.Equal(got, []string{"smb3"}) {
 		t.Errorf("an SMB-only stack: %v", got)
 	}
+	if got := protos(mountsFor(NewStorhaug(""), "198.51.100.203", false)); !slices.Equal(got, []string{"nfs4.2", "nfs4.1", "smb3"}) {
+		t.Errorf("storhaug in a lab without NFSv3: %v", got)
+	}
 }
