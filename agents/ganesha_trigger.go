@@ -340,6 +340,8 @@ type sharedOwners struct {
 	cib ownerStore
 }
 
+// file is the record of rsc (storhaug teardown removes them:
+// setup.OwnerRecordGlob).
 func (o sharedOwners) file(rsc string) string { return filepath.Join(o.dir, ownerAttr(rsc)) }
 
 func (o sharedOwners) Latest(ctx context.Context, rsc string) (string, int64, error) {

@@ -164,6 +164,15 @@ func setupCommands() {
 			if err != nil {
 				return err
 			}
+			if !setup.Offline() {
+				removed, err := setup.RemoveOwnerRecords(cfg)
+				for _, f := range removed {
+					fmt.Fprintf(c.App.Writer, "storhaug: removed %s\n", f)
+				}
+				if err != nil {
+					return err
+				}
+			}
 			if !changed {
 				fmt.Fprintln(c.App.Writer, "storhaug: nothing of storhaug's is in the CIB")
 				return nil

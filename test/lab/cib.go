@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -83,7 +84,10 @@ func (l *Lab) QueryCIB(ctx context.Context, section string) (string, error) {
 // or op_defaults); then it
 // waits (up to timeout) until Pacemaker has stopped every resource that
 // ran, deletes the transient node attributes (promotion scores...), and
-// clears the resource history and failures (crm_resource --cleanup).
+// clears the resource history and failures (crm_resource --cleanup). As
+// storhaug teardown does, it removes ganesha_trigger's owner records from
+// the shared NFS state (they name a previous owner as the node attributes
+// of older storhaug releases did, which went with <nodes>).
 func (l *Lab) ResetCIB(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -97,6 +101,12 @@ func (l *Lab) ResetCIB(ctx context.Context, timeout time.Duration) error {
 	b.WriteString("</nodes><resources>" + l.fenceXML() + "</resources><constraints/></configuration>")
 	if _, err := l.Cibadmin(ctx, "--replace", "--scope", "configuration", "--xml-text", b.String()); err != nil {
 		return err
+	}
+	records, _ := filepath.Glob(filepath.Join(l.SharedDir(), "nfs-ganesha", "storhaug-owner-*"))
+	for _, f := range records {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	l.logf("reset CIB")
 	var last *ClusterState

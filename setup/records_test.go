@@ -1,0 +1,41 @@
+package setup
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// Teardown's removal of the triggers' owner records takes those and
+// nothing else from the shared NFS state.
+func TestRemoveOwnerRecords(t *testing.T) {
+	mnt := t.TempDir()
+	base := filepath.Join(mnt, "state", "nfs-ganesha")
+	os.MkdirAll(filepath.Join(base, "n1", "ganesha", "v4recov"), 0o755)
+	for _, f := range []string{"storhaug-owner-storhaug-vip-198.51.100.201-trigger", "nsm-state-198.51.100.201"} {
+		if err := os.WriteFile(filepath.Join(base, f), []byte("n1 3\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Parse("test.conf", []byte("HA_CLUSTER_NODES=\"n1,n2\"\nHA_SERVICES=\"nfs\"\nHA_VIPS=\"198.51.100.201/24\"\nHA_MNT_DIR=\""+mnt+"\"\nHA_NFS_MNT_DIR=\"state\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := FromSettings("test.conf", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err := RemoveOwnerRecords(cfg)
+	if err != nil || len(removed) != 1 || filepath.Base(removed[0]) != "storhaug-owner-storhaug-vip-198.51.100.201-trigger" {
+		t.Fatalf("removed %v, %v", removed, err)
+	}
+	var left []string
+	es, _ := os.ReadDir(base)
+	for _, e := range es {
+		left = append(left, e.Name())
+	}
+	if !slices.Equal(left, []string{"n1", "nsm-state-198.51.100.201"}) {
+		t.Errorf("left %v", left)
+	}
+}
