@@ -7,6 +7,20 @@ import (
 	"testing"
 )
 
+// testConfig is the configuration conf (storhaug.conf's text) gives.
+func testConfig(t testing.TB, conf string) *Config {
+	t.Helper()
+	s, err := Parse("test.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := FromSettings("test.conf", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // cfgFor makes a configuration of n nodes with one VIP each.
 func cfgFor(t *testing.T, n int, deterministic bool, extra string) *Config {
 	t.Helper()
@@ -16,14 +30,7 @@ func cfgFor(t *testing.T, n int, deterministic bool, extra string) *Config {
 		vips = append(vips, fmt.Sprintf("198.51.100.%d/24", 100+i))
 	}
 	conf := fmt.Sprintf("HA_CLUSTER_NODES=%q\nHA_VIPS=%q\nDETERMINISTIC_FAILOVER=%v\n%s", strings.Join(nodes, ","), strings.Join(vips, " "), deterministic, extra)
-	s, err := Parse("test.conf", []byte(conf))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := FromSettings("test.conf", s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testConfig(t, conf)
 	c.File = "test.conf"
 	return c
 }

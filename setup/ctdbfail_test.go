@@ -19,20 +19,8 @@ func TestCTDBFailureMovesAddressAtOnce(t *testing.T) {
 	needTools(t)
 	conf := "HA_CLUSTER_NODES=\"n1,n2,n3\"\nHA_SERVICES=\"nfs smb\"\n" +
 		"HA_VIPS=\"198.51.100.201/24 198.51.100.202/24 198.51.100.203/24\"\n"
-	s, err := Parse("test.conf", []byte(conf))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := FromSettings("test.conf", s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	empty, err := ParseXML([]byte(run(t, nil, "cibadmin", "--empty")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	empty.Find("configuration", "resources").Add(E("primitive", "id", "fence", "class", "stonith", "type", "fence_dummy"))
-	cib, _, err := Plan(empty, cfg, Build(cfg, Options{}), PlanOptions{CreateNodes: true})
+	cfg := testConfig(t, conf)
+	cib, _, err := Plan(fencedEmptyCIB(t), cfg, Build(cfg, Options{}), PlanOptions{CreateNodes: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,15 +14,8 @@ import (
 // scheduler (crm_simulate) plans the transition after the patch.
 func TestUpgradeToReadyMovesNothing(t *testing.T) {
 	needTools(t)
-	s, err := Parse("test.conf", []byte("HA_CLUSTER_NODES=\"n1,n2,n3\"\nHA_SERVICES=\"nfs smb\"\n"+
-		"HA_VIPS=\"198.51.100.201/24 198.51.100.202/24 198.51.100.203/24 198.51.100.204/24\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := FromSettings("test.conf", s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, "HA_CLUSTER_NODES=\"n1,n2,n3\"\nHA_SERVICES=\"nfs smb\"\n"+
+		"HA_VIPS=\"198.51.100.201/24 198.51.100.202/24 198.51.100.203/24 198.51.100.204/24\"\n")
 	// What setup built before: plain preferences, no ready clone.
 	old := Build(cfg, Options{})
 	var rs, cs []*Element

@@ -18,14 +18,7 @@ func TestRemoveOwnerRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := Parse("test.conf", []byte("HA_CLUSTER_NODES=\"n1,n2\"\nHA_SERVICES=\"nfs\"\nHA_VIPS=\"198.51.100.201/24\"\nHA_MNT_DIR=\""+mnt+"\"\nHA_NFS_MNT_DIR=\"state\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := FromSettings("test.conf", s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, "HA_CLUSTER_NODES=\"n1,n2\"\nHA_SERVICES=\"nfs\"\nHA_VIPS=\"198.51.100.201/24\"\nHA_MNT_DIR=\""+mnt+"\"\nHA_NFS_MNT_DIR=\"state\"\n")
 	removed, err := RemoveOwnerRecords(cfg)
 	if err != nil || len(removed) != 1 || filepath.Base(removed[0]) != "storhaug-owner-storhaug-vip-198.51.100.201-trigger" {
 		t.Fatalf("removed %v, %v", removed, err)

@@ -89,14 +89,7 @@ func spreadCases() []spreadCase {
 // service restarts on a survivor either.
 func TestFailoverSpreadsAndReturns(t *testing.T) {
 	needTools(t)
-	empty, err := ParseXML([]byte(run(t, nil, "cibadmin", "--empty")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Fencing on, as in production, with a device of the admin's (its
-	// agent is never run): a failed node is fenced, and comes back with
-	// no resource history, as a rebooted node joins.
-	empty.Find("configuration", "resources").Add(E("primitive", "id", "fence", "class", "stonith", "type", "fence_dummy"))
+	empty := fencedEmptyCIB(t)
 	for _, tc := range spreadCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -114,14 +107,7 @@ func TestDeterministicFailoverSameCIB(t *testing.T) {
 		var built [2]string
 		for i, det := range []bool{false, true} {
 			conf := strings.Replace(tc.conf, fmt.Sprintf("DETERMINISTIC_FAILOVER=%v", !det), fmt.Sprintf("DETERMINISTIC_FAILOVER=%v", det), 1)
-			s, err := Parse("test.conf", []byte(conf))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := FromSettings("test.conf", s)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := testConfig(t, conf)
 			if cfg.DeterministicFailover != det {
 				t.Fatalf("%s: DETERMINISTIC_FAILOVER=%v read as %v", tc.name, det, cfg.DeterministicFailover)
 			}
@@ -134,14 +120,7 @@ func TestDeterministicFailoverSameCIB(t *testing.T) {
 }
 
 func checkSpread(t *testing.T, conf string, empty *Element) {
-	s, err := Parse("test.conf", []byte(conf))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := FromSettings("test.conf", s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, conf)
 	cib, _, err := Plan(empty, cfg, Build(cfg, Options{}), PlanOptions{CreateNodes: true})
 	if err != nil {
 		t.Fatal(err)
@@ -267,6 +246,20 @@ func checkSpread(t *testing.T, conf string, empty *Element) {
 			}
 		}
 	}
+}
+
+// fencedEmptyCIB is an empty CIB with fencing on, as in production, with a
+// device of the admin's (its agent is never run): a failed node is
+// fenced, and comes back with no resource history, as a rebooted node
+// joins.
+func fencedEmptyCIB(t *testing.T) *Element {
+	t.Helper()
+	empty, err := ParseXML([]byte(run(t, nil, "cibadmin", "--empty")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty.Find("configuration", "resources").Add(E("primitive", "id", "fence", "class", "stonith", "type", "fence_dummy"))
+	return empty
 }
 
 // perNode lists how many addresses each node serves.
