@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/storhaug/storhaug/setup"
 )
 
 // pacemakerNode is the first running node with Pacemaker (n1 first).
@@ -102,7 +104,7 @@ func (l *Lab) ResetCIB(ctx context.Context, timeout time.Duration) error {
 	if _, err := l.Cibadmin(ctx, "--replace", "--scope", "configuration", "--xml-text", b.String()); err != nil {
 		return err
 	}
-	records, _ := filepath.Glob(filepath.Join(l.SharedDir(), "nfs-ganesha", "storhaug-owner-*"))
+	records, _ := filepath.Glob(filepath.Join(l.SharedDir(), "nfs-ganesha", setup.OwnerRecordGlob))
 	for _, f := range records {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
