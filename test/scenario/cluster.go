@@ -11,6 +11,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/storhaug/storhaug/ganesha"
 	"github.com/storhaug/storhaug/test/lab"
 )
 
@@ -74,6 +75,56 @@ func vipNodes(ctx context.Context, l *lab.Lab, vip string) ([]string, error) {
 // on its home node alone, CTDB healthy where it runs.
 func (r *run) settle(ctx context.Context) error {
 	return Settle(ctx, r.l, r.stack, r.opts.SettleLimit)
+}
+
+// quiesce waits, after settle and before a fault, until no ganesha.nfsd of
+// the cluster is in grace, so that each fault meets a cluster in its steady
+// state: a previous fault's grace still running on a survivor (after a
+// failback's release it always runs its whole Grace_Period, see the
+// ganesha agent) would be extended by the takeover, and the new opens would
+// measure the previous fault instead of this one.
+func (r *run) quiesce(ctx context.Context) error {
+	return r.l.WaitFor(ctx, "no ganesha in grace", r.opts.SettleLimit, func() (bool, error) {
+		in, err := inGrace(ctx, r.l)
+		if err != nil {
+			return false, err
+		}
+		if len(in) > 0 {
+			return false, fmt.Errorf("ganesha in grace on %s", strings.Join(in, ", "))
+		}
+		return true, nil
+	})
+}
+
+// inGrace lists the nodes whose ganesha.nfsd says it is in grace.
+func inGrace(ctx context.Context, l *lab.Lab) ([]string, error) {
+	var in []string
+	for _, n := range l.Nodes() {
+		if !n.Alive() || !n.Running("ganesha.nfsd") {
+			continue
+		}
+		p, err := n.Path("/run/dbus/system_bus_socket")
+		if err != nil {
+			return nil, err
+		}
+		g, err := func() (bool, error) {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			b, err := ganesha.Connect(cctx, "unix:path="+p)
+			if err != nil {
+				return false, err
+			}
+			defer b.Close()
+			return b.GetGrace(cctx)
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("get_grace on %s: %w", n.Name(), err)
+		}
+		if g {
+			in = append(in, n.Name())
+		}
+	}
+	return in, nil
 }
 
 // Settle waits up to limit until the cluster of l runs the stack as set

@@ -154,6 +154,9 @@ func (r *run) run(ctx context.Context) (*Outcome, error) {
 	if err := r.settle(ctx); err != nil {
 		return nil, fmt.Errorf("scenario: before the fault: %w", err)
 	}
+	if err := r.quiesce(ctx); err != nil {
+		return nil, fmt.Errorf("scenario: before the fault: %w", err)
+	}
 
 	mon, err := startMonitors(ctx, l, r.stack, r.logf)
 	if err != nil {
