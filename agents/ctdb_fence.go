@@ -98,13 +98,16 @@ func (c *ctdbRes) dropIfFenced(s *ctdb.State, node string) {
 	type nodeAttrs struct {
 		m   map[string]map[string]string
 		err error
+		d   time.Duration
 	}
+	t0 := time.Now()
 	attrsc := make(chan nodeAttrs, 1)
 	go func() {
 		m, err := pacemaker.NodeAttrs(ctx, c.sys.pacemaker)
-		attrsc <- nodeAttrs{m, err}
+		attrsc <- nodeAttrs{m, err, time.Since(t0)}
 	}()
 	evs, err := pacemaker.FenceHistory(ctx, c.sys.pacemaker)
+	histTook := time.Since(t0)
 	if err != nil {
 		r.Log.Warnf("%s stopped; cannot read its fencing history: %v; CTDB keeps its own dead-node detection", node, err)
 		return
@@ -129,7 +132,8 @@ func (c *ctdbRes) dropIfFenced(s *ctdb.State, node string) {
 	dctx, dcancel := context.WithTimeout(r.Context(), dropTimeout)
 	defer dcancel()
 	d, err := c.sys.dropPeer(dctx, c.socketPath(), pnn)
-	fenced := node + "'s fencing (" + ev.Action + " by " + ev.Delegate + ") completed at " + ev.Completed.UTC().Format(time.RFC3339)
+	fenced := node + "'s fencing (" + ev.Action + " by " + ev.Delegate + ") completed at " + ev.Completed.UTC().Format(time.RFC3339) +
+		" (the fencer's history read in " + histTook.Round(time.Millisecond).String() + ", the pnn in " + a.d.Round(time.Millisecond).String() + ")"
 	switch {
 	case err != nil:
 		r.Log.Warnf("%s; dropping CTDB node %d (%v): %v", fenced, pnn, d.Peer, err)

@@ -38,6 +38,11 @@ Grace after a failover ends as soon as every client in the taken-over records ha
 NFS_CORE_PARAM { Enable_NLM = false } (an NFSv4-only cluster), at ganesha's next reaper run (every Lease_Lifetime/2 s,
 at most 10: Lease_Lifetime = 10 makes it at most 5 s after the last reclaim); with NLM on (NFSv3 locks) it always
 lasts Grace_Period.
+A release (ganesha_trigger's stop, when an address leaves this node: a move, a failback) puts this node's ganesha in
+grace too, and that grace lasts its whole Grace_Period even with NLM off: ganesha (4.3, and its source to date) starts
+it without recounting the clients to wait for, and each released client that had reclaimed here counts one reclaim
+back, so the count never comes out even. Until it ends, new opens of this node's other clients wait, and a takeover
+here restarts it (Grace_Period from the takeover, whatever its clients do).
 Start warns when NLM is on although Protocols has no NFSv3.
 With NLM on, when another node's instance stops (a node lost, or stopped), the post-stop notification puts this
 node's ganesha into grace too ("0:"), as CTDB's NFS-Ganesha callout does at every IP reallocation: the stopped
