@@ -52,7 +52,8 @@ and recovers its databases) instead of after CTDB's keepalives (KeepaliveInterva
 KeepaliveLimit, 25 s by default), during which smbd waits. This happens only when the fencer's
 history shows the node fenced (off or reboot, succeeded) since its CTDB last started; with
 fencing disabled, failed or pending, CTDB keeps its own detection. Each instance records its
-node's pnn in the permanent node attribute storhaug-ctdb-pnn for this. The agent sets no CTDB
+node's pnn in the permanent node attribute storhaug-ctdb-pnn for this; the pre-stop notification,
+which runs while a lost node is being fenced, reads it, so that the drop does not wait for the CIB. The agent sets no CTDB
 tunables: CTDB's defaults stay, and shortening the keepalives instead would let CTDB give up on
 a node that Pacemaker has not fenced and that may still write.
 Replaces ocf:heartbeat:CTDB: its parameters keep their names and defaults; those that no

@@ -10,7 +10,9 @@ package agents
 // when, and only when, the fencer's history shows it fenced (off or
 // reboot, succeeded) since its CTDB instance was last seen starting. No
 // confirmed fencing (fencing off, failed, pending, or older than the
-// peer's start): nothing is done, and CTDB keeps its own detection.
+// peer's start): nothing is done, and CTDB keeps its own detection. The
+// pre-stop notification, run while the node is being fenced, reads its
+// pnn, so that only the fencer is asked after the fencing.
 
 import (
 	"context"
@@ -43,7 +45,7 @@ func (c *ctdbRes) notify() error {
 	r := c.r
 	n := r.Notify()
 	r.Log.Debugf("notify %s-%s: start %v stop %v promote %v demote %v", n.Type, n.Operation, n.Start, n.Stop, n.Promote, n.Demote)
-	if n.Type != "post" || (n.Operation != "start" && n.Operation != "stop") {
+	if n.Operation != "start" && n.Operation != "stop" || n.Type != "post" && (n.Type != "pre" || n.Operation != "stop") {
 		return nil
 	}
 	s, had := c.load()
@@ -51,6 +53,10 @@ func (c *ctdbRes) notify() error {
 		return nil // not running here (or its state is lost): nothing to tell ctdbd
 	}
 	self := r.NodeName()
+	if n.Type == "pre" {
+		c.readStopPNNs(s, n.Stop)
+		return nil
+	}
 	if n.Operation == "start" {
 		changed := false
 		for _, node := range n.Start {
@@ -61,6 +67,7 @@ func (c *ctdbRes) notify() error {
 				s.PeerStarts = map[string]time.Time{}
 			}
 			s.PeerStarts[node] = time.Now()
+			delete(s.StopPNNs, node) // it may have come back with another
 			changed = true
 		}
 		if changed {
@@ -76,6 +83,54 @@ func (c *ctdbRes) notify() error {
 		}
 	}
 	return nil // a notification never fails: CTDB's own detection remains
+}
+
+// stopPNNFresh is how long a pnn read before a peer's stop is used by the
+// post-stop notification (of the same transition) instead of reading it
+// again.
+const stopPNNFresh = 5 * time.Minute
+
+// readStopPNNs records the pnns of the peers about to stop (pre-stop
+// notification): for a lost node, the transition runs it while the node is
+// being fenced, so the post-stop notification, which the survivors' CTDB
+// recovery (and SMB) wait for, need not read the CIB after the fencing.
+func (c *ctdbRes) readStopPNNs(s *ctdb.State, stopping []string) {
+	r := c.r
+	var peers []string
+	for _, node := range stopping {
+		if node != r.NodeName() {
+			peers = append(peers, node)
+		}
+	}
+	if len(peers) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), crmTimeout)
+	defer cancel()
+	attrs, err := pacemaker.NodeAttrs(ctx, c.sys.pacemaker)
+	if err != nil {
+		r.Log.Warnf("cannot read the CTDB pnns of %v before their stop: %v", peers, err)
+		return
+	}
+	now := time.Now()
+	for node, p := range s.StopPNNs {
+		if now.Sub(p.At) > stopPNNFresh {
+			delete(s.StopPNNs, node)
+		}
+	}
+	for _, node := range peers {
+		pnn, err := strconv.Atoi(attrs[node][ctdbPNNAttr])
+		if err != nil {
+			continue
+		}
+		if s.StopPNNs == nil {
+			s.StopPNNs = map[string]ctdb.PeerPNN{}
+		}
+		s.StopPNNs[node] = ctdb.PeerPNN{PNN: pnn, At: now}
+	}
+	if err := c.save(s); err != nil {
+		r.Log.Warnf("%v", err)
+	}
 }
 
 // dropIfFenced makes the local ctdbd give node up, if the fencer confirms
@@ -102,10 +157,15 @@ func (c *ctdbRes) dropIfFenced(s *ctdb.State, node string) {
 	}
 	t0 := time.Now()
 	attrsc := make(chan nodeAttrs, 1)
-	go func() {
-		m, err := pacemaker.NodeAttrs(ctx, c.sys.pacemaker)
-		attrsc <- nodeAttrs{m, err, time.Since(t0)}
-	}()
+	if p, ok := s.StopPNNs[node]; ok && time.Since(p.At) < stopPNNFresh {
+		// Read by the pre-stop notification.
+		attrsc <- nodeAttrs{map[string]map[string]string{node: {ctdbPNNAttr: strconv.Itoa(p.PNN)}}, nil, 0}
+	} else {
+		go func() {
+			m, err := pacemaker.NodeAttrs(ctx, c.sys.pacemaker)
+			attrsc <- nodeAttrs{m, err, time.Since(t0)}
+		}()
+	}
 	evs, err := pacemaker.FenceHistory(ctx, c.sys.pacemaker)
 	histTook := time.Since(t0)
 	if err != nil {
@@ -133,7 +193,7 @@ func (c *ctdbRes) dropIfFenced(s *ctdb.State, node string) {
 	defer dcancel()
 	d, err := c.sys.dropPeer(dctx, c.socketPath(), pnn)
 	fenced := node + "'s fencing (" + ev.Action + " by " + ev.Delegate + ") completed at " + ev.Completed.UTC().Format(time.RFC3339) +
-		" (the fencer's history read in " + histTook.Round(time.Millisecond).String() + ", the pnn in " + a.d.Round(time.Millisecond).String() + ")"
+		" (the fencer's history read in " + histTook.Round(time.Millisecond).String() + pnnFrom(a.d) + ")"
 	switch {
 	case err != nil:
 		r.Log.Warnf("%s; dropping CTDB node %d (%v): %v", fenced, pnn, d.Peer, err)
@@ -143,4 +203,12 @@ func (c *ctdbRes) dropIfFenced(s *ctdb.State, node string) {
 		r.Log.Infof("%s; CTDB node %d (%v) dropped: %d connections ended, disconnected after %v",
 			fenced, pnn, d.Peer, d.Aborted, d.Took.Round(time.Millisecond))
 	}
+}
+
+// pnnFrom says where the dropped node's pnn came from.
+func pnnFrom(d time.Duration) string {
+	if d == 0 {
+		return ", the pnn read before its stop"
+	}
+	return ", the pnn in " + d.Round(time.Millisecond).String()
 }

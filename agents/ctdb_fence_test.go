@@ -94,3 +94,63 @@ func TestCTDBNotifyDropsFencedPeer(t *testing.T) {
 		t.Errorf("a reboot since its start: dropped %v, want [2]", x.f.dropped)
 	}
 }
+
+// The pre-stop notification (which runs while a lost node is being fenced)
+// reads the stopping peers' pnns, so that the post-stop notification after
+// the fencing drops the peer without reading the CIB; a pnn read long ago,
+// or before the peer started again, is read again.
+func TestCTDBPreStopReadsPNN(t *testing.T) {
+	x := newCTDBFixture(t, true)
+	x.f.nodeRow = "|0|198.51.100.11|0|0|0|0|0|0|0|0|Y|"
+	if code, out := x.run("start"); code != ocf.Success {
+		t.Fatalf("start: %v %s", code, out)
+	}
+	sp := filepath.Join(x.dir, "state", "storhaug-CTDB-ctdb.json")
+	st, _ := ctdb.LoadState(sp)
+	st.Started = time.Now().Add(-time.Hour)
+	if err := st.Save(sp); err != nil {
+		t.Fatal(err)
+	}
+	notify := func(typ, op, nodes string) {
+		t.Helper()
+		if code, out := x.run("notify", "OCF_RESKEY_CRM_meta_notify_type="+typ, "OCF_RESKEY_CRM_meta_notify_operation="+op,
+			"OCF_RESKEY_CRM_meta_notify_"+op+"_uname="+nodes); code != ocf.Success {
+			t.Fatalf("notify: %v %s", code, out)
+		}
+	}
+	x.f.nodeAttrs = ctdbNodeAttrsXML
+	notify("pre", "stop", "n3")
+	// After the fencing the CIB is not read (here it cannot be).
+	x.f.nodeAttrs = "not xml"
+	x.f.fences = fenceHistoryXML("n3", "off", "success", time.Now())
+	notify("post", "stop", "n3")
+	if !slices.Equal(x.f.dropped, []int{2}) {
+		t.Fatalf("dropped %v, want [2] (the pnn read before the stop)", x.f.dropped)
+	}
+	// n3 started again: what was read before its stop no longer counts.
+	notify("post", "start", "n3")
+	x.f.dropped = nil
+	x.f.fences = fenceHistoryXML("n3", "off", "success", time.Now().Add(time.Second))
+	notify("post", "stop", "n3")
+	if len(x.f.dropped) != 0 {
+		t.Fatalf("dropped %v with a pnn read before the peer's last start", x.f.dropped)
+	}
+	// A pnn read too long ago is read again.
+	x.f.nodeAttrs = ctdbNodeAttrsXML
+	notify("pre", "stop", "n3")
+	st, _ = ctdb.LoadState(sp)
+	p := st.StopPNNs["n3"]
+	if p.PNN != 2 {
+		t.Fatalf("pre-stop recorded %+v for n3, want pnn 2", st.StopPNNs)
+	}
+	p.PNN, p.At = 1, time.Now().Add(-time.Hour)
+	st.StopPNNs["n3"] = p
+	if err := st.Save(sp); err != nil {
+		t.Fatal(err)
+	}
+	x.f.fences = fenceHistoryXML("n3", "off", "success", time.Now().Add(2*time.Second))
+	notify("post", "stop", "n3")
+	if !slices.Equal(x.f.dropped, []int{2}) {
+		t.Fatalf("dropped %v, want [2] (read again: the recorded pnn is an hour old)", x.f.dropped)
+	}
+}

@@ -27,6 +27,15 @@ type State struct {
 	// (before Started: not since).
 	Healthy    time.Time            `json:"healthy,omitzero"`
 	PeerStarts map[string]time.Time `json:"peer_starts,omitempty"`
+	// StopPNNs are the pnns of peers about to stop, read before their
+	// stop (and fencing) so that the survivors need not read them after.
+	StopPNNs map[string]PeerPNN `json:"stop_pnns,omitempty"`
+}
+
+// PeerPNN is a peer's pnn as read at a time.
+type PeerPNN struct {
+	PNN int       `json:"pnn"`
+	At  time.Time `json:"at"`
 }
 
 // LoadState reads the state kept at path; ok is false (and the state
