@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/storhaug/storhaug/ganesha"
 	"github.com/storhaug/storhaug/test/lab"
 )
 
@@ -32,23 +31,6 @@ func (v vipCase) graceName(node string) string {
 		return v.ip
 	}
 	return node
-}
-
-// nodeGrace asks the ganesha.nfsd on node whether it is in grace, over the
-// node's own system bus.
-func nodeGrace(ctx context.Context, n *lab.Node) (bool, error) {
-	p, err := n.Path("/run/dbus/system_bus_socket")
-	if err != nil {
-		return false, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	b, err := ganesha.Connect(ctx, "unix:path="+p)
-	if err != nil {
-		return false, err
-	}
-	defer b.Close()
-	return b.GetGrace(ctx)
 }
 
 // ocf-tester, inside a lab node, against the installed agents: the real
@@ -170,7 +152,7 @@ func waitGrace(t *testing.T, ctx context.Context, l *lab.Lab, want bool, timeout
 	t0 := time.Now()
 	err := l.WaitFor(ctx, fmt.Sprintf("grace=%v on %v", want, nodes), timeout, func() (bool, error) {
 		for _, name := range nodes {
-			in, err := nodeGrace(ctx, l.Node(name))
+			in, err := l.Node(name).GaneshaInGrace(ctx)
 			if err != nil {
 				return false, fmt.Errorf("%s: %v", name, err)
 			}
@@ -384,7 +366,7 @@ func ganeshaFailover(t *testing.T, v vipCase) {
 	// the post-start notification follows the start crm_mon shows
 	d = waitGrace(t, ctx, l, true, 30*time.Second, owner)
 	t.Logf("%s in grace %v after the trigger was seen started", owner, d.Round(time.Millisecond))
-	if in, err := nodeGrace(ctx, l.Node(other)); err != nil || in {
+	if in, err := l.Node(other).GaneshaInGrace(ctx); err != nil || in {
 		t.Errorf("get_grace on %s (not involved) = %v, %v; want false", other, in, err)
 	}
 	if !logs.read(owner, v.graceName("n1")) {
@@ -427,7 +409,7 @@ func ganeshaFailover(t *testing.T, v vipCase) {
 	if !logs.read(other, v.graceName(owner)) {
 		t.Errorf("ganesha on %s did not read the crashed %s's client records", other, owner)
 	}
-	if in, err := nodeGrace(ctx, l.Node("n1")); err != nil || in {
+	if in, err := l.Node("n1").GaneshaInGrace(ctx); err != nil || in {
 		t.Errorf("get_grace on n1 (not involved) = %v, %v; want false", in, err)
 	}
 	waitGrace(t, ctx, l, false, time.Minute, other)

@@ -415,7 +415,7 @@ func TestGraceEarlyLiftAfterCrash(t *testing.T) {
 		}
 		firstUp = time.Since(t0)
 		for _, n := range []string{"n2", "n3"} {
-			in, err := nodeGrace(ctx, l.Node(n))
+			in, err := l.Node(n).GaneshaInGrace(ctx)
 			if err != nil {
 				t.Fatalf("get_grace on %s: %v", n, err)
 			}

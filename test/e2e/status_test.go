@@ -206,9 +206,9 @@ func TestStatusAfterFailover(t *testing.T) {
 // it just before and after.
 func checkLastMove(t *testing.T, ctx context.Context, n *lab.Node, addr, from, to, cause string, begin, end time.Time) setup.Move {
 	t.Helper()
-	before, errBefore := nodeGrace(ctx, n)
+	before, errBefore := n.GaneshaInGrace(ctx)
 	r, err := storhaugOn(ctx, n, "status", "--output", "json")
-	after, errAfter := nodeGrace(ctx, n)
+	after, errAfter := n.GaneshaInGrace(ctx)
 	var st setup.Status
 	if err != nil || json.Unmarshal([]byte(r.Stdout), &st) != nil {
 		t.Fatalf("status --output json on %s: %v\n%s", n.Name(), err, r.Output())

@@ -14,6 +14,8 @@ import (
 
 	"github.com/godbus/dbus/v5"
 	"github.com/vishvananda/netlink"
+
+	"github.com/storhaug/storhaug/ganesha"
 )
 
 // Service is a daemon the lab can run on a node.
@@ -220,6 +222,23 @@ func (n *Node) tcpOpen(port int) (bool, error) {
 		return c.Close()
 	})
 	return ok, err
+}
+
+// GaneshaInGrace asks the node's ganesha.nfsd, over the node's own system
+// bus, whether it is in grace.
+func (n *Node) GaneshaInGrace(ctx context.Context) (bool, error) {
+	p, err := n.Path("/run/dbus/system_bus_socket")
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	b, err := ganesha.Connect(ctx, "unix:path="+p)
+	if err != nil {
+		return false, err
+	}
+	defer b.Close()
+	return b.GetGrace(ctx)
 }
 
 // SystemBus connects to the node's private system D-Bus (from the host,

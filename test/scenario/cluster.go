@@ -11,7 +11,6 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/storhaug/storhaug/ganesha"
 	"github.com/storhaug/storhaug/test/lab"
 )
 
@@ -103,20 +102,7 @@ func inGrace(ctx context.Context, l *lab.Lab) ([]string, error) {
 		if !n.Alive() || !n.Running("ganesha.nfsd") {
 			continue
 		}
-		p, err := n.Path("/run/dbus/system_bus_socket")
-		if err != nil {
-			return nil, err
-		}
-		g, err := func() (bool, error) {
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			b, err := ganesha.Connect(cctx, "unix:path="+p)
-			if err != nil {
-				return false, err
-			}
-			defer b.Close()
-			return b.GetGrace(cctx)
-		}()
+		g, err := n.GaneshaInGrace(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("get_grace on %s: %w", n.Name(), err)
 		}
