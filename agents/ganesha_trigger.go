@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -44,8 +45,12 @@ in the file storhaug-owner-<resource> on the shared storage, beside the nodes' s
 links to: a file, because a change to the CIB would delay the address's start; without shared state directories, in
 the permanent node attribute storhaug-owner-<resource>), so that no client reconnecting to the address (on its
 own or tickled) finds a ganesha that is not in grace and gets fresh state that conflicts with what is to be reclaimed.
-ganesha reads NAME's client records from <RecoveryRoot>/NAME/v4recov; with parameter tickle_dir, the records there of
-the clients that were connected to the address (and to no other address) are then removed, being this node's now,
+ganesha reads NAME's client records from <RecoveryRoot>/NAME/v4recov; with parameter tickle_dir, it is given instead
+(grace "5:storhaug-take-IP", a directory of links to them under recovery_root) NAME's records but those of the clients
+that, by tickle_dir's lists, were connected to other addresses and not to this one: they reclaim where those addresses
+went, and loaded here they would hold an NFSv4-only grace to its end (a failed node's addresses spread over several
+nodes, a failback); then the records there of
+the clients that were connected to the address (and to no other address) are removed, being this node's now,
 so that they do not hold NAME's grace again when it restarts or is taken over. A grace request ganesha refuses fails the start
 with ganesha's reason, and the address does not come up. The post-start notification takes over, the same way, the
 nodes Pacemaker reports stopped in that transition that start did not know of (nothing when no node was stopped: the
@@ -199,11 +204,79 @@ func takeOver(r *ocf.Request, ip netip.Addr, stopped []string) error {
 			}
 		}
 	}
-	if err := sendGrace(r, ganesha.TakeIP, stopped, true); err != nil {
+	names := stopped
+	if set := takeoverSet(r, ip, stopped); set != "" {
+		names = []string{set}
+	}
+	if err := sendGrace(r, ganesha.TakeIP, names, true); err != nil {
 		return err
 	}
 	forgetMoved(r, ip, stopped)
 	return nil
+}
+
+// takeoverSetName is the directory under recovery_root in which a takeover
+// of ip gathers the client records it loads.
+func takeoverSetName(ip netip.Addr) string { return "storhaug-take-" + ip.String() }
+
+// takeoverSet gathers the stopped nodes' client records that the takeover
+// of ip loads (ganesha.TakeoverSet), leaving out the clients that, by
+// tickle_dir's lists, were connected to another address and not to ip:
+// they reclaim where that address went, and loaded here they would hold
+// this node's grace to its end (with NFSv4 only, where it ends once every
+// loaded client has reclaimed). It returns the set's name for grace
+// "5:NAME", or "" to load the nodes' whole records (no tickle_dir or
+// recovery_root, or the set could not be made: logged).
+func takeoverSet(r *ocf.Request, ip netip.Addr, stopped []string) string {
+	dir, root := r.String("tickle_dir"), r.String("recovery_root")
+	if dir == "" || root == "" || !ip.IsValid() {
+		return ""
+	}
+	mine, others := addressClients(r, dir, ip)
+	skip := map[netip.Addr]bool{}
+	for c := range others {
+		if !mine[c] {
+			skip[c] = true
+		}
+	}
+	name := takeoverSetName(ip)
+	linked, skipped, err := ganesha.TakeoverSet(root, name, stopped, skip)
+	if err != nil {
+		r.Log.Warnf("loading all the client records of %s: %v", strings.Join(stopped, ", "), err)
+		return ""
+	}
+	r.Log.Infof("taking over %d client records of %s for %s (%d left out: clients of other addresses)",
+		linked, strings.Join(stopped, ", "), ip, skipped)
+	return name
+}
+
+// addressClients reads tickle_dir's lists: the clients connected to ip
+// (none when its list cannot be read: logged) and those connected to any
+// other address.
+func addressClients(r *ocf.Request, dir string, ip netip.Addr) (mine, others map[netip.Addr]bool) {
+	mine, others = map[netip.Addr]bool{}, map[netip.Addr]bool{}
+	conns, err := tickle.ReadFile(dir, ip, r.Log)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.Log.Warnf("the clients of %s are not known: %v", ip, err)
+	}
+	for _, c := range conns {
+		mine[c.Remote.Addr().Unmap()] = true
+	}
+	own := filepath.Base(tickle.Path(dir, ip))
+	es, _ := os.ReadDir(dir)
+	for _, e := range es {
+		if e.Name() == own || !strings.HasSuffix(e.Name(), ".tickle") {
+			continue
+		}
+		other, err := tickle.ReadFile(dir, otherAddr(e.Name()), r.Log)
+		if err != nil {
+			continue
+		}
+		for _, c := range other {
+			others[c.Remote.Addr().Unmap()] = true
+		}
+	}
+	return mine, others
 }
 
 // forgetMoved removes, once they are loaded here, the records of the
@@ -220,28 +293,9 @@ func forgetMoved(r *ocf.Request, ip netip.Addr, stopped []string) {
 	if dir == "" || root == "" || !ip.IsValid() {
 		return
 	}
-	conns, err := tickle.ReadFile(dir, ip, r.Log)
-	if err != nil {
-		r.Log.Warnf("the client records of %s are left with %s: %v", ip, strings.Join(stopped, ", "), err)
-		return
-	}
-	moved := map[netip.Addr]bool{}
-	for _, c := range conns {
-		moved[c.Remote.Addr().Unmap()] = true
-	}
-	own := filepath.Base(tickle.Path(dir, ip))
-	es, _ := os.ReadDir(dir)
-	for _, e := range es {
-		if e.Name() == own || !strings.HasSuffix(e.Name(), ".tickle") {
-			continue
-		}
-		other, err := tickle.ReadFile(dir, otherAddr(e.Name()), r.Log)
-		if err != nil {
-			continue
-		}
-		for _, c := range other {
-			delete(moved, c.Remote.Addr().Unmap())
-		}
+	moved, others := addressClients(r, dir, ip)
+	for c := range others {
+		delete(moved, c)
 	}
 	if len(moved) == 0 {
 		return

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -423,7 +424,8 @@ func TestTriggerReleasesNFSv41ClientsOfTheAddress(t *testing.T) {
 	}
 }
 
-// A takeover loads the previous owner's records; those of the clients
+// A takeover loads the previous owner's records but those of the clients
+// of its other addresses; those of the clients
 // that came with the address are then removed from the previous owner's:
 // they are the taker's now, and left there they would be loaded again at
 // that node's restart (a failback) or takeover, and hold its grace without
@@ -457,17 +459,37 @@ func TestTriggerTakeoverForgetsMovedClients(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// What ganesha loads: n1's records but the one of the client of the
+	// other address only (it reclaims where that address went, and loaded
+	// here it would hold grace to its end).
+	set := filepath.Join(root, "storhaug-take-198.51.100.10", "v4recov")
+	checked := false
 	fake.OnGrace(func(arg string) {
-		if _, err := os.Stat(moved); arg == "5:n1" && err != nil {
-			t.Errorf("n1's record of the moved client was gone before ganesha read it: %v", err)
+		if arg != "5:storhaug-take-198.51.100.10" || checked {
+			return
+		}
+		checked = true
+		var loaded []string
+		es, err := os.ReadDir(set)
+		if err != nil {
+			t.Errorf("the takeover's records: %v", err)
+		}
+		for _, e := range es {
+			if _, err := os.Stat(filepath.Join(set, e.Name())); err != nil {
+				t.Errorf("%s leads nowhere when ganesha reads it: %v", e.Name(), err)
+			}
+			loaded = append(loaded, e.Name())
+		}
+		if want := []string{filepath.Base(both), filepath.Base(moved)}; !slices.Equal(loaded, want) {
+			t.Errorf("ganesha reads %q, want %q", loaded, want)
 		}
 	})
 	env := with(triggerEnv(t, bus), "OCF_RESKEY_ip", "198.51.100.10", "OCF_RESKEY_recovery_root", root, "OCF_RESKEY_tickle_dir", tickles)
 	if code, stderr := runAgent(t, ganeshaTriggerAgent(), "notify", notifyEnv(env, "n2", "post", "start", "n2", "n1")); code != ocf.Success {
 		t.Fatalf("post-start = %v: %s", code, stderr)
 	}
-	if got := strings.Join(fake.Calls(), " "); got != "5:n1" {
-		t.Fatalf("ganesha got %q, want 5:n1", got)
+	if got := strings.Join(fake.Calls(), " "); got != "5:storhaug-take-198.51.100.10" {
+		t.Fatalf("ganesha got %q, want 5:storhaug-take-198.51.100.10", got)
 	}
 	if _, err := os.Stat(moved); !os.IsNotExist(err) {
 		t.Errorf("n1 still has the record of the client that moved with the address: %v", err)

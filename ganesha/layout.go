@@ -378,3 +378,60 @@ func Forget(root string, clients map[netip.Addr]bool) (int, error) {
 	}
 	return n, errors.Join(append([]error{err}, errs...)...)
 }
+
+// TakeoverSet gathers into <root>/<name>/v4recov the client records that
+// one grace "5:<name>" is to load: those under <root>/<node>/v4recov of each
+// of nodes (at its top level, as the unclustered fs backend keeps them),
+// except the records of the clients in skip, as links to them, replacing
+// what the set held. ganesha lifts an NFSv4-only grace early only once
+// every loaded client has reclaimed, so loading the records of clients
+// that reclaim elsewhere (a failed node's other addresses went to other
+// nodes) holds it for Grace_Period. A record whose name does not parse (a
+// name split over several directories) is always linked, as is anything
+// that is not a record's directory; a name found under two nodes is linked
+// once. It returns how many records it linked and how many it left out.
+func TakeoverSet(root, name string, nodes []string, skip map[netip.Addr]bool) (linked, skipped int, err error) {
+	if _, err := GraceArg(TakeIP, name); err != nil {
+		return 0, 0, err
+	}
+	set := filepath.Join(root, name)
+	tmp := set + ".new"
+	if err := os.RemoveAll(tmp); err != nil {
+		return 0, 0, err
+	}
+	if err := os.MkdirAll(filepath.Join(tmp, "v4recov"), 0o700); err != nil {
+		return 0, 0, err
+	}
+	seen := map[string]bool{}
+	for _, node := range nodes {
+		if err := CheckName(node); err != nil {
+			return 0, 0, err
+		}
+		dir := filepath.Join(root, node, "v4recov")
+		es, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, e := range es {
+			if seen[e.Name()] {
+				continue
+			}
+			if r, ok := parseRecord(e.Name()); ok && skip[r.Client] {
+				skipped++
+				continue
+			}
+			seen[e.Name()] = true
+			if err := os.Symlink(filepath.Join(dir, e.Name()), filepath.Join(tmp, "v4recov", e.Name())); err != nil {
+				return 0, 0, err
+			}
+			linked++
+		}
+	}
+	if err := os.RemoveAll(set); err != nil {
+		return 0, 0, err
+	}
+	return linked, skipped, os.Rename(tmp, set)
+}

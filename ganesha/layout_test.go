@@ -233,3 +233,58 @@ func TestForget(t *testing.T) {
 	}
 	exists(t, keep, true)
 }
+
+// A takeover's set links the nodes' records but those of the clients to
+// skip; a record it cannot read is linked all the same (its client cannot
+// be told, and a client not loaded cannot reclaim); a name under two
+// nodes is linked once; what the set held before is gone.
+func TestTakeoverSet(t *testing.T) {
+	root := t.TempDir()
+	rec := func(node, addr, owner string) string {
+		p := filepath.Join(root, node, "v4recov", fmt.Sprintf("%s-(%d:%s)", addr, len(owner), owner))
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Base(p)
+	}
+	a := rec("n1", "198.51.100.151", "Linux NFSv4.1 k1")
+	rec("n1", "198.51.100.152", "Linux NFSv4.1 k2")  // skipped
+	long := rec("n1", "198.51.100.153-(999:cut", "") // a name split over directories
+	dup := rec("n1", "::ffff:198.51.100.154", "Linux NFSv4.0 k4 tcp")
+	if rec("n2", "::ffff:198.51.100.154", "Linux NFSv4.0 k4 tcp") != dup {
+		t.Fatal("test records differ")
+	}
+	b := rec("n2", "2001:db8::155", "Linux NFSv4.2 k5")
+	old := filepath.Join(root, "set", "v4recov", "stale")
+	if err := os.MkdirAll(old, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	linked, skipped, err := ganesha.TakeoverSet(root, "set", []string{"n1", "n2", "n3"},
+		map[netip.Addr]bool{netip.MustParseAddr("198.51.100.152"): true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	es, err := os.ReadDir(filepath.Join(root, "set", "v4recov"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		fi, err := os.Stat(filepath.Join(root, "set", "v4recov", e.Name()))
+		if err != nil || !fi.IsDir() {
+			t.Errorf("%s does not lead to a record: %v", e.Name(), err)
+		}
+		got = append(got, e.Name())
+	}
+	want := []string{a, long, b, dup}
+	slices.Sort(want)
+	if !slices.Equal(got, want) || linked != 4 || skipped != 1 {
+		t.Errorf("set = %q (%d linked, %d left out), want %q (4, 1)", got, linked, skipped, want)
+	}
+	if _, _, err := ganesha.TakeoverSet(root, "a/b", []string{"n1"}, nil); err == nil {
+		t.Error("a set name with a slash was accepted")
+	}
+	if _, _, err := ganesha.TakeoverSet(root, "set", []string{"../n1"}, nil); err == nil {
+		t.Error("a node name with a slash was accepted")
+	}
+}
