@@ -25,6 +25,7 @@ import (
 
 	"github.com/storhaug/storhaug/nsm/nsmtest"
 	"github.com/storhaug/storhaug/test/lab"
+	"github.com/storhaug/storhaug/tickle"
 )
 
 const (
@@ -210,7 +211,7 @@ func newNFS41Client(owner string) *nfs41Client {
 // graceCIB is what storhaug setup builds for NFS, cut down to one VIP on
 // n1: the ganesha clone with the cluster's scope, the trigger colocated
 // with the VIP and ordered before it (and after ganesha).
-func graceCIB(l *lab.Lab, ip string) (resources, constraints string) {
+func graceCIB(l *lab.Lab, ip, tickleDir string) (resources, constraints string) {
 	resources = fmt.Sprintf(`<resources>
   <clone id="nfs-ganesha-clone">
     <meta_attributes id="nfs-ganesha-clone-meta">
@@ -250,13 +251,14 @@ func graceCIB(l *lab.Lab, ip string) (resources, constraints string) {
     <primitive id="vip1_trigger" class="ocf" provider="storhaug" type="ganesha_trigger">
       <instance_attributes id="vip1_trigger-params">
         <nvpair id="vip1_trigger-ip" name="ip" value="%s"/>
+        <nvpair id="vip1_trigger-tickle_dir" name="tickle_dir" value="%s"/>
       </instance_attributes>
       <operations>
         <op id="vip1_trigger-monitor" name="monitor" interval="10s" timeout="20s"/>
       </operations>
     </primitive>
   </clone>
-</resources>`, l.SharedDir(), ganeshaLogFile, l.Prefix(), ip, ip)
+</resources>`, l.SharedDir(), ganeshaLogFile, l.Prefix(), ip, ip, tickleDir)
 	constraints = `<constraints>
   <rsc_colocation id="vip1-with-ganesha" rsc="vip1" with-rsc="nfs-ganesha-clone" score="INFINITY"/>
   <rsc_order id="ganesha-then-vip1" first="nfs-ganesha-clone" then="vip1"/>
@@ -278,7 +280,9 @@ var graceCheckRE = regexp.MustCompile(`check grace:reclaim complete\((\d+)\) cli
 //     there (a client that reconnects at once must not get fresh state);
 //   - every node reports the same server scope (the client may reclaim);
 //   - grace ends because every recorded client has sent RECLAIM_COMPLETE
-//     (ganesha's reaper sees the counts equal), not at Grace_Period;
+//     (ganesha's reaper sees the counts equal), not at Grace_Period: the
+//     record of a client of n1's other address (by the trigger's
+//     tickle_dir) is not loaded with the VIP's;
 //   - the NFSv3 clients in n1's statd monitor list get SM_NOTIFY from the
 //     address, once it is up on its new owner.
 func TestGraceEarlyLiftAfterCrash(t *testing.T) {
@@ -288,7 +292,19 @@ func TestGraceEarlyLiftAfterCrash(t *testing.T) {
 	const vip = "198.51.100.213"
 	vipsAbsent(t, l, vip)
 	c := l.Client(1)
-	res, cons := graceCIB(l, vip)
+	// The connection lists the trigger reads (IPaddr3's tickle_dir): n1's
+	// other address had a client of its own, which reclaims where that
+	// address goes; its record must not be loaded with vip's, or grace
+	// waits for it to its end.
+	lists := filepath.Join(l.SharedDir(), "grace-lists")
+	other := netip.MustParseAddr("198.51.100.99") // a client of n1's other address
+	if err := tickle.WriteFile(lists, netip.MustParseAddr("198.51.100.214"), []tickle.Conn{
+		tickle.NewConn(netip.MustParseAddrPort("198.51.100.214:2049"), netip.AddrPortFrom(other, 812)),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(lists) })
+	res, cons := graceCIB(l, vip, lists)
 	if err := l.ReplaceCIB(ctx, "resources", res); err != nil {
 		t.Fatal(err)
 	}
@@ -338,6 +354,12 @@ func TestGraceEarlyLiftAfterCrash(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	otherID := "Linux NFSv4.1 storhaug-e2e-other"
+	otherRec := filepath.Join(v4recov, fmt.Sprintf("%s-(%d:%s)", other, len(otherID), otherID))
+	if err := os.MkdirAll(otherRec, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(otherRec) })
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -441,8 +463,8 @@ func TestGraceEarlyLiftAfterCrash(t *testing.T) {
 	if !inGraceAtFirstUp[owner] {
 		t.Errorf("%s answered NFS on %s before ganesha there was in grace: a client reconnecting then gets fresh state, unprotected", vip, owner)
 	}
-	if !logs.read(owner, "n1") {
-		t.Errorf("ganesha on %s did not read n1's client records (grace 5:n1)", owner)
+	if !logs.read(owner, "storhaug-take-"+vip) {
+		t.Errorf("ganesha on %s did not read n1's client records for %s (grace 5:storhaug-take-%s)", owner, vip, vip)
 	}
 
 	// the NFSv3 client is told, from the address, that its server restarted
