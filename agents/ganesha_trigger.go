@@ -215,10 +215,6 @@ func takeOver(r *ocf.Request, ip netip.Addr, stopped []string) error {
 	return nil
 }
 
-// takeoverSetName is the directory under recovery_root in which a takeover
-// of ip gathers the client records it loads.
-func takeoverSetName(ip netip.Addr) string { return "storhaug-take-" + ip.String() }
-
 // takeoverSet gathers the stopped nodes' client records that the takeover
 // of ip loads (ganesha.TakeoverSet), leaving out the clients that, by
 // tickle_dir's lists, were connected to another address and not to ip:
@@ -239,7 +235,7 @@ func takeoverSet(r *ocf.Request, ip netip.Addr, stopped []string) string {
 			skip[c] = true
 		}
 	}
-	name := takeoverSetName(ip)
+	name := ganesha.TakeoverSetName(ip)
 	linked, skipped, err := ganesha.TakeoverSet(root, name, stopped, skip)
 	if err != nil {
 		r.Log.Warnf("loading all the client records of %s: %v", strings.Join(stopped, ", "), err)

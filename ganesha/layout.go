@@ -379,6 +379,14 @@ func Forget(root string, clients map[netip.Addr]bool) (int, error) {
 	return n, errors.Join(append([]error{err}, errs...)...)
 }
 
+// TakeoverSetGlob matches, in a node's recovery root, the takeover sets
+// TakeoverSetName names.
+const TakeoverSetGlob = "storhaug-take-*"
+
+// TakeoverSetName names the takeover set (TakeoverSet) of the clients of
+// addr, under the recovery root of the node taking addr over.
+func TakeoverSetName(addr netip.Addr) string { return "storhaug-take-" + addr.String() }
+
 // TakeoverSet gathers into <root>/<name>/v4recov the client records that
 // one grace "5:<name>" is to load: those under <root>/<node>/v4recov of each
 // of nodes (at its top level, as the unclustered fs backend keeps them),

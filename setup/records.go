@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+
+	"github.com/storhaug/storhaug/ganesha"
 )
 
 // OwnerRecordGlob matches the files in which ganesha_trigger records, on
@@ -15,8 +17,8 @@ const OwnerRecordGlob = "storhaug-owner-*"
 
 // RemoveOwnerRecords removes the triggers' owner records from the shared
 // NFS state of c, so that a cluster set up again does not take a node of
-// the old one for an address's previous owner. It returns the files
-// removed.
+// the old one for an address's previous owner, and their takeover sets. It
+// returns the files removed.
 func RemoveOwnerRecords(c *Config) ([]string, error) {
 	if !c.Has("nfs") || c.MntDir == "" {
 		return nil, nil
@@ -25,10 +27,16 @@ func RemoveOwnerRecords(c *Config) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// ... and the takeover sets (links to client records) in the nodes'
+	// recovery directories.
+	sets, err := filepath.Glob(filepath.Join(c.NFSStateDir(), "nfs-ganesha", "*", "ganesha", ganesha.TakeoverSetGlob))
+	if err != nil {
+		return nil, err
+	}
 	var removed []string
 	var errs []error
-	for _, f := range files {
-		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, f := range append(files, sets...) {
+		if err := os.RemoveAll(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 			continue
 		}
