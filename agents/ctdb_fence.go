@@ -45,7 +45,8 @@ func (c *ctdbRes) notify() error {
 	r := c.r
 	n := r.Notify()
 	r.Log.Debugf("notify %s-%s: start %v stop %v promote %v demote %v", n.Type, n.Operation, n.Start, n.Stop, n.Promote, n.Demote)
-	if n.Operation != "start" && n.Operation != "stop" || n.Type != "post" && (n.Type != "pre" || n.Operation != "stop") {
+	preStop := n.Type == "pre" && n.Operation == "stop"
+	if !preStop && (n.Type != "post" || n.Operation != "start" && n.Operation != "stop") {
 		return nil
 	}
 	s, had := c.load()
@@ -53,7 +54,7 @@ func (c *ctdbRes) notify() error {
 		return nil // not running here (or its state is lost): nothing to tell ctdbd
 	}
 	self := r.NodeName()
-	if n.Type == "pre" {
+	if preStop {
 		c.readStopPNNs(s, n.Stop)
 		return nil
 	}

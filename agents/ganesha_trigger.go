@@ -204,31 +204,31 @@ func takeOver(r *ocf.Request, ip netip.Addr, stopped []string) error {
 			}
 		}
 	}
+	dir := r.String("tickle_dir")
+	if dir == "" || root == "" || !ip.IsValid() {
+		return sendGrace(r, ganesha.TakeIP, stopped, true)
+	}
+	mine, others := addressClients(r, dir, ip)
 	names := stopped
-	if set := takeoverSet(r, ip, stopped); set != "" {
+	if set := takeoverSet(r, ip, stopped, mine, others); set != "" {
 		names = []string{set}
 	}
 	if err := sendGrace(r, ganesha.TakeIP, names, true); err != nil {
 		return err
 	}
-	forgetMoved(r, ip, stopped)
+	forgetMoved(r, ip, stopped, mine, others)
 	return nil
 }
 
 // takeoverSet gathers the stopped nodes' client records that the takeover
 // of ip loads (ganesha.TakeoverSet), leaving out the clients that, by
-// tickle_dir's lists, were connected to another address and not to ip:
-// they reclaim where that address went, and loaded here they would hold
-// this node's grace to its end (with NFSv4 only, where it ends once every
-// loaded client has reclaimed). It returns the set's name for grace
-// "5:NAME", or "" to load the nodes' whole records (no tickle_dir or
-// recovery_root, or the set could not be made: logged).
-func takeoverSet(r *ocf.Request, ip netip.Addr, stopped []string) string {
-	dir, root := r.String("tickle_dir"), r.String("recovery_root")
-	if dir == "" || root == "" || !ip.IsValid() {
-		return ""
-	}
-	mine, others := addressClients(r, dir, ip)
+// tickle_dir's lists, were connected to another address (others) and not
+// to ip (mine): they reclaim where that address went, and loaded here they
+// would hold this node's grace to its end (with NFSv4 only, where it ends
+// once every loaded client has reclaimed). It returns the set's name for
+// grace "5:NAME", or "" to load the nodes' whole records (the set could
+// not be made: logged).
+func takeoverSet(r *ocf.Request, ip netip.Addr, stopped []string, mine, others map[netip.Addr]bool) string {
 	skip := map[netip.Addr]bool{}
 	for c := range others {
 		if !mine[c] {
@@ -236,7 +236,7 @@ func takeoverSet(r *ocf.Request, ip netip.Addr, stopped []string) string {
 		}
 	}
 	name := ganesha.TakeoverSetName(ip)
-	linked, skipped, err := ganesha.TakeoverSet(root, name, stopped, skip)
+	linked, skipped, err := ganesha.TakeoverSet(r.String("recovery_root"), name, stopped, skip)
 	if err != nil {
 		r.Log.Warnf("loading all the client records of %s: %v", strings.Join(stopped, ", "), err)
 		return ""
@@ -247,8 +247,8 @@ func takeoverSet(r *ocf.Request, ip netip.Addr, stopped []string) string {
 }
 
 // addressClients reads tickle_dir's lists: the clients connected to ip
-// (none when its list cannot be read: logged) and those connected to any
-// other address.
+// (none without a list; one that cannot be read is logged) and those
+// connected to any other address.
 func addressClients(r *ocf.Request, dir string, ip netip.Addr) (mine, others map[netip.Addr]bool) {
 	mine, others = map[netip.Addr]bool{}, map[netip.Addr]bool{}
 	conns, err := tickle.ReadFile(dir, ip, r.Log)
@@ -281,17 +281,16 @@ func addressClients(r *ocf.Request, dir string, ip netip.Addr) (mine, others map
 // be loaded again when that node restarts or is taken over, and clients
 // that are not there to reclaim hold its grace (to its end with NFSv4
 // only, where it ends early once every loaded client has reclaimed). The
-// clients are those connected to ip, as its IPaddr3 recorded them in
-// tickle_dir; one also connected to another address (in that address's
-// list) is left, as it may reclaim there. Failures are logged.
-func forgetMoved(r *ocf.Request, ip netip.Addr, stopped []string) {
-	dir, root, me := r.String("tickle_dir"), r.String("recovery_root"), nodeName(r)
-	if dir == "" || root == "" || !ip.IsValid() {
-		return
-	}
-	moved, others := addressClients(r, dir, ip)
-	for c := range others {
-		delete(moved, c)
+// clients are those connected to ip (mine), as its IPaddr3 recorded them
+// in tickle_dir; one also connected to another address (others) is left,
+// as it may reclaim there. Failures are logged.
+func forgetMoved(r *ocf.Request, ip netip.Addr, stopped []string, mine, others map[netip.Addr]bool) {
+	root, me := r.String("recovery_root"), nodeName(r)
+	moved := map[netip.Addr]bool{}
+	for c := range mine {
+		if !others[c] {
+			moved[c] = true
+		}
 	}
 	if len(moved) == 0 {
 		return
