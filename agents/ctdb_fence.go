@@ -152,19 +152,20 @@ func (c *ctdbRes) dropIfFenced(s *ctdb.State, node string) {
 	// is asked: the VIPs' new owners wait for CTDB's recovery, which
 	// waits for this drop.
 	type nodeAttrs struct {
-		m   map[string]map[string]string
-		err error
-		d   time.Duration
+		m    map[string]map[string]string
+		err  error
+		d    time.Duration
+		read bool // read now, not before the stop
 	}
 	t0 := time.Now()
 	attrsc := make(chan nodeAttrs, 1)
 	if p, ok := s.StopPNNs[node]; ok && time.Since(p.At) < stopPNNFresh {
 		// Read by the pre-stop notification.
-		attrsc <- nodeAttrs{map[string]map[string]string{node: {ctdbPNNAttr: strconv.Itoa(p.PNN)}}, nil, 0}
+		attrsc <- nodeAttrs{m: map[string]map[string]string{node: {ctdbPNNAttr: strconv.Itoa(p.PNN)}}}
 	} else {
 		go func() {
 			m, err := pacemaker.NodeAttrs(ctx, c.sys.pacemaker)
-			attrsc <- nodeAttrs{m, err, time.Since(t0)}
+			attrsc <- nodeAttrs{m, err, time.Since(t0), true}
 		}()
 	}
 	evs, err := pacemaker.FenceHistory(ctx, c.sys.pacemaker)
@@ -194,7 +195,7 @@ func (c *ctdbRes) dropIfFenced(s *ctdb.State, node string) {
 	defer dcancel()
 	d, err := c.sys.dropPeer(dctx, c.socketPath(), pnn)
 	fenced := node + "'s fencing (" + ev.Action + " by " + ev.Delegate + ") completed at " + ev.Completed.UTC().Format(time.RFC3339) +
-		" (the fencer's history read in " + histTook.Round(time.Millisecond).String() + pnnFrom(a.d) + ")"
+		" (the fencer's history read in " + histTook.Round(time.Millisecond).String() + pnnFrom(a.read, a.d) + ")"
 	switch {
 	case err != nil:
 		r.Log.Warnf("%s; dropping CTDB node %d (%v): %v", fenced, pnn, d.Peer, err)
@@ -206,9 +207,10 @@ func (c *ctdbRes) dropIfFenced(s *ctdb.State, node string) {
 	}
 }
 
-// pnnFrom says where the dropped node's pnn came from.
-func pnnFrom(d time.Duration) string {
-	if d == 0 {
+// pnnFrom says where the dropped node's pnn came from: read now, in d, or
+// before the node's stop.
+func pnnFrom(read bool, d time.Duration) string {
+	if !read {
 		return ", the pnn read before its stop"
 	}
 	return ", the pnn in " + d.Round(time.Millisecond).String()

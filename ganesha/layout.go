@@ -379,13 +379,16 @@ func Forget(root string, clients map[netip.Addr]bool) (int, error) {
 	return n, errors.Join(append([]error{err}, errs...)...)
 }
 
+// takeoverSetPrefix begins the name of every takeover set.
+const takeoverSetPrefix = "storhaug-take-"
+
 // TakeoverSetGlob matches, in a node's recovery root, the takeover sets
 // TakeoverSetName names.
-const TakeoverSetGlob = "storhaug-take-*"
+const TakeoverSetGlob = takeoverSetPrefix + "*"
 
 // TakeoverSetName names the takeover set (TakeoverSet) of the clients of
 // addr, under the recovery root of the node taking addr over.
-func TakeoverSetName(addr netip.Addr) string { return "storhaug-take-" + addr.String() }
+func TakeoverSetName(addr netip.Addr) string { return takeoverSetPrefix + addr.String() }
 
 // TakeoverSet gathers into <root>/<name>/v4recov the client records that
 // one grace "5:<name>" is to load: those under <root>/<node>/v4recov of each

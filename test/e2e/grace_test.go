@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storhaug/storhaug/ganesha"
 	"github.com/storhaug/storhaug/nsm/nsmtest"
 	"github.com/storhaug/storhaug/test/lab"
 	"github.com/storhaug/storhaug/tickle"
@@ -463,8 +464,8 @@ func TestGraceEarlyLiftAfterCrash(t *testing.T) {
 	if !inGraceAtFirstUp[owner] {
 		t.Errorf("%s answered NFS on %s before ganesha there was in grace: a client reconnecting then gets fresh state, unprotected", vip, owner)
 	}
-	if !logs.read(owner, "storhaug-take-"+vip) {
-		t.Errorf("ganesha on %s did not read n1's client records for %s (grace 5:storhaug-take-%s)", owner, vip, vip)
+	if set := ganesha.TakeoverSetName(netip.MustParseAddr(vip)); !logs.read(owner, set) {
+		t.Errorf("ganesha on %s did not read n1's client records for %s (grace 5:%s)", owner, vip, set)
 	}
 
 	// the NFSv3 client is told, from the address, that its server restarted
